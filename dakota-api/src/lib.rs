@@ -1,0 +1,25 @@
+//! Generated Rust client and types for the Dakota Platform API.
+//!
+//! Everything in [`generated`] comes from `openapi/dakota.yaml` through `cargo xtask generate`
+//! (progenitor, builder interface); never edit it by hand. This file and [`transport`] are the
+//! only hand-written parts: they let a higher layer (dakota-ext) run every request through its
+//! own pipeline (auth, idempotency keys, retries, tracing) via progenitor's `exec` hook.
+//!
+//! Enums are forward-compatible: a value the spec does not list deserializes into the
+//! `Unknown(String)` variant every enum has, instead of failing the response.
+
+#![allow(missing_docs)]
+
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    unused_imports,
+    dead_code,
+    irrefutable_let_patterns,
+    unreachable_patterns,
+    rustdoc::all
+)]
+mod generated;
+pub mod transport;
+
+pub use generated::*;

@@ -1,0 +1,300 @@
+//! Spec -> normalized spec -> progenitor -> post-passes -> formatted `generated.rs`.
+
+use crate::normalize::{self, Change};
+use crate::open_enums;
+use anyhow::{anyhow, Context, Result};
+use heck::ToUpperCamelCase;
+use progenitor_impl::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
+use quote::{format_ident, quote};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Everything one generation run produced.
+#[derive(Debug)]
+pub struct Generated {
+    /// The full text of `generated.rs`.
+    pub code: String,
+    /// Every change the normalization rules made.
+    pub changes: Vec<Change>,
+    /// Operations left out because progenitor could not express them, with the reason.
+    pub dropped: Vec<(String, String)>,
+    /// Enums made forward-compatible.
+    pub opened_enums: BTreeSet<String>,
+    /// The normalized spec that was fed to progenitor.
+    pub normalized: Value,
+}
+
+/// Parse a spec from YAML or JSON text.
+pub fn parse_spec(text: &str) -> Result<Value> {
+    if text.trim_start().starts_with('{') {
+        return serde_json::from_str(text).context("spec is not valid JSON");
+    }
+    let yaml: serde_yaml::Value = serde_yaml::from_str(text).context("spec is not valid YAML")?;
+    serde_json::to_value(yaml).context("spec YAML has no JSON equivalent")
+}
+
+fn settings() -> GenerationSettings {
+    let mut s = GenerationSettings::default();
+    s.with_interface(InterfaceStyle::Builder)
+        .with_tag(TagStyle::Merged)
+        .with_derive("schemars::JsonSchema")
+        .with_inner_type(quote!(crate::transport::Inner))
+        .with_hooks(HooksMode::Expected);
+    s
+}
+
+/// Run progenitor on a normalized spec, turning a panic into an error.
+fn progenitor(spec: &Value) -> Result<proc_macro2::TokenStream> {
+    let openapi: openapiv3::OpenAPI =
+        serde_json::from_value(spec.clone()).context("spec does not match the OpenAPI 3.0 schema")?;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = catch_unwind(AssertUnwindSafe(|| Generator::new(&settings()).generate_tokens(&openapi)));
+    std::panic::set_hook(hook);
+    match result {
+        Ok(Ok(tokens)) => Ok(tokens),
+        Ok(Err(e)) => Err(anyhow!("progenitor error: {e}")),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(anyhow!("progenitor panicked: {msg}"))
+        }
+    }
+}
+
+/// All (path, method, operationId) of a spec.
+pub fn operations(spec: &Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    if let Some(paths) = spec.get("paths").and_then(Value::as_object) {
+        for (path, item) in paths {
+            for m in normalize::METHODS {
+                if let Some(op) = item.get(*m) {
+                    let id = op.get("operationId").and_then(Value::as_str).unwrap_or("").to_string();
+                    out.push((path.clone(), m.to_string(), id));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn only_operation(spec: &Value, path: &str, method: &str) -> Value {
+    let mut one = spec.clone();
+    if let Some(paths) = one.get_mut("paths").and_then(Value::as_object_mut) {
+        paths.retain(|p, _| p == path);
+        if let Some(item) = paths.get_mut(path).and_then(Value::as_object_mut) {
+            item.retain(|k, _| k == method || !normalize::METHODS.contains(&k.as_str()));
+        }
+    }
+    one
+}
+
+fn remove_operation(spec: &mut Value, path: &str, method: &str) {
+    if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
+        if let Some(item) = paths.get_mut(path).and_then(Value::as_object_mut) {
+            item.remove(method);
+            if !item.keys().any(|k| normalize::METHODS.contains(&k.as_str())) {
+                paths.remove(path);
+            }
+        }
+    }
+}
+
+/// Generate `generated.rs` text from spec text. `spec_name` goes into the header.
+pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
+    let mut spec = parse_spec(spec_text)?;
+    let changes = normalize::normalize(&mut spec);
+
+    // One operation progenitor cannot express never stops the whole generation: find the
+    // culprits one operation at a time, leave them out with a warning, generate the rest.
+    let mut dropped = Vec::new();
+    let tokens = match progenitor(&spec) {
+        Ok(t) => t,
+        Err(whole) => {
+            for (path, method, id) in operations(&spec) {
+                if let Err(e) = progenitor(&only_operation(&spec, &path, &method)) {
+                    dropped.push((format!("{} {path} ({id})", method.to_uppercase()), e.to_string()));
+                    remove_operation(&mut spec, &path, &method);
+                }
+            }
+            progenitor(&spec).with_context(|| format!("generation failed even after leaving out {} operation(s); first error: {whole}", dropped.len()))?
+        }
+    };
+
+    let mut file: syn::File = syn::parse2(tokens).context("progenitor produced unparsable code")?;
+    let mut opened = BTreeSet::new();
+    for item in file.items.iter_mut() {
+        if let syn::Item::Mod(m) = item {
+            if m.ident == "types" {
+                if let Some((_, items)) = m.content.as_mut() {
+                    opened = open_enums::open_enums(items);
+                }
+            }
+        }
+    }
+    let registry = registry(&spec, &file);
+    file.items.push(registry);
+
+    let digest = Sha256::digest(spec_text.as_bytes());
+    let sha: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let header = format!(
+        "// @generated by `cargo xtask generate` from {spec_name} (sha256 {sha}).\n\
+         // Do not edit by hand: change the spec or the xtask, then run `cargo xtask generate`.\n\
+         #![cfg_attr(rustfmt, rustfmt::skip)]\n\n"
+    );
+    let code = format!("{header}{}", prettyplease::unparse(&file));
+    Ok(Generated { code, changes, dropped, opened_enums: opened, normalized: spec })
+}
+
+/// Names of the items of the generated `types` module.
+pub fn type_names(file: &syn::File) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for item in &file.items {
+        if let syn::Item::Mod(m) = item {
+            if m.ident == "types" {
+                for i in m.content.iter().flat_map(|(_, items)| items) {
+                    match i {
+                        syn::Item::Struct(s) => {
+                            out.insert(s.ident.to_string());
+                        }
+                        syn::Item::Enum(e) => {
+                            out.insert(e.ident.to_string());
+                        }
+                        syn::Item::Type(t) => {
+                            out.insert(t.ident.to_string());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Success and error types of each builder's `send`, keyed by builder name.
+pub fn send_types(file: &syn::File) -> BTreeMap<String, (syn::Type, syn::Type)> {
+    let mut out = BTreeMap::new();
+    for item in &file.items {
+        let syn::Item::Mod(m) = item else { continue };
+        if m.ident != "builder" {
+            continue;
+        }
+        for i in m.content.iter().flat_map(|(_, items)| items) {
+            let syn::Item::Impl(imp) = i else { continue };
+            let syn::Type::Path(tp) = &*imp.self_ty else { continue };
+            let Some(name) = tp.path.segments.last().map(|s| s.ident.to_string()) else { continue };
+            for ii in &imp.items {
+                let syn::ImplItem::Fn(f) = ii else { continue };
+                if f.sig.ident != "send" {
+                    continue;
+                }
+                if let syn::ReturnType::Type(_, ty) = &f.sig.output {
+                    if let Some((ok, err)) = result_args(ty) {
+                        out.insert(name.clone(), (ok, err));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `Result<ResponseValue<T>, Error<E>>` -> (T, E).
+fn result_args(ty: &syn::Type) -> Option<(syn::Type, syn::Type)> {
+    let first_generic = |ty: &syn::Type| -> Option<syn::Type> {
+        let syn::Type::Path(p) = ty else { return None };
+        let seg = p.path.segments.last()?;
+        let syn::PathArguments::AngleBracketed(a) = &seg.arguments else { return None };
+        a.args.iter().find_map(|g| match g {
+            syn::GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        })
+    };
+    let syn::Type::Path(p) = ty else { return None };
+    let seg = p.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(a) = &seg.arguments else { return None };
+    let mut tys = a.args.iter().filter_map(|g| match g {
+        syn::GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    });
+    let ok = first_generic(&tys.next()?)?;
+    let err = first_generic(&tys.next()?)?;
+    Some((ok, err))
+}
+
+/// Emit `pub mod registry`: deserialize-and-reserialize by component schema name or by
+/// operationId (success body). Tests use it to round-trip every example of the spec.
+fn registry(spec: &Value, file: &syn::File) -> syn::Item {
+    let types = type_names(file);
+    let mut schema_arms = Vec::new();
+    let mut names = Vec::new();
+    if let Some(schemas) = spec.pointer("/components/schemas").and_then(Value::as_object) {
+        for name in schemas.keys() {
+            let rust = name.to_upper_camel_case();
+            if types.contains(&rust) {
+                let ident = format_ident!("{}", rust);
+                schema_arms.push(quote! { #name => rt::<super::types::#ident>(value), });
+                names.push(name.clone());
+            }
+        }
+    }
+    let sends = send_types(file);
+    let mut op_arms = Vec::new();
+    for (_, _, id) in operations(spec) {
+        if let Some((ok, _)) = sends.get(&id.to_upper_camel_case()) {
+            let s = quote!(#ok).to_string();
+            if s.contains("ByteStream") || s == "()" {
+                continue;
+            }
+            op_arms.push(quote! { #id => rt::<#ok>(value), });
+        }
+    }
+    syn::parse_quote! {
+        /// Look-ups from spec names to generated types, used by tests and tools to check that
+        /// JSON documents (e.g. the spec's examples) round-trip through the generated types.
+        pub mod registry {
+            #[allow(unused_imports)]
+            use super::{types, ByteStream};
+
+            fn rt<T: ::serde::de::DeserializeOwned + ::serde::Serialize>(
+                value: ::serde_json::Value,
+            ) -> ::std::result::Result<::serde_json::Value, ::serde_json::Error> {
+                let typed: T = ::serde_json::from_value(value)?;
+                ::serde_json::to_value(typed)
+            }
+
+            /// Component schema names that have a generated type.
+            pub const SCHEMAS: &[&str] = &[#(#names),*];
+
+            /// Deserialize `value` as the type generated for component schema `name` and
+            /// serialize it back; `None` when no type was generated under that name.
+            pub fn roundtrip_schema(
+                name: &str,
+                value: ::serde_json::Value,
+            ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, ::serde_json::Error>> {
+                Some(match name {
+                    #(#schema_arms)*
+                    _ => return None,
+                })
+            }
+
+            /// Deserialize `value` as the success body of operation `operation_id` and serialize
+            /// it back; `None` for unknown operations and for bodiless or byte-stream ones.
+            pub fn roundtrip_success(
+                operation_id: &str,
+                value: ::serde_json::Value,
+            ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, ::serde_json::Error>> {
+                Some(match operation_id {
+                    #(#op_arms)*
+                    _ => return None,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! `cargo xtask`: maintainer commands for dakota-rs.
+//!
+//! - `cargo xtask generate [--check] [--spec PATH] [--out DIR] [--verbose]`
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "dakota-rs maintainer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Normalize the spec and generate `dakota-api/src/generated.rs` with progenitor.
+    Generate {
+        /// Do not write: regenerate in memory, print a diff and exit 1 if the file differs.
+        #[arg(long)]
+        check: bool,
+        /// Spec to generate from (YAML or JSON).
+        #[arg(long, default_value = "openapi/dakota.yaml")]
+        spec: PathBuf,
+        /// Crate directory to write `src/generated.rs` into.
+        #[arg(long, default_value = "dakota-api")]
+        out: PathBuf,
+        /// List every change the normalization rules made.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Generate { check, spec, out, verbose } => generate(check, &spec, &out, verbose),
+    }
+}
+
+fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
+    let root = workspace_root();
+    let spec_path = if spec.is_absolute() { spec.to_path_buf() } else { std::env::current_dir()?.join(spec) };
+    let out_dir = if out.is_absolute() { out.to_path_buf() } else { std::env::current_dir()?.join(out) };
+    let text = std::fs::read_to_string(&spec_path).with_context(|| format!("reading {}", spec_path.display()))?;
+    let spec_name = spec_path
+        .strip_prefix(&root)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| spec_path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default());
+    let started = Instant::now();
+    let g = xtask::generate(&text, &spec_name)?;
+    let elapsed = started.elapsed();
+
+    let mut per_rule = std::collections::BTreeMap::<&str, usize>::new();
+    for c in &g.changes {
+        *per_rule.entry(c.rule).or_default() += 1;
+    }
+    eprintln!(
+        "normalized {spec_name}: {} change(s) [{}]; {} enum(s) made forward-compatible",
+        g.changes.len(),
+        per_rule.iter().map(|(r, n)| format!("{r}: {n}")).collect::<Vec<_>>().join(", "),
+        g.opened_enums.len()
+    );
+    if verbose {
+        for c in &g.changes {
+            eprintln!("  {c}");
+        }
+    }
+    for (op, why) in &g.dropped {
+        eprintln!("warning: left out {op}: progenitor cannot express it ({why})");
+    }
+    let target = out_dir.join("src").join("generated.rs");
+    let current = std::fs::read_to_string(&target).unwrap_or_default();
+    if check {
+        if current == g.code {
+            eprintln!("{} is up to date ({:.2?})", target.display(), elapsed);
+            return Ok(());
+        }
+        let diff = similar::TextDiff::from_lines(&current, &g.code);
+        print!("{}", diff.unified_diff().context_radius(3).header("committed", "regenerated"));
+        bail!("{} is stale: run `cargo xtask generate`", target.display());
+    }
+    std::fs::create_dir_all(target.parent().unwrap_or(&out_dir))?;
+    std::fs::write(&target, &g.code)?;
+    eprintln!("wrote {} ({} bytes) in {:.2?}", target.display(), g.code.len(), elapsed);
+    Ok(())
+}

@@ -1,0 +1,538 @@
+//! The normalization pass: general rules that turn a spec as Dakota publishes it into one
+//! progenitor 0.15 can generate from, without losing a success type.
+//!
+//! progenitor asserts that every operation has at most one success type and at most one error
+//! type (`assertion failed: response_types.len() <= 1`, progenitor issues #344 and #950). Real
+//! Dakota specs break that assertion in several ways; each way is one rule below, applied to
+//! every operation it matches. Every change is recorded as a [`Change`] so `--verbose` can list
+//! it. The rules work on the spec as JSON so they tolerate extensions `openapiv3` would reject.
+
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The rules, in the order they run. Names appear in `--verbose` output and in the README.
+pub const RULES: &[(&str, &str)] = &[
+    (
+        "json-media-types",
+        "`application/problem+json` and other `+json` media types become `application/json`, so error bodies are typed instead of raw bytes",
+    ),
+    (
+        "multi-content-success",
+        "a 2xx response offering several non-JSON media types (pdf/jpeg/png) becomes one `application/octet-stream` byte stream",
+    ),
+    (
+        "default-beside-success",
+        "a `default` response next to explicit 2xx responses stops counting as a success: with a body it becomes `4XX` + `5XX`, without one it is dropped",
+    ),
+    (
+        "mixed-error-bodies",
+        "an operation whose error responses carry different bodies (or none) gets one `<OperationId>ErrorBody` oneOf over every distinct body",
+    ),
+    (
+        "mixed-success-bodies",
+        "an operation whose 2xx responses carry different bodies gets one `<OperationId>SuccessBody` oneOf over them",
+    ),
+    (
+        "transport-filled-headers",
+        "the `x-idempotency-key` header becomes optional in the generated builder: dakota-ext fills in a UUID v4 when the caller gives none",
+    ),
+];
+
+/// One change a rule made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Rule name (one of [`RULES`]).
+    pub rule: &'static str,
+    /// Where: `METHOD /path (operationId)` or a component.
+    pub location: String,
+    /// What changed.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {}: {}", self.rule, self.location, self.detail)
+    }
+}
+
+pub(crate) const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+/// Apply every rule to `spec` in place and return what changed.
+pub fn normalize(spec: &mut Value) -> Vec<Change> {
+    let mut changes = Vec::new();
+    json_media_types(spec, &mut changes);
+    multi_content_success(spec, &mut changes);
+    default_beside_success(spec, &mut changes);
+    mixed_error_bodies(spec, &mut changes);
+    mixed_success_bodies(spec, &mut changes);
+    transport_filled_headers(spec, &mut changes);
+    changes
+}
+
+/// Visit every operation: (method, path, operationId, operation object).
+fn for_each_operation(spec: &mut Value, mut f: impl FnMut(&str, &str, &str, &mut Map<String, Value>)) {
+    let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for method in METHODS {
+            if let Some(op) = item.get_mut(*method).and_then(Value::as_object_mut) {
+                let op_id = op
+                    .get("operationId")
+                    .and_then(Value::as_str)
+                    .unwrap_or("<no operationId>")
+                    .to_string();
+                f(method, path, &op_id, op);
+            }
+        }
+    }
+}
+
+fn loc(method: &str, path: &str, op_id: &str) -> String {
+    format!("{} {} ({})", method.to_uppercase(), path, op_id)
+}
+
+fn is_json_like(media: &str) -> bool {
+    let base = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    base == "application/json" || (base.starts_with("application/") && base.ends_with("+json"))
+}
+
+fn is_success_status(code: &str) -> bool {
+    code.starts_with('2')
+}
+
+fn is_error_status(code: &str) -> bool {
+    code.starts_with('4') || code.starts_with('5')
+}
+
+/// Resolve a `#/components/responses/X` reference against the spec.
+fn resolve_response<'a>(components: &'a Value, response: &'a Value) -> &'a Value {
+    if let Some(r) = response.get("$ref").and_then(Value::as_str) {
+        if let Some(name) = r.strip_prefix("#/components/responses/") {
+            if let Some(target) = components.get("responses").and_then(|c| c.get(name)) {
+                return target;
+            }
+        }
+    }
+    response
+}
+
+/// Inline every `$ref`'d response object of every operation, so the rules can edit them.
+fn inline_response_refs(spec: &mut Value) {
+    let components = spec.get("components").cloned().unwrap_or(Value::Null);
+    for_each_operation(spec, |_, _, _, op| {
+        if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+            for (_, r) in responses.iter_mut() {
+                if r.get("$ref").is_some() {
+                    *r = resolve_response(&components, r).clone();
+                }
+            }
+        }
+    });
+}
+
+/// Rule `json-media-types`.
+fn json_media_types(spec: &mut Value, changes: &mut Vec<Change>) {
+    inline_response_refs(spec);
+    for_each_operation(spec, |method, path, op_id, op| {
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { return };
+        for (code, response) in responses.iter_mut() {
+            let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else { continue };
+            let renames: Vec<String> = content
+                .keys()
+                .filter(|m| is_json_like(m) && m.as_str() != "application/json")
+                .cloned()
+                .collect();
+            for media in renames {
+                if content.contains_key("application/json") {
+                    // Both present: the plain JSON entry already types the body.
+                    content.remove(&media);
+                    changes.push(Change {
+                        rule: "json-media-types",
+                        location: loc(method, path, op_id),
+                        detail: format!("{code}: dropped duplicate `{media}` beside `application/json`"),
+                    });
+                } else if let Some(v) = content.remove(&media) {
+                    content.insert("application/json".into(), v);
+                    changes.push(Change {
+                        rule: "json-media-types",
+                        location: loc(method, path, op_id),
+                        detail: format!("{code}: `{media}` read as `application/json`"),
+                    });
+                }
+            }
+        }
+    });
+}
+
+/// Rule `multi-content-success`.
+fn multi_content_success(spec: &mut Value, changes: &mut Vec<Change>) {
+    for_each_operation(spec, |method, path, op_id, op| {
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { return };
+        for (code, response) in responses.iter_mut() {
+            if !(is_success_status(code) || code == "default") {
+                continue;
+            }
+            let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else { continue };
+            if content.len() < 2 {
+                continue;
+            }
+            let kinds: Vec<String> = content.keys().cloned().collect();
+            if content.contains_key("application/json") {
+                // Keep the typed JSON body; other representations are alternatives of it.
+                content.retain(|k, _| k == "application/json");
+                changes.push(Change {
+                    rule: "multi-content-success",
+                    location: loc(method, path, op_id),
+                    detail: format!("{code}: kept `application/json` out of [{}]", kinds.join(", ")),
+                });
+            } else {
+                content.clear();
+                content.insert(
+                    "application/octet-stream".into(),
+                    json!({"schema": {"type": "string", "format": "binary"}}),
+                );
+                changes.push(Change {
+                    rule: "multi-content-success",
+                    location: loc(method, path, op_id),
+                    detail: format!("{code}: [{}] -> one `application/octet-stream` byte stream", kinds.join(", ")),
+                });
+            }
+        }
+    });
+}
+
+/// Rule `default-beside-success`.
+fn default_beside_success(spec: &mut Value, changes: &mut Vec<Change>) {
+    for_each_operation(spec, |method, path, op_id, op| {
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { return };
+        if !responses.keys().any(|c| is_success_status(c)) {
+            return;
+        }
+        let Some(default) = responses.remove("default") else { return };
+        let has_body = default
+            .get("content")
+            .and_then(Value::as_object)
+            .is_some_and(|c| !c.is_empty());
+        if !has_body {
+            changes.push(Change {
+                rule: "default-beside-success",
+                location: loc(method, path, op_id),
+                detail: "dropped bodiless `default` (other statuses surface as UnexpectedResponse with status and body)".into(),
+            });
+            return;
+        }
+        let mut added = Vec::new();
+        for range in ["4XX", "5XX"] {
+            if !responses.contains_key(range) {
+                responses.insert(range.into(), default.clone());
+                added.push(range);
+            }
+        }
+        changes.push(Change {
+            rule: "default-beside-success",
+            location: loc(method, path, op_id),
+            detail: format!("`default` -> [{}]", added.join(", ")),
+        });
+    });
+}
+
+/// The body shape of a response: its JSON schema (canonical string) or a marker.
+fn body_key(response: &Value) -> Option<(String, Value)> {
+    let content = response.get("content").and_then(Value::as_object)?;
+    if content.is_empty() {
+        return None;
+    }
+    if let Some(mt) = content.get("application/json") {
+        let schema = mt.get("schema").cloned().unwrap_or(json!({}));
+        return Some((format!("json:{schema}"), schema));
+    }
+    let (media, _) = content.iter().next()?;
+    Some((format!("raw:{media}"), json!({"type": "string", "format": "binary"})))
+}
+
+fn pascal(op_id: &str) -> String {
+    let mut out = String::new();
+    let mut upper = true;
+    for ch in op_id.chars() {
+        if ch.is_ascii_alphanumeric() {
+            if upper {
+                out.extend(ch.to_uppercase());
+            } else {
+                out.push(ch);
+            }
+            upper = false;
+        } else {
+            upper = true;
+        }
+    }
+    out
+}
+
+/// Number of required properties of a (referenced) schema, used to order union variants so
+/// the most specific body is tried first.
+fn required_count(spec: &Value, schema: &Value) -> usize {
+    let target = schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .and_then(|n| spec.pointer(&format!("/components/schemas/{n}")))
+        .unwrap_or(schema);
+    target.get("required").and_then(Value::as_array).map_or(0, Vec::len)
+}
+
+/// Shared body of `mixed-error-bodies` and `mixed-success-bodies`.
+fn unify_bodies(
+    spec: &mut Value,
+    changes: &mut Vec<Change>,
+    rule: &'static str,
+    suffix: &str,
+    select: fn(&str) -> bool,
+) {
+    let snapshot = spec.clone();
+    let mut new_schemas: BTreeMap<String, Value> = BTreeMap::new();
+    for_each_operation(spec, |method, path, op_id, op| {
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { return };
+        let codes: Vec<String> = responses.keys().filter(|c| select(c)).cloned().collect();
+        let mut kinds: BTreeMap<String, Value> = BTreeMap::new();
+        let mut bodiless = false;
+        for c in &codes {
+            match body_key(&responses[c]) {
+                Some((k, s)) => {
+                    kinds.insert(k, s);
+                }
+                None => bodiless = true,
+            }
+        }
+        let distinct = kinds.len() + usize::from(bodiless);
+        if distinct <= 1 {
+            return;
+        }
+        let raw = kinds.keys().any(|k| k.starts_with("raw:"));
+        let (media, schema, label) = if raw {
+            ("application/octet-stream", json!({"type": "string", "format": "binary"}), "raw bytes".to_string())
+        } else if kinds.len() == 1 {
+            let schema = kinds.into_values().next().unwrap_or(json!({}));
+            ("application/json", schema, "its one body schema".to_string())
+        } else {
+            let mut variants: Vec<Value> = kinds.into_values().collect();
+            variants.sort_by_key(|s| std::cmp::Reverse(required_count(&snapshot, s)));
+            let name = format!("{}{suffix}", pascal(op_id));
+            let names: Vec<String> = variants
+                .iter()
+                .map(|v| v.get("$ref").and_then(Value::as_str).unwrap_or("<inline>").rsplit('/').next().unwrap_or("").to_string())
+                .collect();
+            new_schemas.insert(
+                name.clone(),
+                json!({
+                    "description": format!("Any body `{op_id}` answers with on {}; one variant per body the spec documents.", if suffix.contains("Error") { "failure" } else { "success" }),
+                    "oneOf": variants,
+                }),
+            );
+            ("application/json", json!({"$ref": format!("#/components/schemas/{name}")}), format!("`{name}` = oneOf [{}]", names.join(", ")))
+        };
+        for c in &codes {
+            if let Some(r) = responses.get_mut(c).and_then(Value::as_object_mut) {
+                let mut content = Map::new();
+                content.insert(media.into(), json!({ "schema": schema.clone() }));
+                r.insert("content".into(), Value::Object(content));
+            }
+        }
+        let bodiless_note = if bodiless { "; bodiless statuses share it (an empty body reads as a payload error that keeps the bytes)" } else { "" };
+        changes.push(Change {
+            rule,
+            location: loc(method, path, op_id),
+            detail: format!("[{}] -> {label}{bodiless_note}", codes.join(", ")),
+        });
+    });
+    if !new_schemas.is_empty() {
+        let schemas = spec
+            .as_object_mut()
+            .map(|o| o.entry("components").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut)
+            .map(|c| c.entry("schemas").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut);
+        if let Some(schemas) = schemas {
+            for (k, v) in new_schemas {
+                schemas.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Rule `mixed-error-bodies`.
+fn mixed_error_bodies(spec: &mut Value, changes: &mut Vec<Change>) {
+    unify_bodies(spec, changes, "mixed-error-bodies", "ErrorBody", is_error_status);
+}
+
+/// Rule `mixed-success-bodies`.
+fn mixed_success_bodies(spec: &mut Value, changes: &mut Vec<Change>) {
+    unify_bodies(spec, changes, "mixed-success-bodies", "SuccessBody", is_success_status);
+}
+
+/// Rule `transport-filled-headers`.
+fn transport_filled_headers(spec: &mut Value, changes: &mut Vec<Change>) {
+    const HEADERS: &[&str] = &["x-idempotency-key"];
+    let is_filled = |p: &Value| {
+        p.get("in").and_then(Value::as_str) == Some("header")
+            && p.get("name").and_then(Value::as_str).is_some_and(|n| HEADERS.contains(&n.to_ascii_lowercase().as_str()))
+            && p.get("required").and_then(Value::as_bool) == Some(true)
+    };
+    if let Some(params) = spec.pointer_mut("/components/parameters").and_then(Value::as_object_mut) {
+        for (name, p) in params.iter_mut() {
+            if is_filled(p) {
+                p["required"] = Value::Bool(false);
+                changes.push(Change {
+                    rule: "transport-filled-headers",
+                    location: format!("components.parameters.{name}"),
+                    detail: "required -> optional".into(),
+                });
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for_each_operation(spec, |method, path, op_id, op| {
+        if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+            for p in params.iter_mut() {
+                if is_filled(p) {
+                    p["required"] = Value::Bool(false);
+                    if seen.insert(op_id.to_string()) {
+                        changes.push(Change {
+                            rule: "transport-filled-headers",
+                            location: loc(method, path, op_id),
+                            detail: "inline idempotency header: required -> optional".into(),
+                        });
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op<'a>(spec: &'a Value, path: &str, method: &str) -> &'a Value {
+        &spec["paths"][path][method]
+    }
+
+    fn rules_of(changes: &[Change]) -> BTreeSet<&'static str> {
+        changes.iter().map(|c| c.rule).collect()
+    }
+
+    #[test]
+    fn problem_json_is_typed() {
+        let mut spec = json!({"paths": {"/a": {"get": {"operationId": "a", "responses": {
+            "200": {"description": "ok", "content": {"application/json": {"schema": {"type": "string"}}}},
+            "404": {"description": "no", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/P"}}}}
+        }}}}});
+        let changes = normalize(&mut spec);
+        assert_eq!(rules_of(&changes), BTreeSet::from(["json-media-types"]));
+        assert!(op(&spec, "/a", "get")["responses"]["404"]["content"]["application/json"].is_object());
+    }
+
+    #[test]
+    fn several_binary_types_become_one_stream() {
+        let mut spec = json!({"paths": {"/d": {"get": {"operationId": "dl", "responses": {
+            "200": {"description": "file", "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}}}}
+        }}}}});
+        let changes = normalize(&mut spec);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        let content = op(&spec, "/d", "get")["responses"]["200"]["content"].as_object().cloned().unwrap_or_default();
+        assert_eq!(content.keys().collect::<Vec<_>>(), vec!["application/octet-stream"]);
+    }
+
+    #[test]
+    fn default_with_body_becomes_error_ranges() {
+        let mut spec = json!({"paths": {"/c": {"post": {"operationId": "c", "responses": {
+            "201": {"description": "made", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "default": {"description": "err", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/P"}}}}
+        }}}}});
+        normalize(&mut spec);
+        let r = &op(&spec, "/c", "post")["responses"];
+        assert!(r.get("default").is_none());
+        assert_eq!(r["4XX"], r["5XX"]);
+        assert_eq!(r["4XX"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/P");
+        // The success response is untouched.
+        assert_eq!(r["201"]["content"]["application/json"]["schema"]["type"], "object");
+    }
+
+    #[test]
+    fn bodiless_default_is_dropped_and_only_default_stays() {
+        let mut spec = json!({"paths": {
+            "/c": {"post": {"operationId": "c", "responses": {"201": {"description": "x"}, "default": {"description": "y"}}}},
+            "/o": {"get": {"operationId": "o", "responses": {"default": {"description": "only", "content": {"application/json": {"schema": {"type": "string"}}}}}}}
+        }});
+        normalize(&mut spec);
+        assert!(op(&spec, "/c", "post")["responses"].get("default").is_none());
+        assert!(op(&spec, "/o", "get")["responses"].get("default").is_some(), "a lone default is the success response");
+    }
+
+    #[test]
+    fn mixed_errors_get_one_union_most_specific_first() {
+        let mut spec = json!({
+            "paths": {"/s": {"post": {"operationId": "submitThing", "responses": {
+                "200": {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "400": {"description": "a", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NotReady"}}}},
+                "401": {"description": "b", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+                "409": {"description": "c"}
+            }}}},
+            "components": {"schemas": {
+                "Problem": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}},
+                "NotReady": {"type": "object", "required": ["code", "id"], "properties": {"code": {"type": "string"}, "id": {"type": "string"}}}
+            }}
+        });
+        let changes = normalize(&mut spec);
+        assert!(rules_of(&changes).contains("mixed-error-bodies"));
+        let union = &spec["components"]["schemas"]["SubmitThingErrorBody"]["oneOf"];
+        assert_eq!(union[0]["$ref"], "#/components/schemas/NotReady");
+        assert_eq!(union[1]["$ref"], "#/components/schemas/Problem");
+        for code in ["400", "401", "409"] {
+            assert_eq!(
+                op(&spec, "/s", "post")["responses"][code]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/SubmitThingErrorBody"
+            );
+        }
+    }
+
+    #[test]
+    fn uniform_errors_are_left_alone() {
+        let mut spec = json!({"paths": {"/u": {"get": {"operationId": "u", "responses": {
+            "200": {"description": "ok"},
+            "400": {"description": "a", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/P"}}}},
+            "404": {"description": "b", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/P"}}}}
+        }}}}});
+        let before = spec.clone();
+        assert!(normalize(&mut spec).is_empty());
+        assert_eq!(spec, before);
+    }
+
+    #[test]
+    fn mixed_success_bodies_are_unified() {
+        let mut spec = json!({"paths": {"/m": {"post": {"operationId": "m", "responses": {
+            "200": {"description": "a", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}},
+            "201": {"description": "b", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/B"}}}}
+        }}}}});
+        let changes = normalize(&mut spec);
+        assert_eq!(rules_of(&changes), BTreeSet::from(["mixed-success-bodies"]));
+        assert!(spec["components"]["schemas"]["MSuccessBody"]["oneOf"].is_array());
+    }
+
+    #[test]
+    fn idempotency_header_becomes_optional() {
+        let mut spec = json!({
+            "paths": {"/p": {"post": {"operationId": "p", "parameters": [
+                {"in": "header", "name": "x-idempotency-key", "required": true, "schema": {"type": "string"}}
+            ], "responses": {"200": {"description": "ok"}}}}},
+            "components": {"parameters": {"Idem": {"in": "header", "name": "x-idempotency-key", "required": true, "schema": {"type": "string"}}}}
+        });
+        let changes = normalize(&mut spec);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(spec["components"]["parameters"]["Idem"]["required"], false);
+        assert_eq!(op(&spec, "/p", "post")["parameters"][0]["required"], false);
+    }
+}

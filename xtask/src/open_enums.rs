@@ -1,0 +1,206 @@
+//! Forward-compatible enums: a post-pass over the generated code.
+//!
+//! typify turns every string `enum` of the spec into a closed Rust enum, so one value Dakota adds
+//! later (e.g. `ApplicationStatus::compliance_review`, new in 2026) would make the whole response
+//! fail to deserialize. This pass gives every such enum an extra
+//! `#[serde(untagged)] Unknown(String)` variant: known values stay typed, an unlisted value is
+//! kept verbatim and serializes back unchanged. typify's string conversions (`Display`,
+//! `FromStr`, `TryFrom<&str>`...) are replaced by infallible ones that cover the new variant.
+
+use quote::{format_ident, quote};
+use std::collections::BTreeSet;
+use syn::{parse_quote, Fields, Item, ItemEnum};
+
+/// The string values of a unit-only serde enum, or `None` when the enum is not one.
+pub fn string_enum_values(e: &ItemEnum) -> Option<Vec<(syn::Ident, String)>> {
+    if e.variants.is_empty() || !derives(&e.attrs, "Deserialize") {
+        return None;
+    }
+    // typify's tagged enums carry `#[serde(tag = ...)]`/`untagged` at the enum level.
+    if e.attrs.iter().any(|a| a.path().is_ident("serde") && quote!(#a).to_string().contains("untagged")) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for v in &e.variants {
+        if !matches!(v.fields, Fields::Unit) {
+            return None;
+        }
+        let mut value = v.ident.to_string();
+        for attr in v.attrs.iter().filter(|a| a.path().is_ident("serde")) {
+            let mut found = None;
+            let _ = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("rename") {
+                    let lit: syn::LitStr = meta.value()?.parse()?;
+                    found = Some(lit.value());
+                }
+                Ok(())
+            });
+            if let Some(f) = found {
+                value = f;
+            }
+        }
+        out.push((v.ident.clone(), value));
+    }
+    Some(out)
+}
+
+fn derives(attrs: &[syn::Attribute], name: &str) -> bool {
+    attrs.iter().filter(|a| a.path().is_ident("derive")).any(|a| {
+        let mut hit = false;
+        let _ = a.parse_nested_meta(|m| {
+            if m.path.segments.last().is_some_and(|s| s.ident == name) {
+                hit = true;
+            }
+            Ok(())
+        });
+        hit
+    })
+}
+
+fn strip_copy(attrs: &mut [syn::Attribute]) {
+    for a in attrs.iter_mut().filter(|a| a.path().is_ident("derive")) {
+        let mut paths: Vec<syn::Path> = Vec::new();
+        let _ = a.parse_nested_meta(|m| {
+            paths.push(m.path.clone());
+            Ok(())
+        });
+        let kept: Vec<&syn::Path> = paths
+            .iter()
+            .filter(|p| !p.segments.last().is_some_and(|s| s.ident == "Copy"))
+            .collect();
+        *a = parse_quote!(#[derive(#(#kept),*)]);
+    }
+}
+
+/// Conversion impls typify writes for string enums; they are replaced.
+const REPLACED_TRAITS: &[&str] = &["Display", "FromStr", "TryFrom"];
+
+fn impl_target(item: &syn::ItemImpl) -> Option<String> {
+    if let syn::Type::Path(p) = &*item.self_ty {
+        return p.path.segments.last().map(|s| s.ident.to_string());
+    }
+    None
+}
+
+fn impl_trait(item: &syn::ItemImpl) -> Option<String> {
+    item.trait_.as_ref().and_then(|(_, p, _)| p.segments.last()).map(|s| s.ident.to_string())
+}
+
+/// Open every string enum among `items` (the contents of the `types` module). Returns the
+/// names of the enums changed.
+pub fn open_enums(items: &mut Vec<Item>) -> BTreeSet<String> {
+    let mut opened = BTreeSet::new();
+    let mut extra: Vec<Item> = Vec::new();
+    for item in items.iter_mut() {
+        let Item::Enum(e) = item else { continue };
+        let Some(values) = string_enum_values(e) else { continue };
+        let name = e.ident.clone();
+        opened.insert(name.to_string());
+        strip_copy(&mut e.attrs);
+        // `Unknown` unless the spec already has a value spelled that way.
+        let unknown = ["Unknown", "UnknownValue", "UnlistedValue"]
+            .iter()
+            .map(|n| format_ident!("{}", n))
+            .find(|n| !values.iter().any(|(i, _)| i == n))
+            .unwrap_or_else(|| format_ident!("UnlistedValue_"));
+        e.variants.push(parse_quote! {
+            /// A value this version of the spec does not list, kept verbatim (Dakota adds
+            /// values between releases).
+            #[serde(untagged)]
+            #unknown(::std::string::String)
+        });
+        let idents: Vec<&syn::Ident> = values.iter().map(|(i, _)| i).collect();
+        let strs: Vec<&String> = values.iter().map(|(_, s)| s).collect();
+        extra.push(parse_quote! {
+            impl #name {
+                /// The wire value.
+                pub fn as_str(&self) -> &str {
+                    match self {
+                        #(Self::#idents => #strs,)*
+                        Self::#unknown(value) => value.as_str(),
+                    }
+                }
+                /// True for a value this version of the spec does not list.
+                pub fn is_unknown(&self) -> bool {
+                    matches!(self, Self::#unknown(_))
+                }
+            }
+        });
+        extra.push(parse_quote! {
+            impl ::std::fmt::Display for #name {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    f.write_str(self.as_str())
+                }
+            }
+        });
+        extra.push(parse_quote! {
+            impl ::std::convert::From<&str> for #name {
+                fn from(value: &str) -> Self {
+                    match value {
+                        #(#strs => Self::#idents,)*
+                        other => Self::#unknown(other.to_string()),
+                    }
+                }
+            }
+        });
+        extra.push(parse_quote! {
+            impl ::std::convert::From<::std::string::String> for #name {
+                fn from(value: ::std::string::String) -> Self {
+                    Self::from(value.as_str())
+                }
+            }
+        });
+        extra.push(parse_quote! {
+            impl ::std::convert::From<&::std::string::String> for #name {
+                fn from(value: &::std::string::String) -> Self {
+                    Self::from(value.as_str())
+                }
+            }
+        });
+        extra.push(parse_quote! {
+            impl ::std::str::FromStr for #name {
+                type Err = ::std::convert::Infallible;
+                fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+                    Ok(Self::from(value))
+                }
+            }
+        });
+    }
+    items.retain(|item| {
+        let Item::Impl(i) = item else { return true };
+        let (Some(target), Some(tr)) = (impl_target(i), impl_trait(i)) else { return true };
+        !(opened.contains(&target) && REPLACED_TRAITS.contains(&tr.as_str()))
+    });
+    items.extend(extra);
+    opened
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_a_typify_style_enum() {
+        let mut file: syn::File = parse_quote! {
+            #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+            pub enum Status {
+                #[serde(rename = "pending")]
+                Pending,
+                #[serde(rename = "in_review")]
+                InReview,
+            }
+            impl ::std::fmt::Display for Status { fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result { Ok(()) } }
+            impl ::std::convert::TryFrom<&str> for Status { type Error = (); fn try_from(v: &str) -> Result<Self, ()> { Err(()) } }
+            #[derive(Deserialize)]
+            pub enum Tagged { A(u32) }
+        };
+        let opened = open_enums(&mut file.items);
+        assert_eq!(opened, BTreeSet::from(["Status".to_string()]));
+        let text = prettyplease::unparse(&file);
+        assert!(text.contains("Unknown(::std::string::String)"), "{text}");
+        assert!(!text.contains("Copy"), "{text}");
+        assert!(!text.contains("TryFrom<&str>"), "{text}");
+        assert!(text.contains("\"in_review\" => Self::InReview"), "{text}");
+        assert!(!text.contains("Tagged {\n    A(u32),\n    #[serde(untagged)]"));
+    }
+}
