@@ -298,3 +298,71 @@ fn registry(spec: &Value, file: &syn::File) -> syn::Item {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = include_str!("../fixtures/hostile.yaml");
+
+    #[test]
+    fn every_hostile_operation_breaks_raw_progenitor_and_generates_after_normalization() {
+        let raw = parse_spec(HOSTILE).expect("fixture parses");
+        let ops = operations(&raw);
+        assert_eq!(ops.len(), 4);
+        for (path, method, id) in &ops {
+            let one = only_operation(&raw, path, method);
+            // Unmodified progenitor either panics or degrades the errors to untyped bytes.
+            match progenitor(&one) {
+                Err(_) => {}
+                Ok(tokens) => assert!(
+                    tokens.to_string().contains("Error < ByteStream >"),
+                    "{id} should break or degrade unmodified progenitor"
+                ),
+            }
+            let mut normalized = one.clone();
+            let changes = normalize::normalize(&mut normalized);
+            assert!(!changes.is_empty(), "{id}: no rule fired");
+            progenitor(&normalized).unwrap_or_else(|e| panic!("{id} still fails after normalization: {e}"));
+        }
+        let g = generate(HOSTILE, "hostile.yaml").expect("whole fixture generates");
+        assert!(g.dropped.is_empty(), "{:?}", g.dropped);
+        // No success type lost: the download is a byte stream, the union keeps both bodies.
+        assert!(g.code.contains("Result<ResponseValue<ByteStream>, Error<types::Problem>>"));
+        assert!(g.code.contains("pub enum PutThingSuccessBody"));
+        assert!(g.code.contains("Error<types::SubmitThingErrorBody>"));
+    }
+
+    #[test]
+    fn an_inexpressible_operation_is_left_out_with_a_reason_and_the_rest_generates() {
+        let spec = r#"{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {
+            "/ok": {"get": {"operationId": "fine", "responses": {"200": {"description": "ok",
+                "content": {"application/json": {"schema": {"type": "string"}}}}}}},
+            "/bad": {"post": {"operationId": "broken", "requestBody": {"required": true, "content": {
+                "multipart/form-data": {"schema": {"type": "object", "properties": {"f": {"type": "string", "format": "binary"}}}}}},
+                "responses": {"200": {"description": "ok"}}}}
+        }}"#;
+        let g = generate(spec, "t.json").expect("generation survives one bad operation");
+        assert_eq!(g.dropped.len(), 1, "{:?}", g.dropped);
+        assert!(g.dropped[0].0.contains("broken"));
+        assert!(g.code.contains("pub fn fine("));
+        assert!(!g.code.contains("pub fn broken("));
+    }
+
+    #[test]
+    fn header_names_spec_and_digest() {
+        let g = generate(HOSTILE, "xtask/fixtures/hostile.yaml").expect("generates");
+        let first = g.code.lines().next().unwrap_or_default();
+        assert!(first.contains("xtask/fixtures/hostile.yaml"), "{first}");
+        let sha: String = Sha256::digest(HOSTILE.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert!(first.contains(&sha));
+        assert!(g.code.contains("Do not edit by hand"));
+    }
+
+    #[test]
+    fn garbage_specs_are_errors_not_panics() {
+        assert!(generate("openapi: [", "x").is_err());
+        assert!(generate("{\"openapi\": 3}", "x").is_err());
+        assert!(generate("just: a map", "x").is_err());
+    }
+}
