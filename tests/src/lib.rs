@@ -1,1 +1,17 @@
-//! Integration tests live in `tests/tests/`.
+//! Integration tests live in `tests/tests/`; this library only holds shared helpers.
+
+use std::path::PathBuf;
+
+/// The workspace root (parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// Read a file relative to the workspace root.
+pub fn read(rel: &str) -> String {
+    let path = workspace_root().join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
