@@ -1,1 +1,17 @@
+//! Ergonomic Dakota Platform client on top of the generated `dakota-api` crate.
 
+pub mod client;
+pub mod error;
+pub mod ksuid;
+pub mod onboarding;
+pub mod pagination;
+pub mod retry;
+pub mod time;
+
+pub use client::{CallOptions, Dakota, DakotaBuilder, Environment, Response};
+pub use error::{ApiError, Error, FieldError, Problem, TransportKind};
+pub use ksuid::Ksuid;
+pub use onboarding::{Decision, NewCustomer, Onboarding, Transition, WaitPolicy};
+pub use pagination::CustomerFilter;
+pub use retry::RetryPolicy;
+pub use time::{UnixNanos, UnixSeconds};

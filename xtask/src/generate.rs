@@ -244,6 +244,22 @@ fn registry(spec: &Value, file: &syn::File) -> syn::Item {
             }
         }
     }
+    let mut op_meta = Vec::new();
+    let mut token_ops = Vec::new();
+    for (path, method, id) in operations(spec) {
+        let op = &spec["paths"][path.as_str()][method.as_str()];
+        let security: Vec<String> = op
+            .get("security")
+            .or_else(|| spec.get("security"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_object).flat_map(|o| o.keys().cloned()).collect())
+            .unwrap_or_default();
+        if security.iter().any(|s| s == "ApplicationTokenAuth") {
+            token_ops.push(id.clone());
+        }
+        let m = method.to_uppercase();
+        op_meta.push(quote! { Operation { operation_id: #id, method: #m, path: #path, security: &[#(#security),*] }, });
+    }
     let sends = send_types(file);
     let mut op_arms = Vec::new();
     for (_, _, id) in operations(spec) {
@@ -268,6 +284,25 @@ fn registry(spec: &Value, file: &syn::File) -> syn::Item {
                 let typed: T = ::serde_json::from_value(value)?;
                 ::serde_json::to_value(typed)
             }
+
+            /// One operation of the spec as generated.
+            #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+            pub struct Operation {
+                /// The spec's operationId.
+                pub operation_id: &'static str,
+                /// HTTP method, upper case.
+                pub method: &'static str,
+                /// Path template.
+                pub path: &'static str,
+                /// Security schemes that each authorize the operation on their own.
+                pub security: &'static [&'static str],
+            }
+
+            /// Every generated operation, in spec order.
+            pub const OPERATIONS: &[Operation] = &[#(#op_meta)*];
+
+            /// Operations that accept an `X-Application-Token` (security `ApplicationTokenAuth`).
+            pub const APPLICATION_TOKEN_OPERATIONS: &[&str] = &[#(#token_ops),*];
 
             /// Component schema names that have a generated type.
             pub const SCHEMAS: &[&str] = &[#(#names),*];
