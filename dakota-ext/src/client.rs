@@ -64,12 +64,13 @@ pub struct DakotaBuilder {
     environment: Environment,
     api_key: Option<SecretString>,
     application_token: Option<SecretString>,
-    timeout: Option<Duration>,
+    timeout: Option<Option<Duration>>,
     connect_timeout: Option<Duration>,
     retry: RetryPolicy,
     auto_idempotency_keys: bool,
     pacing: bool,
     user_agent_suffix: Option<String>,
+    http: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for DakotaBuilder {
@@ -115,7 +116,13 @@ impl DakotaBuilder {
 
     /// Timeout of each HTTP attempt (default 30 s).
     pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
+        self.timeout = Some(Some(t));
+        self
+    }
+
+    /// No per-attempt timeout (e.g. for tests on tokio's paused clock).
+    pub fn no_timeout(mut self) -> Self {
+        self.timeout = Some(None);
         self
     }
 
@@ -151,6 +158,13 @@ impl DakotaBuilder {
         self
     }
 
+    /// Use this reqwest client (proxies, custom TLS roots, pool settings) instead of building
+    /// one; the timeout and user-agent settings of this builder are then not applied.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
     /// Build the client.
     pub fn build(self) -> Result<Dakota, Error> {
         let mut ua = format!("dakota-rs/{}", env!("CARGO_PKG_VERSION"));
@@ -158,12 +172,14 @@ impl DakotaBuilder {
             ua.push(' ');
             ua.push_str(s);
         }
-        let http = reqwest::Client::builder()
-            .user_agent(ua)
-            .timeout(self.timeout.unwrap_or(Duration::from_secs(30)))
-            .connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build HTTP client: {e}")))?;
+        let mut http = reqwest::Client::builder().user_agent(ua);
+        if let Some(t) = self.timeout.unwrap_or(Some(Duration::from_secs(30))) {
+            http = http.timeout(t).connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(10)));
+        }
+        let http = match self.http {
+            Some(c) => c,
+            None => http.build().map_err(|e| Error::Config(format!("cannot build HTTP client: {e}")))?,
+        };
         let pipeline = Arc::new(Pipeline {
             api_key: self.api_key,
             application_token: self.application_token,
