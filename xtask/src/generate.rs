@@ -47,11 +47,13 @@ fn settings() -> GenerationSettings {
 
 /// Run progenitor on a normalized spec, turning a panic into an error.
 fn progenitor(spec: &Value) -> Result<proc_macro2::TokenStream> {
-    let openapi: openapiv3::OpenAPI =
-        serde_json::from_value(spec.clone()).context("spec does not match the OpenAPI 3.0 schema")?;
+    let openapi: openapiv3::OpenAPI = serde_json::from_value(spec.clone())
+        .context("spec does not match the OpenAPI 3.0 schema")?;
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let result = catch_unwind(AssertUnwindSafe(|| Generator::new(&settings()).generate_tokens(&openapi)));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        Generator::new(&settings()).generate_tokens(&openapi)
+    }));
     std::panic::set_hook(hook);
     match result {
         Ok(Ok(tokens)) => Ok(tokens),
@@ -74,7 +76,11 @@ pub fn operations(spec: &Value) -> Vec<(String, String, String)> {
         for (path, item) in paths {
             for m in normalize::METHODS {
                 if let Some(op) = item.get(*m) {
-                    let id = op.get("operationId").and_then(Value::as_str).unwrap_or("").to_string();
+                    let id = op
+                        .get("operationId")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
                     out.push((path.clone(), m.to_string(), id));
                 }
             }
@@ -98,7 +104,10 @@ fn remove_operation(spec: &mut Value, path: &str, method: &str) {
     if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
         if let Some(item) = paths.get_mut(path).and_then(Value::as_object_mut) {
             item.remove(method);
-            if !item.keys().any(|k| normalize::METHODS.contains(&k.as_str())) {
+            if !item
+                .keys()
+                .any(|k| normalize::METHODS.contains(&k.as_str()))
+            {
                 paths.remove(path);
             }
         }
@@ -118,7 +127,10 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
         Err(whole) => {
             for (path, method, id) in operations(&spec) {
                 if let Err(e) = progenitor(&only_operation(&spec, &path, &method)) {
-                    dropped.push((format!("{} {path} ({id})", method.to_uppercase()), e.to_string()));
+                    dropped.push((
+                        format!("{} {path} ({id})", method.to_uppercase()),
+                        e.to_string(),
+                    ));
                     remove_operation(&mut spec, &path, &method);
                 }
             }
@@ -148,7 +160,13 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
          #![cfg_attr(rustfmt, rustfmt::skip)]\n\n"
     );
     let code = format!("{header}{}", prettyplease::unparse(&file));
-    Ok(Generated { code, changes, dropped, opened_enums: opened, normalized: spec })
+    Ok(Generated {
+        code,
+        changes,
+        dropped,
+        opened_enums: opened,
+        normalized: spec,
+    })
 }
 
 /// Names of the items of the generated `types` module.
@@ -187,8 +205,12 @@ pub fn send_types(file: &syn::File) -> BTreeMap<String, (syn::Type, syn::Type)> 
         }
         for i in m.content.iter().flat_map(|(_, items)| items) {
             let syn::Item::Impl(imp) = i else { continue };
-            let syn::Type::Path(tp) = &*imp.self_ty else { continue };
-            let Some(name) = tp.path.segments.last().map(|s| s.ident.to_string()) else { continue };
+            let syn::Type::Path(tp) = &*imp.self_ty else {
+                continue;
+            };
+            let Some(name) = tp.path.segments.last().map(|s| s.ident.to_string()) else {
+                continue;
+            };
             for ii in &imp.items {
                 let syn::ImplItem::Fn(f) = ii else { continue };
                 if f.sig.ident != "send" {
@@ -210,7 +232,9 @@ fn result_args(ty: &syn::Type) -> Option<(syn::Type, syn::Type)> {
     let first_generic = |ty: &syn::Type| -> Option<syn::Type> {
         let syn::Type::Path(p) = ty else { return None };
         let seg = p.path.segments.last()?;
-        let syn::PathArguments::AngleBracketed(a) = &seg.arguments else { return None };
+        let syn::PathArguments::AngleBracketed(a) = &seg.arguments else {
+            return None;
+        };
         a.args.iter().find_map(|g| match g {
             syn::GenericArgument::Type(t) => Some(t.clone()),
             _ => None,
@@ -218,7 +242,9 @@ fn result_args(ty: &syn::Type) -> Option<(syn::Type, syn::Type)> {
     };
     let syn::Type::Path(p) = ty else { return None };
     let seg = p.path.segments.last()?;
-    let syn::PathArguments::AngleBracketed(a) = &seg.arguments else { return None };
+    let syn::PathArguments::AngleBracketed(a) = &seg.arguments else {
+        return None;
+    };
     let mut tys = a.args.iter().filter_map(|g| match g {
         syn::GenericArgument::Type(t) => Some(t.clone()),
         _ => None,
@@ -234,7 +260,10 @@ fn registry(spec: &Value, file: &syn::File) -> syn::Item {
     let types = type_names(file);
     let mut schema_arms = Vec::new();
     let mut names = Vec::new();
-    if let Some(schemas) = spec.pointer("/components/schemas").and_then(Value::as_object) {
+    if let Some(schemas) = spec
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    {
         for name in schemas.keys() {
             let rust = name.to_upper_camel_case();
             if types.contains(&rust) {
@@ -252,7 +281,12 @@ fn registry(spec: &Value, file: &syn::File) -> syn::Item {
             .get("security")
             .or_else(|| spec.get("security"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_object).flat_map(|o| o.keys().cloned()).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_object)
+                    .flat_map(|o| o.keys().cloned())
+                    .collect()
+            })
             .unwrap_or_default();
         if security.iter().any(|s| s == "ApplicationTokenAuth") {
             token_ops.push(id.clone());
@@ -358,12 +392,15 @@ mod tests {
             let mut normalized = one.clone();
             let changes = normalize::normalize(&mut normalized);
             assert!(!changes.is_empty(), "{id}: no rule fired");
-            progenitor(&normalized).unwrap_or_else(|e| panic!("{id} still fails after normalization: {e}"));
+            progenitor(&normalized)
+                .unwrap_or_else(|e| panic!("{id} still fails after normalization: {e}"));
         }
         let g = generate(HOSTILE, "hostile.yaml").expect("whole fixture generates");
         assert!(g.dropped.is_empty(), "{:?}", g.dropped);
         // No success type lost: the download is a byte stream, the union keeps both bodies.
-        assert!(g.code.contains("Result<ResponseValue<ByteStream>, Error<types::Problem>>"));
+        assert!(g
+            .code
+            .contains("Result<ResponseValue<ByteStream>, Error<types::Problem>>"));
         assert!(g.code.contains("pub enum PutThingSuccessBody"));
         assert!(g.code.contains("Error<types::SubmitThingErrorBody>"));
     }
@@ -389,7 +426,10 @@ mod tests {
         let g = generate(HOSTILE, "xtask/fixtures/hostile.yaml").expect("generates");
         let first = g.code.lines().next().unwrap_or_default();
         assert!(first.contains("xtask/fixtures/hostile.yaml"), "{first}");
-        let sha: String = Sha256::digest(HOSTILE.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let sha: String = Sha256::digest(HOSTILE.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert!(first.contains(&sha));
         assert!(g.code.contains("Do not edit by hand"));
     }

@@ -31,28 +31,85 @@ enum Cmd {
         #[arg(long)]
         verbose: bool,
     },
+    /// Compare our spec with another one (facts only) and list what is missing or different.
+    Coverage {
+        /// The spec to compare against (e.g. Dakota's newest published spec).
+        #[arg(long)]
+        against: PathBuf,
+        /// Our spec.
+        #[arg(long, default_value = "openapi/dakota.yaml")]
+        spec: PathBuf,
+    },
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Generate { check, spec, out, verbose } => generate(check, &spec, &out, verbose),
+        Cmd::Generate {
+            check,
+            spec,
+            out,
+            verbose,
+        } => generate(check, &spec, &out, verbose),
+        Cmd::Coverage { against, spec } => coverage(&spec, &against),
     }
+}
+
+fn coverage(ours: &Path, theirs: &Path) -> Result<()> {
+    let load = |p: &Path| -> Result<serde_json::Value> {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        xtask::generate::parse_spec(&text)
+    };
+    let c = xtask::coverage::coverage(&load(ours)?, &load(theirs)?);
+    for f in &c.findings {
+        println!("{f}");
+    }
+    println!(
+        "coverage of {}: operations {}/{}, schemas {}/{}, {} finding(s)",
+        theirs.display(),
+        c.operations.0,
+        c.operations.1,
+        c.schemas.0,
+        c.schemas.1,
+        c.findings.len()
+    );
+    if !c.findings.is_empty() {
+        bail!("{} finding(s)", c.findings.len());
+    }
+    Ok(())
 }
 
 fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
     let root = workspace_root();
-    let spec_path = if spec.is_absolute() { spec.to_path_buf() } else { std::env::current_dir()?.join(spec) };
-    let out_dir = if out.is_absolute() { out.to_path_buf() } else { std::env::current_dir()?.join(out) };
-    let text = std::fs::read_to_string(&spec_path).with_context(|| format!("reading {}", spec_path.display()))?;
+    let spec_path = if spec.is_absolute() {
+        spec.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(spec)
+    };
+    let out_dir = if out.is_absolute() {
+        out.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(out)
+    };
+    let text = std::fs::read_to_string(&spec_path)
+        .with_context(|| format!("reading {}", spec_path.display()))?;
     let spec_name = spec_path
         .strip_prefix(&root)
         .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| spec_path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default());
+        .unwrap_or_else(|_| {
+            spec_path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
     let started = Instant::now();
     let g = xtask::generate(&text, &spec_name)?;
     let elapsed = started.elapsed();
@@ -64,7 +121,11 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
     eprintln!(
         "normalized {spec_name}: {} change(s) [{}]; {} enum(s) made forward-compatible",
         g.changes.len(),
-        per_rule.iter().map(|(r, n)| format!("{r}: {n}")).collect::<Vec<_>>().join(", "),
+        per_rule
+            .iter()
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         g.opened_enums.len()
     );
     if verbose {
@@ -83,11 +144,21 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
             return Ok(());
         }
         let diff = similar::TextDiff::from_lines(&current, &g.code);
-        print!("{}", diff.unified_diff().context_radius(3).header("committed", "regenerated"));
+        print!(
+            "{}",
+            diff.unified_diff()
+                .context_radius(3)
+                .header("committed", "regenerated")
+        );
         bail!("{} is stale: run `cargo xtask generate`", target.display());
     }
     std::fs::create_dir_all(target.parent().unwrap_or(&out_dir))?;
     std::fs::write(&target, &g.code)?;
-    eprintln!("wrote {} ({} bytes) in {:.2?}", target.display(), g.code.len(), elapsed);
+    eprintln!(
+        "wrote {} ({} bytes) in {:.2?}",
+        target.display(),
+        g.code.len(),
+        elapsed
+    );
     Ok(())
 }

@@ -55,7 +55,9 @@ impl std::fmt::Display for Change {
     }
 }
 
-pub(crate) const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+pub(crate) const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 /// Apply every rule to `spec` in place and return what changed.
 pub fn normalize(spec: &mut Value) -> Vec<Change> {
@@ -70,12 +72,17 @@ pub fn normalize(spec: &mut Value) -> Vec<Change> {
 }
 
 /// Visit every operation: (method, path, operationId, operation object).
-fn for_each_operation(spec: &mut Value, mut f: impl FnMut(&str, &str, &str, &mut Map<String, Value>)) {
+fn for_each_operation(
+    spec: &mut Value,
+    mut f: impl FnMut(&str, &str, &str, &mut Map<String, Value>),
+) {
     let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
     for (path, item) in paths.iter_mut() {
-        let Some(item) = item.as_object_mut() else { continue };
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
         for method in METHODS {
             if let Some(op) = item.get_mut(*method).and_then(Value::as_object_mut) {
                 let op_id = op
@@ -94,7 +101,12 @@ fn loc(method: &str, path: &str, op_id: &str) -> String {
 }
 
 fn is_json_like(media: &str) -> bool {
-    let base = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let base = media
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     base == "application/json" || (base.starts_with("application/") && base.ends_with("+json"))
 }
 
@@ -136,9 +148,13 @@ fn inline_response_refs(spec: &mut Value) {
 fn json_media_types(spec: &mut Value, changes: &mut Vec<Change>) {
     inline_response_refs(spec);
     for_each_operation(spec, |method, path, op_id, op| {
-        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { return };
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            return;
+        };
         for (code, response) in responses.iter_mut() {
-            let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else { continue };
+            let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
+                continue;
+            };
             let renames: Vec<String> = content
                 .keys()
                 .filter(|m| is_json_like(m) && m.as_str() != "application/json")
@@ -151,7 +167,9 @@ fn json_media_types(spec: &mut Value, changes: &mut Vec<Change>) {
                     changes.push(Change {
                         rule: "json-media-types",
                         location: loc(method, path, op_id),
-                        detail: format!("{code}: dropped duplicate `{media}` beside `application/json`"),
+                        detail: format!(
+                            "{code}: dropped duplicate `{media}` beside `application/json`"
+                        ),
                     });
                 } else if let Some(v) = content.remove(&media) {
                     content.insert("application/json".into(), v);
@@ -169,12 +187,16 @@ fn json_media_types(spec: &mut Value, changes: &mut Vec<Change>) {
 /// Rule `multi-content-success`.
 fn multi_content_success(spec: &mut Value, changes: &mut Vec<Change>) {
     for_each_operation(spec, |method, path, op_id, op| {
-        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { return };
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            return;
+        };
         for (code, response) in responses.iter_mut() {
             if !(is_success_status(code) || code == "default") {
                 continue;
             }
-            let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else { continue };
+            let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
+                continue;
+            };
             if content.len() < 2 {
                 continue;
             }
@@ -185,7 +207,10 @@ fn multi_content_success(spec: &mut Value, changes: &mut Vec<Change>) {
                 changes.push(Change {
                     rule: "multi-content-success",
                     location: loc(method, path, op_id),
-                    detail: format!("{code}: kept `application/json` out of [{}]", kinds.join(", ")),
+                    detail: format!(
+                        "{code}: kept `application/json` out of [{}]",
+                        kinds.join(", ")
+                    ),
                 });
             } else {
                 content.clear();
@@ -196,7 +221,10 @@ fn multi_content_success(spec: &mut Value, changes: &mut Vec<Change>) {
                 changes.push(Change {
                     rule: "multi-content-success",
                     location: loc(method, path, op_id),
-                    detail: format!("{code}: [{}] -> one `application/octet-stream` byte stream", kinds.join(", ")),
+                    detail: format!(
+                        "{code}: [{}] -> one `application/octet-stream` byte stream",
+                        kinds.join(", ")
+                    ),
                 });
             }
         }
@@ -206,11 +234,15 @@ fn multi_content_success(spec: &mut Value, changes: &mut Vec<Change>) {
 /// Rule `default-beside-success`.
 fn default_beside_success(spec: &mut Value, changes: &mut Vec<Change>) {
     for_each_operation(spec, |method, path, op_id, op| {
-        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { return };
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            return;
+        };
         if !responses.keys().any(|c| is_success_status(c)) {
             return;
         }
-        let Some(default) = responses.remove("default") else { return };
+        let Some(default) = responses.remove("default") else {
+            return;
+        };
         let has_body = default
             .get("content")
             .and_then(Value::as_object)
@@ -249,7 +281,10 @@ fn body_key(response: &Value) -> Option<(String, Value)> {
         return Some((format!("json:{schema}"), schema));
     }
     let (media, _) = content.iter().next()?;
-    Some((format!("raw:{media}"), json!({"type": "string", "format": "binary"})))
+    Some((
+        format!("raw:{media}"),
+        json!({"type": "string", "format": "binary"}),
+    ))
 }
 
 fn pascal(op_id: &str) -> String {
@@ -279,7 +314,10 @@ fn required_count(spec: &Value, schema: &Value) -> usize {
         .and_then(|r| r.strip_prefix("#/components/schemas/"))
         .and_then(|n| spec.pointer(&format!("/components/schemas/{n}")))
         .unwrap_or(schema);
-    target.get("required").and_then(Value::as_array).map_or(0, Vec::len)
+    target
+        .get("required")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len)
 }
 
 /// Shared body of `mixed-error-bodies` and `mixed-success-bodies`.
@@ -293,7 +331,9 @@ fn unify_bodies(
     let snapshot = spec.clone();
     let mut new_schemas: BTreeMap<String, Value> = BTreeMap::new();
     for_each_operation(spec, |method, path, op_id, op| {
-        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { return };
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            return;
+        };
         let codes: Vec<String> = responses.keys().filter(|c| select(c)).cloned().collect();
         let mut kinds: BTreeMap<String, Value> = BTreeMap::new();
         let mut bodiless = false;
@@ -311,17 +351,33 @@ fn unify_bodies(
         }
         let raw = kinds.keys().any(|k| k.starts_with("raw:"));
         let (media, schema, label) = if raw {
-            ("application/octet-stream", json!({"type": "string", "format": "binary"}), "raw bytes".to_string())
+            (
+                "application/octet-stream",
+                json!({"type": "string", "format": "binary"}),
+                "raw bytes".to_string(),
+            )
         } else if kinds.len() == 1 {
             let schema = kinds.into_values().next().unwrap_or(json!({}));
-            ("application/json", schema, "its one body schema".to_string())
+            (
+                "application/json",
+                schema,
+                "its one body schema".to_string(),
+            )
         } else {
             let mut variants: Vec<Value> = kinds.into_values().collect();
             variants.sort_by_key(|s| std::cmp::Reverse(required_count(&snapshot, s)));
             let name = format!("{}{suffix}", pascal(op_id));
             let names: Vec<String> = variants
                 .iter()
-                .map(|v| v.get("$ref").and_then(Value::as_str).unwrap_or("<inline>").rsplit('/').next().unwrap_or("").to_string())
+                .map(|v| {
+                    v.get("$ref")
+                        .and_then(Value::as_str)
+                        .unwrap_or("<inline>")
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                })
                 .collect();
             new_schemas.insert(
                 name.clone(),
@@ -330,7 +386,11 @@ fn unify_bodies(
                     "oneOf": variants,
                 }),
             );
-            ("application/json", json!({"$ref": format!("#/components/schemas/{name}")}), format!("`{name}` = oneOf [{}]", names.join(", ")))
+            (
+                "application/json",
+                json!({"$ref": format!("#/components/schemas/{name}")}),
+                format!("`{name}` = oneOf [{}]", names.join(", ")),
+            )
         };
         for c in &codes {
             if let Some(r) = responses.get_mut(c).and_then(Value::as_object_mut) {
@@ -339,7 +399,11 @@ fn unify_bodies(
                 r.insert("content".into(), Value::Object(content));
             }
         }
-        let bodiless_note = if bodiless { "; bodiless statuses share it (an empty body reads as a payload error that keeps the bytes)" } else { "" };
+        let bodiless_note = if bodiless {
+            "; bodiless statuses share it (an empty body reads as a payload error that keeps the bytes)"
+        } else {
+            ""
+        };
         changes.push(Change {
             rule,
             location: loc(method, path, op_id),
@@ -363,12 +427,24 @@ fn unify_bodies(
 
 /// Rule `mixed-error-bodies`.
 fn mixed_error_bodies(spec: &mut Value, changes: &mut Vec<Change>) {
-    unify_bodies(spec, changes, "mixed-error-bodies", "ErrorBody", is_error_status);
+    unify_bodies(
+        spec,
+        changes,
+        "mixed-error-bodies",
+        "ErrorBody",
+        is_error_status,
+    );
 }
 
 /// Rule `mixed-success-bodies`.
 fn mixed_success_bodies(spec: &mut Value, changes: &mut Vec<Change>) {
-    unify_bodies(spec, changes, "mixed-success-bodies", "SuccessBody", is_success_status);
+    unify_bodies(
+        spec,
+        changes,
+        "mixed-success-bodies",
+        "SuccessBody",
+        is_success_status,
+    );
 }
 
 /// Rule `transport-filled-headers`.
@@ -376,10 +452,15 @@ fn transport_filled_headers(spec: &mut Value, changes: &mut Vec<Change>) {
     const HEADERS: &[&str] = &["x-idempotency-key"];
     let is_filled = |p: &Value| {
         p.get("in").and_then(Value::as_str) == Some("header")
-            && p.get("name").and_then(Value::as_str).is_some_and(|n| HEADERS.contains(&n.to_ascii_lowercase().as_str()))
+            && p.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| HEADERS.contains(&n.to_ascii_lowercase().as_str()))
             && p.get("required").and_then(Value::as_bool) == Some(true)
     };
-    if let Some(params) = spec.pointer_mut("/components/parameters").and_then(Value::as_object_mut) {
+    if let Some(params) = spec
+        .pointer_mut("/components/parameters")
+        .and_then(Value::as_object_mut)
+    {
         for (name, p) in params.iter_mut() {
             if is_filled(p) {
                 p["required"] = Value::Bool(false);
@@ -430,7 +511,9 @@ mod tests {
         }}}}});
         let changes = normalize(&mut spec);
         assert_eq!(rules_of(&changes), BTreeSet::from(["json-media-types"]));
-        assert!(op(&spec, "/a", "get")["responses"]["404"]["content"]["application/json"].is_object());
+        assert!(
+            op(&spec, "/a", "get")["responses"]["404"]["content"]["application/json"].is_object()
+        );
     }
 
     #[test]
@@ -442,8 +525,14 @@ mod tests {
         }}}}});
         let changes = normalize(&mut spec);
         assert_eq!(changes.len(), 1, "{changes:?}");
-        let content = op(&spec, "/d", "get")["responses"]["200"]["content"].as_object().cloned().unwrap_or_default();
-        assert_eq!(content.keys().collect::<Vec<_>>(), vec!["application/octet-stream"]);
+        let content = op(&spec, "/d", "get")["responses"]["200"]["content"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            content.keys().collect::<Vec<_>>(),
+            vec!["application/octet-stream"]
+        );
     }
 
     #[test]
@@ -456,9 +545,15 @@ mod tests {
         let r = &op(&spec, "/c", "post")["responses"];
         assert!(r.get("default").is_none());
         assert_eq!(r["4XX"], r["5XX"]);
-        assert_eq!(r["4XX"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/P");
+        assert_eq!(
+            r["4XX"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/P"
+        );
         // The success response is untouched.
-        assert_eq!(r["201"]["content"]["application/json"]["schema"]["type"], "object");
+        assert_eq!(
+            r["201"]["content"]["application/json"]["schema"]["type"],
+            "object"
+        );
     }
 
     #[test]
@@ -468,8 +563,13 @@ mod tests {
             "/o": {"get": {"operationId": "o", "responses": {"default": {"description": "only", "content": {"application/json": {"schema": {"type": "string"}}}}}}}
         }});
         normalize(&mut spec);
-        assert!(op(&spec, "/c", "post")["responses"].get("default").is_none());
-        assert!(op(&spec, "/o", "get")["responses"].get("default").is_some(), "a lone default is the success response");
+        assert!(op(&spec, "/c", "post")["responses"]
+            .get("default")
+            .is_none());
+        assert!(
+            op(&spec, "/o", "get")["responses"].get("default").is_some(),
+            "a lone default is the success response"
+        );
     }
 
     #[test]
@@ -493,7 +593,8 @@ mod tests {
         assert_eq!(union[1]["$ref"], "#/components/schemas/Problem");
         for code in ["400", "401", "409"] {
             assert_eq!(
-                op(&spec, "/s", "post")["responses"][code]["content"]["application/json"]["schema"]["$ref"],
+                op(&spec, "/s", "post")["responses"][code]["content"]["application/json"]["schema"]
+                    ["$ref"],
                 "#/components/schemas/SubmitThingErrorBody"
             );
         }

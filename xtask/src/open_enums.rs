@@ -17,7 +17,10 @@ pub fn string_enum_values(e: &ItemEnum) -> Option<Vec<(syn::Ident, String)>> {
         return None;
     }
     // typify's tagged enums carry `#[serde(tag = ...)]`/`untagged` at the enum level.
-    if e.attrs.iter().any(|a| a.path().is_ident("serde") && quote!(#a).to_string().contains("untagged")) {
+    if e.attrs
+        .iter()
+        .any(|a| a.path().is_ident("serde") && quote!(#a).to_string().contains("untagged"))
+    {
         return None;
     }
     let mut out = Vec::new();
@@ -45,16 +48,19 @@ pub fn string_enum_values(e: &ItemEnum) -> Option<Vec<(syn::Ident, String)>> {
 }
 
 fn derives(attrs: &[syn::Attribute], name: &str) -> bool {
-    attrs.iter().filter(|a| a.path().is_ident("derive")).any(|a| {
-        let mut hit = false;
-        let _ = a.parse_nested_meta(|m| {
-            if m.path.segments.last().is_some_and(|s| s.ident == name) {
-                hit = true;
-            }
-            Ok(())
-        });
-        hit
-    })
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("derive"))
+        .any(|a| {
+            let mut hit = false;
+            let _ = a.parse_nested_meta(|m| {
+                if m.path.segments.last().is_some_and(|s| s.ident == name) {
+                    hit = true;
+                }
+                Ok(())
+            });
+            hit
+        })
 }
 
 fn strip_copy(attrs: &mut [syn::Attribute]) {
@@ -66,7 +72,7 @@ fn strip_copy(attrs: &mut [syn::Attribute]) {
         });
         let kept: Vec<&syn::Path> = paths
             .iter()
-            .filter(|p| !p.segments.last().is_some_and(|s| s.ident == "Copy"))
+            .filter(|p| p.segments.last().is_none_or(|s| s.ident != "Copy"))
             .collect();
         *a = parse_quote!(#[derive(#(#kept),*)]);
     }
@@ -83,7 +89,10 @@ fn impl_target(item: &syn::ItemImpl) -> Option<String> {
 }
 
 fn impl_trait(item: &syn::ItemImpl) -> Option<String> {
-    item.trait_.as_ref().and_then(|(_, p, _)| p.segments.last()).map(|s| s.ident.to_string())
+    item.trait_
+        .as_ref()
+        .and_then(|(_, p, _)| p.segments.last())
+        .map(|s| s.ident.to_string())
 }
 
 /// Open every string enum among `items` (the contents of the `types` module). Returns the
@@ -93,7 +102,9 @@ pub fn open_enums(items: &mut Vec<Item>) -> BTreeSet<String> {
     let mut extra: Vec<Item> = Vec::new();
     for item in items.iter_mut() {
         let Item::Enum(e) = item else { continue };
-        let Some(values) = string_enum_values(e) else { continue };
+        let Some(values) = string_enum_values(e) else {
+            continue;
+        };
         let name = e.ident.clone();
         opened.insert(name.to_string());
         strip_copy(&mut e.attrs);
@@ -168,7 +179,9 @@ pub fn open_enums(items: &mut Vec<Item>) -> BTreeSet<String> {
     }
     items.retain(|item| {
         let Item::Impl(i) = item else { return true };
-        let (Some(target), Some(tr)) = (impl_target(i), impl_trait(i)) else { return true };
+        let (Some(target), Some(tr)) = (impl_target(i), impl_trait(i)) else {
+            return true;
+        };
         !(opened.contains(&target) && REPLACED_TRAITS.contains(&tr.as_str()))
     });
     items.extend(extra);

@@ -43,11 +43,19 @@ pub fn type_str(ty: &impl quote::ToTokens) -> String {
 
 fn auth_of(spec: &Value, op: &Value) -> String {
     let sec = op.get("security").or_else(|| spec.get("security"));
-    let Some(list) = sec.and_then(Value::as_array) else { return "none".into() };
+    let Some(list) = sec.and_then(Value::as_array) else {
+        return "none".into();
+    };
     let names: Vec<String> = list
         .iter()
         .filter_map(Value::as_object)
-        .map(|o| if o.is_empty() { "none".to_string() } else { o.keys().cloned().collect::<Vec<_>>().join("+") })
+        .map(|o| {
+            if o.is_empty() {
+                "none".to_string()
+            } else {
+                o.keys().cloned().collect::<Vec<_>>().join("+")
+            }
+        })
         .collect();
     if names.is_empty() {
         "none".into()
@@ -58,7 +66,10 @@ fn auth_of(spec: &Value, op: &Value) -> String {
 
 fn resolve<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
     match v.get("$ref").and_then(Value::as_str) {
-        Some(r) => r.strip_prefix('#').and_then(|p| spec.pointer(p)).unwrap_or(v),
+        Some(r) => r
+            .strip_prefix('#')
+            .and_then(|p| spec.pointer(p))
+            .unwrap_or(v),
         None => v,
     }
 }
@@ -101,31 +112,74 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
             .and_then(Value::as_array)
             .map(|a| a.iter().collect())
             .unwrap_or_default();
-        params.extend(op.get("parameters").and_then(Value::as_array).into_iter().flatten());
+        params.extend(
+            op.get("parameters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        );
         let fields = builders.get(&builder);
         for p in params {
             let p = resolve(normalized, p);
             let name = p.get("name").and_then(Value::as_str).unwrap_or("?");
             let field = name.to_snake_case();
             let rust = fields
-                .and_then(|s| s.fields.iter().find(|f| f.ident.as_ref().is_some_and(|i| *i == field)))
+                .and_then(|s| {
+                    s.fields
+                        .iter()
+                        .find(|f| f.ident.as_ref().is_some_and(|i| *i == field))
+                })
                 .map(|f| strip_result(&type_str(&f.ty)))
                 .unwrap_or_else(|| "<not generated>".into());
-            let required = if p.get("required").and_then(Value::as_bool) == Some(true) { "required" } else { "optional" };
-            let _ = writeln!(out, "  {} {name}: {rust} ({required})", p.get("in").and_then(Value::as_str).unwrap_or("?"));
+            let required = if p.get("required").and_then(Value::as_bool) == Some(true) {
+                "required"
+            } else {
+                "optional"
+            };
+            let _ = writeln!(
+                out,
+                "  {} {name}: {rust} ({required})",
+                p.get("in").and_then(Value::as_str).unwrap_or("?")
+            );
         }
         if let Some(body) = op.get("requestBody") {
             let body = resolve(normalized, body);
-            let media: Vec<&String> = body.get("content").and_then(Value::as_object).map(|c| c.keys().collect()).unwrap_or_default();
+            let media: Vec<&String> = body
+                .get("content")
+                .and_then(Value::as_object)
+                .map(|c| c.keys().collect())
+                .unwrap_or_default();
             let rust = fields
-                .and_then(|s| s.fields.iter().find(|f| f.ident.as_ref().is_some_and(|i| i == "body")))
+                .and_then(|s| {
+                    s.fields
+                        .iter()
+                        .find(|f| f.ident.as_ref().is_some_and(|i| i == "body"))
+                })
                 .map(|f| strip_result(&type_str(&f.ty)))
                 .unwrap_or_else(|| "<not generated>".into());
-            let required = if body.get("required").and_then(Value::as_bool) == Some(true) { "required" } else { "optional" };
-            let _ = writeln!(out, "  body {}: {rust} ({required})", media.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+            let required = if body.get("required").and_then(Value::as_bool) == Some(true) {
+                "required"
+            } else {
+                "optional"
+            };
+            let _ = writeln!(
+                out,
+                "  body {}: {rust} ({required})",
+                media
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
-        let codes: Vec<&String> = op.get("responses").and_then(Value::as_object).map(|r| r.keys().collect()).unwrap_or_default();
-        let (ok_codes, err_codes): (Vec<&String>, Vec<&String>) = codes.into_iter().partition(|c| c.starts_with('1') || c.starts_with('2') || *c == "default");
+        let codes: Vec<&String> = op
+            .get("responses")
+            .and_then(Value::as_object)
+            .map(|r| r.keys().collect())
+            .unwrap_or_default();
+        let (ok_codes, err_codes): (Vec<&String>, Vec<&String>) = codes
+            .into_iter()
+            .partition(|c| c.starts_with('1') || c.starts_with('2') || *c == "default");
         match sends.get(&builder) {
             Some((ok, err)) => {
                 let _ = writeln!(out, "  ok [{}]: {}", join(&ok_codes), type_str(ok));
@@ -143,14 +197,23 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
             syn::Item::Struct(s) => {
                 let mut t = format!("struct {}", s.ident);
                 for f in &s.fields {
-                    let name = f.ident.as_ref().map(|i| i.to_string()).unwrap_or_else(|| "0".into());
-                    let wire = serde_rename(&f.attrs).unwrap_or_else(|| name.trim_start_matches("r#").to_string());
+                    let name = f
+                        .ident
+                        .as_ref()
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| "0".into());
+                    let wire = serde_rename(&f.attrs)
+                        .unwrap_or_else(|| name.trim_start_matches("r#").to_string());
                     let _ = write!(t, "\n  {wire}: {}", type_str(&f.ty));
                 }
                 types.push((s.ident.to_string(), t));
             }
             syn::Item::Enum(e) => {
-                let is_catch_all = |v: &syn::Variant| v.attrs.iter().any(|a| a.path().is_ident("serde") && quote!(#a).to_string().contains("untagged"));
+                let is_catch_all = |v: &syn::Variant| {
+                    v.attrs.iter().any(|a| {
+                        a.path().is_ident("serde") && quote!(#a).to_string().contains("untagged")
+                    })
+                };
                 let open = e.variants.iter().any(is_catch_all);
                 let mut t = format!("enum {}{}", e.ident, if open { " (open)" } else { "" });
                 for v in &e.variants {
@@ -177,7 +240,10 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
                 types.push((e.ident.to_string(), t));
             }
             syn::Item::Type(a) => {
-                types.push((a.ident.to_string(), format!("type {} = {}", a.ident, type_str(&a.ty))));
+                types.push((
+                    a.ident.to_string(),
+                    format!("type {} = {}", a.ident, type_str(&a.ty)),
+                ));
             }
             _ => {}
         }
@@ -191,7 +257,11 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
 }
 
 fn join(codes: &[&String]) -> String {
-    codes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    codes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn strip_result(s: &str) -> String {
