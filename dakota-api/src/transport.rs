@@ -12,7 +12,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 /// A boxed future returned by [`Transport::execute`].
-pub type TransportFuture<'a> = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a>>;
+pub type TransportFuture<'a> =
+    Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a>>;
 
 /// Sends one request for one operation. Implementations may retry, add headers, pace, log.
 pub trait Transport: Send + Sync + 'static {
@@ -34,7 +35,9 @@ pub struct Inner {
 impl Inner {
     /// Route every request through `transport`.
     pub fn new(transport: Arc<dyn Transport>) -> Self {
-        Self { transport: Some(transport) }
+        Self {
+            transport: Some(transport),
+        }
     }
 
     /// The configured transport, if any.
@@ -45,12 +48,18 @@ impl Inner {
 
 impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Inner").field("transport", &self.transport.is_some()).finish()
+        f.debug_struct("Inner")
+            .field("transport", &self.transport.is_some())
+            .finish()
     }
 }
 
 impl ClientHooks<Inner> for crate::Client {
-    async fn exec(&self, request: reqwest::Request, info: &OperationInfo) -> reqwest::Result<reqwest::Response> {
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
         match self.inner().transport() {
             Some(t) => t.execute(self.client(), request, info).await,
             None => self.client().execute(request).await,

@@ -32,6 +32,7 @@ fn hostile_fixture_matches_its_spec() {
 fn api_surface() {
     let spec_text = read("openapi/dakota.yaml");
     let generated = xtask::generate(&spec_text, "openapi/dakota.yaml").expect("spec generates");
-    let listing = xtask::surface::surface(&generated.normalized, &generated.code).expect("generated code parses");
+    let listing = xtask::surface::surface(&generated.normalized, &generated.code)
+        .expect("generated code parses");
     insta::assert_snapshot!("api_surface", listing);
 }

@@ -62,7 +62,7 @@ fn resolve<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
 }
 
 /// A short fact string for a schema: `$ref` name, or type/format, enum count.
-fn shape(spec: &Value, s: &Value) -> String {
+fn shape(s: &Value) -> String {
     if let Some(r) = s.get("$ref").and_then(Value::as_str) {
         return r.rsplit('/').next().unwrap_or("").to_string();
     }
@@ -73,16 +73,13 @@ fn shape(spec: &Value, s: &Value) -> String {
         }
     }
     if let Some(items) = s.get("items") {
-        parts.push(format!("[{}]", shape(spec, items)));
+        parts.push(format!("[{}]", shape(items)));
     }
     for k in ["allOf", "oneOf", "anyOf"] {
         if let Some(a) = s.get(k).and_then(Value::as_array) {
             parts.push(format!(
                 "{k}({})",
-                a.iter()
-                    .map(|x| shape(spec, x))
-                    .collect::<Vec<_>>()
-                    .join(",")
+                a.iter().map(shape).collect::<Vec<_>>().join(",")
             ));
         }
     }
@@ -111,10 +108,7 @@ fn params(spec: &Value, op: &Value) -> BTreeMap<String, (bool, String)> {
             let required = p.get("required").and_then(Value::as_bool).unwrap_or(false);
             (
                 key,
-                (
-                    required,
-                    shape(spec, p.get("schema").unwrap_or(&Value::Null)),
-                ),
+                (required, shape(p.get("schema").unwrap_or(&Value::Null))),
             )
         })
         .collect()
@@ -137,7 +131,7 @@ fn responses(spec: &Value, op: &Value) -> BTreeMap<String, String> {
             .map(|(media, m)| {
                 format!(
                     "{media}: {}",
-                    shape(spec, m.get("schema").unwrap_or(&Value::Null))
+                    shape(m.get("schema").unwrap_or(&Value::Null))
                 )
             })
             .collect();
@@ -146,15 +140,8 @@ fn responses(spec: &Value, op: &Value) -> BTreeMap<String, String> {
     out
 }
 
-fn compare_schema(
-    name: &str,
-    ours: &Value,
-    theirs: &Value,
-    findings: &mut Vec<String>,
-    spec_ours: &Value,
-    spec_theirs: &Value,
-) {
-    let (a, b) = (shape(spec_ours, ours), shape(spec_theirs, theirs));
+fn compare_schema(name: &str, ours: &Value, theirs: &Value, findings: &mut Vec<String>) {
+    let (a, b) = (shape(ours), shape(theirs));
     if a != b {
         findings.push(format!("schema {name}: shape {a:?} vs {b:?}"));
     }
@@ -198,14 +185,7 @@ fn compare_schema(
         match pa.get(field) {
             None => findings.push(format!("schema {name}: field {field} missing")),
             Some(ta) => {
-                compare_schema(
-                    &format!("{name}.{field}"),
-                    ta,
-                    tb,
-                    findings,
-                    spec_ours,
-                    spec_theirs,
-                );
+                compare_schema(&format!("{name}.{field}"), ta, tb, findings);
                 if ra.contains(field) != rb.contains(field) {
                     findings.push(format!(
                         "schema {name}: field {field} required {} vs {}",
@@ -227,14 +207,7 @@ fn compare_schema(
             theirs.get(k).and_then(Value::as_array),
         ) {
             for (i, (sa, sb)) in xa.iter().zip(xb).enumerate() {
-                compare_schema(
-                    &format!("{name}.{k}[{i}]"),
-                    sa,
-                    sb,
-                    findings,
-                    spec_ours,
-                    spec_theirs,
-                );
+                compare_schema(&format!("{name}.{k}[{i}]"), sa, sb, findings);
             }
         }
     }
@@ -244,8 +217,6 @@ fn compare_schema(
             ours.get("items").unwrap_or(&Value::Null),
             theirs.get("items").unwrap_or(&Value::Null),
             findings,
-            spec_ours,
-            spec_theirs,
         );
     }
     for k in [
@@ -304,10 +275,7 @@ pub fn coverage(ours: &Value, theirs: &Value) -> Coverage {
                     .into_iter()
                     .flatten()
                     .map(|(m, x)| {
-                        format!(
-                            "{m}: {}",
-                            shape(spec, x.get("schema").unwrap_or(&Value::Null))
-                        )
+                        format!("{m}: {}", shape(x.get("schema").unwrap_or(&Value::Null)))
                     })
                     .collect::<Vec<_>>()
                     .join("; ")
@@ -363,7 +331,7 @@ pub fn coverage(ours: &Value, theirs: &Value) -> Coverage {
     for (name, b) in sb {
         match sa.get(name) {
             None => c.findings.push(format!("schema {name} missing")),
-            Some(a) => compare_schema(name, a, b, &mut c.findings, ours, theirs),
+            Some(a) => compare_schema(name, a, b, &mut c.findings),
         }
     }
     c

@@ -227,6 +227,57 @@ pub fn send_types(file: &syn::File) -> BTreeMap<String, (syn::Type, syn::Type)> 
     out
 }
 
+/// The JSON body type of each builder that takes one, keyed by builder name. Builders hold
+/// the body as `Result<types::builder::X, String>`; the type to round-trip is `types::X`.
+pub fn body_types(file: &syn::File) -> BTreeMap<String, syn::Type> {
+    let mut out = BTreeMap::new();
+    for item in &file.items {
+        let syn::Item::Mod(m) = item else { continue };
+        if m.ident != "builder" {
+            continue;
+        }
+        for i in m.content.iter().flat_map(|(_, items)| items) {
+            let syn::Item::Struct(st) = i else { continue };
+            let Some(f) = st
+                .fields
+                .iter()
+                .find(|f| f.ident.as_ref().is_some_and(|i| i == "body"))
+            else {
+                continue;
+            };
+            let syn::Type::Path(p) = &f.ty else { continue };
+            let Some(seg) = p.path.segments.last() else {
+                continue;
+            };
+            let syn::PathArguments::AngleBracketed(a) = &seg.arguments else {
+                continue;
+            };
+            let Some(syn::GenericArgument::Type(syn::Type::Path(inner))) = a.args.first() else {
+                continue;
+            };
+            let names: Vec<String> = inner
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            let ty: syn::Type = match names.as_slice() {
+                [t, b, x] if t == "types" && b == "builder" => {
+                    let x = format_ident!("{}", x);
+                    syn::parse_quote!(types::#x)
+                }
+                [t, x] if t == "types" => {
+                    let x = format_ident!("{}", x);
+                    syn::parse_quote!(types::#x)
+                }
+                _ => continue,
+            };
+            out.insert(st.ident.to_string(), ty);
+        }
+    }
+    out
+}
+
 /// `Result<ResponseValue<T>, Error<E>>` -> (T, E).
 fn result_args(ty: &syn::Type) -> Option<(syn::Type, syn::Type)> {
     let first_generic = |ty: &syn::Type| -> Option<syn::Type> {
@@ -305,6 +356,15 @@ fn registry(spec: &Value, file: &syn::File) -> syn::Item {
             op_arms.push(quote! { #id => rt::<#ok>(value), });
         }
     }
+    let mut body_arms = Vec::new();
+    for (name, ty) in body_types(file) {
+        if let Some((_, _, id)) = operations(spec)
+            .into_iter()
+            .find(|(_, _, id)| id.to_upper_camel_case() == name)
+        {
+            body_arms.push(quote! { #id => rt::<#ty>(value), });
+        }
+    }
     syn::parse_quote! {
         /// Look-ups from spec names to generated types, used by tests and tools to check that
         /// JSON documents (e.g. the spec's examples) round-trip through the generated types.
@@ -349,6 +409,18 @@ fn registry(spec: &Value, file: &syn::File) -> syn::Item {
             ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, ::serde_json::Error>> {
                 Some(match name {
                     #(#schema_arms)*
+                    _ => return None,
+                })
+            }
+
+            /// Deserialize `value` as the JSON request body of operation `operation_id` and
+            /// serialize it back; `None` for operations without a JSON body.
+            pub fn roundtrip_request(
+                operation_id: &str,
+                value: ::serde_json::Value,
+            ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, ::serde_json::Error>> {
+                Some(match operation_id {
+                    #(#body_arms)*
                     _ => return None,
                 })
             }

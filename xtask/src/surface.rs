@@ -21,6 +21,7 @@ pub fn type_str(ty: &impl quote::ToTokens) -> String {
         (" >", ">"),
         (" ,", ","),
         ("& '", "&'"),
+        (",>", ">"),
     ] {
         s = s.replace(from, to);
     }
@@ -29,12 +30,15 @@ pub fn type_str(ty: &impl quote::ToTokens) -> String {
         "::std::vec::",
         "::std::option::",
         "::std::collections::",
+        "::std::num::",
+        "types::builder::",
         "::serde_json::",
         "::chrono::",
         "::uuid::",
         "super::types::",
         "types::",
         "crate::",
+        "offset::",
     ] {
         s = s.replace(prefix, "");
     }
@@ -123,11 +127,15 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
             let p = resolve(normalized, p);
             let name = p.get("name").and_then(Value::as_str).unwrap_or("?");
             let field = name.to_snake_case();
+            // progenitor escapes keywords: `type` becomes `type_`.
+            let candidates = [field.clone(), format!("{field}_"), format!("r#{field}")];
             let rust = fields
                 .and_then(|s| {
-                    s.fields
-                        .iter()
-                        .find(|f| f.ident.as_ref().is_some_and(|i| *i == field))
+                    s.fields.iter().find(|f| {
+                        f.ident
+                            .as_ref()
+                            .is_some_and(|i| candidates.contains(&i.to_string()))
+                    })
                 })
                 .map(|f| strip_result(&type_str(&f.ty)))
                 .unwrap_or_else(|| "<not generated>".into());

@@ -1203,6 +1203,47 @@ pub mod registry {
         let typed: T = ::serde_json::from_value(value)?;
         ::serde_json::to_value(typed)
     }
+    /// One operation of the spec as generated.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Operation {
+        /// The spec's operationId.
+        pub operation_id: &'static str,
+        /// HTTP method, upper case.
+        pub method: &'static str,
+        /// Path template.
+        pub path: &'static str,
+        /// Security schemes that each authorize the operation on their own.
+        pub security: &'static [&'static str],
+    }
+    /// Every generated operation, in spec order.
+    pub const OPERATIONS: &[Operation] = &[
+        Operation {
+            operation_id: "downloadFile",
+            method: "GET",
+            path: "/files/{file_id}",
+            security: &[],
+        },
+        Operation {
+            operation_id: "createThing",
+            method: "POST",
+            path: "/things",
+            security: &[],
+        },
+        Operation {
+            operation_id: "putThing",
+            method: "PUT",
+            path: "/things/{thing_id}",
+            security: &[],
+        },
+        Operation {
+            operation_id: "submitThing",
+            method: "POST",
+            path: "/things/{thing_id}/submissions",
+            security: &[],
+        },
+    ];
+    /// Operations that accept an `X-Application-Token` (security `ApplicationTokenAuth`).
+    pub const APPLICATION_TOKEN_OPERATIONS: &[&str] = &[];
     /// Component schema names that have a generated type.
     pub const SCHEMAS: &[&str] = &[
         "NoCredits",
@@ -1232,6 +1273,21 @@ pub mod registry {
                 "Status" => rt::<super::types::Status>(value),
                 "SubmitThingErrorBody" => rt::<super::types::SubmitThingErrorBody>(value),
                 "Thing" => rt::<super::types::Thing>(value),
+                _ => return None,
+            },
+        )
+    }
+    /// Deserialize `value` as the JSON request body of operation `operation_id` and
+    /// serialize it back; `None` for operations without a JSON body.
+    pub fn roundtrip_request(
+        operation_id: &str,
+        value: ::serde_json::Value,
+    ) -> ::std::option::Option<
+        ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
+    > {
+        Some(
+            match operation_id {
+                "createThing" => rt::<types::Thing>(value),
                 _ => return None,
             },
         )

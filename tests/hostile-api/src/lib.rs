@@ -2,7 +2,13 @@
 //! shapes that break unmodified progenitor. It compiles with the workspace, so every
 //! normalization rule is proven to produce code that builds.
 
-#[allow(clippy::all, unused_imports, dead_code, unreachable_patterns, missing_docs)]
+#[allow(
+    clippy::all,
+    unused_imports,
+    dead_code,
+    unreachable_patterns,
+    missing_docs
+)]
 mod generated;
 /// Shared with `dakota-api`: the same hand-written transport hook.
 #[path = "../../../dakota-api/src/transport.rs"]
