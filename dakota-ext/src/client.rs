@@ -51,9 +51,11 @@ impl Environment {
         match s.trim().to_ascii_lowercase().as_str() {
             "sandbox" | "" => Ok(Environment::Sandbox),
             "production" | "prod" => Ok(Environment::Production),
-            other => Url::parse(other)
-                .map(Environment::Custom)
-                .map_err(|e| Error::Config(format!("unknown environment {s:?} (sandbox, production or a URL): {e}"))),
+            other => Url::parse(other).map(Environment::Custom).map_err(|e| {
+                Error::Config(format!(
+                    "unknown environment {s:?} (sandbox, production or a URL): {e}"
+                ))
+            }),
         }
     }
 }
@@ -78,7 +80,10 @@ impl fmt::Debug for DakotaBuilder {
         f.debug_struct("DakotaBuilder")
             .field("environment", &self.environment)
             .field("api_key", &self.api_key.as_ref().map(|_| Redacted))
-            .field("application_token", &self.application_token.as_ref().map(|_| Redacted))
+            .field(
+                "application_token",
+                &self.application_token.as_ref().map(|_| Redacted),
+            )
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
             .field("auto_idempotency_keys", &self.auto_idempotency_keys)
@@ -96,7 +101,8 @@ impl DakotaBuilder {
 
     /// Custom base URL (shorthand for [`Environment::Custom`]).
     pub fn base_url(mut self, url: &str) -> Result<Self, Error> {
-        let u = Url::parse(url).map_err(|e| Error::Config(format!("invalid base URL {url:?}: {e}")))?;
+        let u =
+            Url::parse(url).map_err(|e| Error::Config(format!("invalid base URL {url:?}: {e}")))?;
         self.environment = Environment::Custom(u);
         Ok(self)
     }
@@ -174,11 +180,15 @@ impl DakotaBuilder {
         }
         let mut http = reqwest::Client::builder().user_agent(ua);
         if let Some(t) = self.timeout.unwrap_or(Some(Duration::from_secs(30))) {
-            http = http.timeout(t).connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(10)));
+            http = http
+                .timeout(t)
+                .connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(10)));
         }
         let http = match self.http {
             Some(c) => c,
-            None => http.build().map_err(|e| Error::Config(format!("cannot build HTTP client: {e}")))?,
+            None => http
+                .build()
+                .map_err(|e| Error::Config(format!("cannot build HTTP client: {e}")))?,
         };
         let pipeline = Arc::new(Pipeline {
             api_key: self.api_key,
@@ -187,11 +197,18 @@ impl DakotaBuilder {
             auto_idempotency_keys: self.auto_idempotency_keys,
             pacing: self.pacing,
             paced_until: Mutex::new(None),
-            token_operations: dakota_api::registry::APPLICATION_TOKEN_OPERATIONS.iter().copied().collect(),
+            token_operations: dakota_api::registry::APPLICATION_TOKEN_OPERATIONS
+                .iter()
+                .copied()
+                .collect(),
         });
         let base = self.environment.base_url();
         let api = dakota_api::Client::new_with_client(&base, http, Inner::new(pipeline.clone()));
-        Ok(Dakota { api, pipeline, environment: self.environment })
+        Ok(Dakota {
+            api,
+            pipeline,
+            environment: self.environment,
+        })
     }
 }
 
@@ -215,7 +232,10 @@ impl fmt::Debug for Dakota {
 impl Dakota {
     /// Start configuring a client.
     pub fn builder() -> DakotaBuilder {
-        DakotaBuilder { auto_idempotency_keys: true, ..DakotaBuilder::default() }
+        DakotaBuilder {
+            auto_idempotency_keys: true,
+            ..DakotaBuilder::default()
+        }
     }
 
     /// Configure from `DAKOTA_API_KEY`, `DAKOTA_ENVIRONMENT` (`sandbox`/`production`) and
@@ -284,7 +304,12 @@ impl Dakota {
             Ok(rv) => {
                 let status = rv.status().as_u16();
                 let headers = rv.headers().clone();
-                Ok(Response { value: rv.into_inner(), status, headers, idempotency_key: key })
+                Ok(Response {
+                    value: rv.into_inner(),
+                    status,
+                    headers,
+                    idempotency_key: key,
+                })
             }
             Err(e) => Err(convert_error(e, &ctx, key).await),
         }
@@ -302,7 +327,10 @@ impl fmt::Debug for CallOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallOptions")
             .field("idempotency_key", &self.idempotency_key)
-            .field("application_token", &self.application_token.as_ref().map(|_| Redacted))
+            .field(
+                "application_token",
+                &self.application_token.as_ref().map(|_| Redacted),
+            )
             .finish()
     }
 }
@@ -349,7 +377,9 @@ impl<T> Response<T> {
     }
     /// `x-request-id`, when the server sent one.
     pub fn request_id(&self) -> Option<&str> {
-        self.headers.get("x-request-id").and_then(|v| v.to_str().ok())
+        self.headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
     }
 }
 
@@ -359,8 +389,6 @@ impl<T> std::ops::Deref for Response<T> {
         &self.value
     }
 }
-
-
 
 struct CallContext {
     idempotency_key: Mutex<Option<String>>,
@@ -398,7 +426,10 @@ impl fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("api_key", &self.api_key.as_ref().map(|_| Redacted))
-            .field("application_token", &self.application_token.as_ref().map(|_| Redacted))
+            .field(
+                "application_token",
+                &self.application_token.as_ref().map(|_| Redacted),
+            )
             .field("retry", &self.retry)
             .field("auto_idempotency_keys", &self.auto_idempotency_keys)
             .field("pacing", &self.pacing)
@@ -428,25 +459,41 @@ fn retryable_transport(e: &reqwest::Error) -> bool {
 }
 
 impl Pipeline {
-    fn prepare(&self, request: &mut reqwest::Request, info: &OperationInfo, ctx: Option<&Arc<CallContext>>) -> Option<String> {
+    fn prepare(
+        &self,
+        request: &mut reqwest::Request,
+        info: &OperationInfo,
+        ctx: Option<&Arc<CallContext>>,
+    ) -> Option<String> {
         let headers = request.headers_mut();
         if let Some(key) = self.api_key.as_ref().and_then(secret_header) {
             headers.entry(API_KEY_HEADER).or_insert(key);
         }
         if self.token_operations.contains(info.operation_id) {
-            let token = ctx.and_then(|c| c.application_token.as_ref()).or(self.application_token.as_ref());
+            let token = ctx
+                .and_then(|c| c.application_token.as_ref())
+                .or(self.application_token.as_ref());
             if let Some(v) = token.and_then(secret_header) {
                 headers.entry(APPLICATION_TOKEN_HEADER).or_insert(v);
             }
         }
-        let mutating = matches!(*request.method(), reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH);
+        let mutating = matches!(
+            *request.method(),
+            reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH
+        );
         let idem = HeaderName::from_static(IDEMPOTENCY_KEY_HEADER);
         let preset = ctx.and_then(|c| lock(&c.idempotency_key).clone());
         let headers = request.headers_mut();
-        if let Some(k) = preset.as_deref().and_then(|k| HeaderValue::from_str(k).ok()) {
+        if let Some(k) = preset
+            .as_deref()
+            .and_then(|k| HeaderValue::from_str(k).ok())
+        {
             headers.insert(idem.clone(), k);
         }
-        let mut key = headers.get(&idem).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let mut key = headers
+            .get(&idem)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         if key.is_none() && mutating && self.auto_idempotency_keys {
             let fresh = uuid::Uuid::new_v4().to_string();
             if let Ok(v) = HeaderValue::from_str(&fresh) {
@@ -467,7 +514,10 @@ impl Pipeline {
         let until = *lock(&self.paced_until);
         if let Some(t) = until {
             if t > tokio::time::Instant::now() {
-                tracing::debug!(wait_ms = (t - tokio::time::Instant::now()).as_millis() as u64, "pacing: rate-limit window exhausted");
+                tracing::debug!(
+                    wait_ms = (t - tokio::time::Instant::now()).as_millis() as u64,
+                    "pacing: rate-limit window exhausted"
+                );
                 tokio::time::sleep_until(t).await;
             }
         }
@@ -481,19 +531,35 @@ impl Pipeline {
         }
     }
 
-    async fn run(&self, client: &reqwest::Client, mut original: reqwest::Request, info: &OperationInfo) -> reqwest::Result<reqwest::Response> {
+    async fn run(
+        &self,
+        client: &reqwest::Client,
+        mut original: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
         let ctx = CALL.try_with(Arc::clone).ok();
         let key = self.prepare(&mut original, info, ctx.as_ref());
         let request = original;
-        let mutating = matches!(*request.method(), reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH);
+        let mutating = matches!(
+            *request.method(),
+            reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH
+        );
         let may_retry = !mutating || key.is_some();
-        let max = if may_retry { self.retry.max_attempts.max(1) } else { 1 };
+        let max = if may_retry {
+            self.retry.max_attempts.max(1)
+        } else {
+            1
+        };
         let mut attempt = 1u32;
         let mut request = Some(request);
         loop {
             self.pace().await;
             // A request whose body cannot be cloned (a stream) gets exactly one attempt.
-            let copy = if attempt < max { request.as_ref().and_then(reqwest::Request::try_clone) } else { None };
+            let copy = if attempt < max {
+                request.as_ref().and_then(reqwest::Request::try_clone)
+            } else {
+                None
+            };
             let (this, last_try) = match (copy, request.take()) {
                 (Some(copy), original) => {
                     request = original;
@@ -506,7 +572,11 @@ impl Pipeline {
             match client.execute(this).await {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
-                    let request_id = resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let request_id = resp
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
                     let span = tracing::Span::current();
                     span.record("status", status);
                     if let Some(id) = &request_id {
@@ -514,21 +584,33 @@ impl Pipeline {
                     }
                     self.observe(resp.headers());
                     if !last_try && retry::retryable_status(status) {
-                        let delay = retry::server_delay(status, resp.headers()).unwrap_or_else(|| self.retry.backoff(attempt));
+                        let delay = retry::server_delay(status, resp.headers())
+                            .unwrap_or_else(|| self.retry.backoff(attempt));
                         if delay <= self.retry.max_retry_after {
-                            tracing::info!(status, attempt, delay_ms = delay.as_millis() as u64, "retrying");
+                            tracing::info!(
+                                status,
+                                attempt,
+                                delay_ms = delay.as_millis() as u64,
+                                "retrying"
+                            );
                             tokio::time::sleep(delay).await;
                             attempt += 1;
                             continue;
                         }
                     }
                     if let Some(k) = key.as_deref().and_then(|k| HeaderValue::from_str(k).ok()) {
-                        resp.headers_mut().entry(IDEMPOTENCY_KEY_HEADER).or_insert(k);
+                        resp.headers_mut()
+                            .entry(IDEMPOTENCY_KEY_HEADER)
+                            .or_insert(k);
                     }
                     if let Some(c) = &ctx {
                         *lock(&c.last) = Some(LastResponse {
                             status,
-                            content_type: resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string),
+                            content_type: resp
+                                .headers()
+                                .get(reqwest::header::CONTENT_TYPE)
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_string),
                             request_id,
                         });
                     }
@@ -550,7 +632,12 @@ impl Pipeline {
 }
 
 impl Transport for Pipeline {
-    fn execute<'a>(&'a self, client: &'a reqwest::Client, request: reqwest::Request, info: &'a OperationInfo) -> TransportFuture<'a> {
+    fn execute<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        request: reqwest::Request,
+        info: &'a OperationInfo,
+    ) -> TransportFuture<'a> {
         let span = tracing::info_span!(
             "dakota.request",
             operation = info.operation_id,
@@ -572,28 +659,58 @@ fn problem_of(body: &serde_json::Value) -> Option<Problem> {
     serde_json::from_value(body.clone()).ok()
 }
 
-fn api_error(status: u16, headers: Option<&HeaderMap>, body: Option<serde_json::Value>, key: Option<String>, header_request_id: Option<String>) -> Error {
+fn api_error(
+    status: u16,
+    headers: Option<&HeaderMap>,
+    body: Option<serde_json::Value>,
+    key: Option<String>,
+    header_request_id: Option<String>,
+) -> Error {
     let retry_after = headers.and_then(|h| retry::server_delay(status, h));
     let problem = body.as_ref().and_then(problem_of);
     let request_id = problem
         .as_ref()
         .and_then(|p| p.request_id.clone())
-        .or_else(|| headers.and_then(|h| h.get("x-request-id")).and_then(|v| v.to_str().ok()).map(str::to_string))
+        .or_else(|| {
+            headers
+                .and_then(|h| h.get("x-request-id"))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
         .or(header_request_id);
     if status == 429 {
-        return Error::RateLimited { retry_after, request_id, idempotency_key: key };
+        return Error::RateLimited {
+            retry_after,
+            request_id,
+            idempotency_key: key,
+        };
     }
-    Error::Api(Box::new(ApiError { status, problem, body, retry_after, request_id, idempotency_key: key }))
+    Error::Api(Box::new(ApiError {
+        status,
+        problem,
+        body,
+        retry_after,
+        request_id,
+        idempotency_key: key,
+    }))
 }
 
-async fn convert_error<E: serde::Serialize>(e: progenitor_client::Error<E>, ctx: &CallContext, key: Option<String>) -> Error {
+async fn convert_error<E: serde::Serialize>(
+    e: progenitor_client::Error<E>,
+    ctx: &CallContext,
+    key: Option<String>,
+) -> Error {
     use progenitor_client::Error as P;
     let last = lock(&ctx.last).clone();
     match e {
         P::InvalidRequest(msg) => Error::InvalidInput(msg),
         P::Custom(msg) => Error::InvalidInput(msg),
         P::CommunicationError(err) | P::InvalidUpgrade(err) | P::ResponseBodyError(err) => {
-            Error::Transport { kind: transport_kind(&err), message: err.without_url().to_string(), idempotency_key: key }
+            Error::Transport {
+                kind: transport_kind(&err),
+                message: err.without_url().to_string(),
+                idempotency_key: key,
+            }
         }
         P::ErrorResponse(rv) => {
             let status = rv.status().as_u16();
@@ -618,24 +735,43 @@ async fn convert_error<E: serde::Serialize>(e: progenitor_client::Error<E>, ctx:
                 }
                 return out;
             }
-            Error::Decode { status, content_type, snippet: snippet(&bytes, 200), message: err.to_string() }
+            Error::Decode {
+                status,
+                content_type,
+                snippet: snippet(&bytes, 200),
+                message: err.to_string(),
+            }
         }
         P::UnexpectedResponse(resp) => {
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
-            let content_type = headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let content_type = headers
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             let bytes = match resp.bytes().await {
                 Ok(b) => b,
                 Err(err) => {
-                    return Error::Transport { kind: transport_kind(&err), message: err.without_url().to_string(), idempotency_key: key }
+                    return Error::Transport {
+                        kind: transport_kind(&err),
+                        message: err.without_url().to_string(),
+                        idempotency_key: key,
+                    }
                 }
             };
             if (200..300).contains(&status) {
-                return Error::Decode { status, content_type, snippet: snippet(&bytes, 200), message: "status not documented for this operation".into() };
+                return Error::Decode {
+                    status,
+                    content_type,
+                    snippet: snippet(&bytes, 200),
+                    message: "status not documented for this operation".into(),
+                };
             }
             let body = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
-                .or_else(|| (!bytes.is_empty()).then(|| serde_json::Value::String(snippet(&bytes, 200))));
+                .or_else(|| {
+                    (!bytes.is_empty()).then(|| serde_json::Value::String(snippet(&bytes, 200)))
+                });
             api_error(status, Some(&headers), body, key, None)
         }
     }

@@ -64,7 +64,9 @@ pub struct ApiError {
 impl ApiError {
     /// Deserialize the JSON body into a specific error type of the spec.
     pub fn body_as<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
-        self.body.as_ref().and_then(|b| serde_json::from_value(b.clone()).ok())
+        self.body
+            .as_ref()
+            .and_then(|b| serde_json::from_value(b.clone()).ok())
     }
 }
 
@@ -172,9 +174,12 @@ impl Error {
     pub fn idempotency_key(&self) -> Option<&str> {
         match self {
             Error::Api(e) => e.idempotency_key.as_deref(),
-            Error::RateLimited { idempotency_key, .. } | Error::Transport { idempotency_key, .. } => {
-                idempotency_key.as_deref()
+            Error::RateLimited {
+                idempotency_key, ..
             }
+            | Error::Transport {
+                idempotency_key, ..
+            } => idempotency_key.as_deref(),
             _ => None,
         }
     }

@@ -77,7 +77,9 @@ impl Ksuid {
     pub fn timestamp(&self) -> DateTime<Utc> {
         let secs = i64::from(self.0.timestamp_raw()) + KSUID_EPOCH;
         // Every u32 offset from the KSUID epoch is a valid chrono time.
-        Utc.timestamp_opt(secs, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC)
+        Utc.timestamp_opt(secs, 0)
+            .single()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// The 16 random payload bytes.
@@ -162,8 +164,9 @@ impl From<Ksuid> for dakota_api::types::Ksuid {
     fn from(k: Ksuid) -> Self {
         // The generated newtype checks length 27 and `^[0-9A-Za-z]{27}$`, which every
         // `Ksuid` satisfies; go through serde so no private field is touched.
-        serde_json::from_value(serde_json::Value::String(k.to_string()))
-            .unwrap_or_else(|_| unreachable!("a validated KSUID always fits the generated KSUID type"))
+        serde_json::from_value(serde_json::Value::String(k.to_string())).unwrap_or_else(|_| {
+            unreachable!("a validated KSUID always fits the generated KSUID type")
+        })
     }
 }
 
@@ -211,11 +214,26 @@ mod tests {
     #[test]
     fn rejects_bad_input_with_a_reason() {
         assert_eq!(Ksuid::parse(""), Err(KsuidError::Length(0)));
-        assert_eq!(Ksuid::parse("0ujtsYcgvSTl8PAuAdqWYSMnLO"), Err(KsuidError::Length(26)));
-        assert_eq!(Ksuid::parse("0ujtsYcgvSTl8PAuAdqWYSMnLO-"), Err(KsuidError::Character('-', 26)));
-        assert!(matches!(Ksuid::parse("aWgEPTl1tmebfsQzFP4bxwgy80W"), Err(KsuidError::OutOfRange(_))));
-        assert!(matches!(Ksuid::parse("zzzzzzzzzzzzzzzzzzzzzzzzzzz"), Err(KsuidError::OutOfRange(_))));
-        assert!(matches!(Ksuid::parse("0ujtsYcgvSTl8PAuAdqWYSMnLé"), Err(KsuidError::Length(_)) | Err(KsuidError::Character(..))));
+        assert_eq!(
+            Ksuid::parse("0ujtsYcgvSTl8PAuAdqWYSMnLO"),
+            Err(KsuidError::Length(26))
+        );
+        assert_eq!(
+            Ksuid::parse("0ujtsYcgvSTl8PAuAdqWYSMnLO-"),
+            Err(KsuidError::Character('-', 26))
+        );
+        assert!(matches!(
+            Ksuid::parse("aWgEPTl1tmebfsQzFP4bxwgy80W"),
+            Err(KsuidError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            Ksuid::parse("zzzzzzzzzzzzzzzzzzzzzzzzzzz"),
+            Err(KsuidError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            Ksuid::parse("0ujtsYcgvSTl8PAuAdqWYSMnLé"),
+            Err(KsuidError::Length(_)) | Err(KsuidError::Character(..))
+        ));
         let err = serde_json::from_str::<Ksuid>("\"nope\"").expect_err("invalid");
         assert!(err.to_string().contains("27 characters"));
         assert!(Ksuid::at(DateTime::<Utc>::from_timestamp(0, 0).unwrap_or_default()).is_err());

@@ -7,6 +7,7 @@ pub mod onboarding;
 pub mod pagination;
 pub mod retry;
 pub mod time;
+pub mod webhook;
 
 pub use client::{CallOptions, Dakota, DakotaBuilder, Environment, Response};
 pub use error::{ApiError, Error, FieldError, Problem, TransportKind};

@@ -46,8 +46,17 @@ impl NewCustomer {
         Self::new(name, types::CustomerCreateRequestCustomerType::Business)
     }
 
-    fn new(name: impl Into<String>, customer_type: types::CustomerCreateRequestCustomerType) -> Self {
-        Self { name: name.into(), customer_type, external_id: None, sub_client_id: None, is_sub_client: false }
+    fn new(
+        name: impl Into<String>,
+        customer_type: types::CustomerCreateRequestCustomerType,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            customer_type,
+            external_id: None,
+            sub_client_id: None,
+            is_sub_client: false,
+        }
     }
 
     /// Your own id for the customer; starting again with the same id finds this customer
@@ -78,7 +87,9 @@ impl NewCustomer {
             )));
         }
         if self.sub_client_id.is_some() && self.is_sub_client {
-            return Err(Error::InvalidInput("sub_client_id cannot be combined with is_sub_client".into()));
+            return Err(Error::InvalidInput(
+                "sub_client_id cannot be combined with is_sub_client".into(),
+            ));
         }
         let name = types::CustomerCreateRequestName::try_from(self.name.clone())
             .map_err(|e| Error::InvalidInput(format!("name: {e}")))?;
@@ -190,7 +201,9 @@ impl Dakota {
 }
 
 fn token_of(url: &Url) -> Option<SecretString> {
-    url.query_pairs().find(|(k, _)| k == "token").map(|(_, v)| SecretString::from(v.into_owned()))
+    url.query_pairs()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| SecretString::from(v.into_owned()))
 }
 
 fn parse_url(s: &str) -> Result<Url, Error> {
@@ -222,14 +235,23 @@ impl OnboardingApi<'_> {
             if let Some(existing) = self.find(ext).await? {
                 return Ok(existing);
             }
-            let key = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("dakota-rs:customer:{ext}").as_bytes());
+            let key = uuid::Uuid::new_v5(
+                &uuid::Uuid::NAMESPACE_URL,
+                format!("dakota-rs:customer:{ext}").as_bytes(),
+            );
             opts = opts.idempotency_key(key.to_string());
         }
         let api = self.dakota.api();
-        let created = match self.dakota.call_with(opts, api.create_customer().body(body).send()).await {
+        let created = match self
+            .dakota
+            .call_with(opts, api.create_customer().body(body).send())
+            .await
+        {
             Ok(r) => r,
             // A concurrent start with the same external id and a different body won the race.
-            Err(Error::Api(e)) if matches!(e.status, 409 | 422) && customer.external_id.is_some() => {
+            Err(Error::Api(e))
+                if matches!(e.status, 409 | 422) && customer.external_id.is_some() =>
+            {
                 let ext = customer.external_id.as_deref().unwrap_or_default();
                 return self.find(ext).await?.ok_or(Error::Api(e));
             }
@@ -243,12 +265,14 @@ impl OnboardingApi<'_> {
             application_id: ksuid(&c.application_id, "application id")?,
             token: token_of(&url),
             application_url: url,
-            expires_at: Some(from_nanos(c.application_expires_at).map_err(|e| Error::Decode {
-                status: 201,
-                content_type: Some("application/json".into()),
-                snippet: c.application_expires_at.to_string(),
-                message: format!("application_expires_at: {e}"),
-            })?),
+            expires_at: Some(
+                from_nanos(c.application_expires_at).map_err(|e| Error::Decode {
+                    status: 201,
+                    content_type: Some("application/json".into()),
+                    snippet: c.application_expires_at.to_string(),
+                    message: format!("application_expires_at: {e}"),
+                })?,
+            ),
             created: true,
             idempotency_key: key,
         })
@@ -259,25 +283,35 @@ impl OnboardingApi<'_> {
         let api = self.dakota.api();
         let page = self
             .dakota
-            .call(api.list_customers().external_id(external_id).limit(std::num::NonZeroU64::MIN).send())
+            .call(
+                api.list_customers()
+                    .external_id(external_id)
+                    .limit(std::num::NonZeroU64::MIN)
+                    .send(),
+            )
             .await?
             .into_inner();
-        let Some(c) = page.data.into_iter().next() else { return Ok(None) };
+        let Some(c) = page.data.into_iter().next() else {
+            return Ok(None);
+        };
         self.resume_customer(c).map(Some)
     }
 
     /// The onboarding of an existing customer.
     pub async fn resume(&self, customer_id: Ksuid) -> Result<Onboarding, Error> {
         let api = self.dakota.api();
-        let c = self.dakota.call(api.get_customer().customer_id(customer_id).send()).await?.into_inner();
+        let c = self
+            .dakota
+            .call(api.get_customer().customer_id(customer_id).send())
+            .await?
+            .into_inner();
         self.resume_customer(c)
     }
 
     fn resume_customer(&self, c: types::Customer) -> Result<Onboarding, Error> {
-        let application_id = c
-            .application_id
-            .as_ref()
-            .ok_or_else(|| Error::InvalidInput(format!("customer {} has no application", c.id.as_str())))?;
+        let application_id = c.application_id.as_ref().ok_or_else(|| {
+            Error::InvalidInput(format!("customer {} has no application", c.id.as_str()))
+        })?;
         let url = parse_url(c.application_url.as_deref().unwrap_or_default())?;
         Ok(Onboarding {
             customer_id: ksuid(&c.id, "customer id")?,
@@ -319,7 +353,10 @@ impl Onboarding {
 
     /// The application as it is now.
     pub async fn application(&self, dakota: &Dakota) -> Result<types::Application, Error> {
-        let b = dakota.api().get_application().application_id(self.application_id);
+        let b = dakota
+            .api()
+            .get_application()
+            .application_id(self.application_id);
         Ok(dakota.call_with(self.opts(), b.send()).await?.into_inner())
     }
 
@@ -336,43 +373,90 @@ impl Onboarding {
 
     /// Submit the application for review.
     pub async fn submit(&self, dakota: &Dakota) -> Result<types::Application, Error> {
-        let b = dakota.api().create_application_submission().application_id(self.application_id);
+        let b = dakota
+            .api()
+            .create_application_submission()
+            .application_id(self.application_id);
         Ok(dakota.call_with(self.opts(), b.send()).await?.into_inner())
     }
 
     /// Set the business details of a business application.
-    pub async fn business_details(&self, dakota: &Dakota, details: types::BusinessApplicationCreateRequest) -> Result<(), Error> {
-        let b = dakota.api().update_business_application_details().application_id(self.application_id).body(details);
+    pub async fn business_details(
+        &self,
+        dakota: &Dakota,
+        details: types::BusinessApplicationCreateRequest,
+    ) -> Result<(), Error> {
+        let b = dakota
+            .api()
+            .update_business_application_details()
+            .application_id(self.application_id)
+            .body(details);
         dakota.call_with(self.opts(), b.send()).await.map(drop)
     }
 
     /// Set the applicant's details of an individual application.
-    pub async fn individual_details(&self, dakota: &Dakota, details: types::IndividualRequest) -> Result<(), Error> {
-        let b = dakota.api().update_individual_application_details().application_id(self.application_id).body(details);
+    pub async fn individual_details(
+        &self,
+        dakota: &Dakota,
+        details: types::IndividualRequest,
+    ) -> Result<(), Error> {
+        let b = dakota
+            .api()
+            .update_individual_application_details()
+            .application_id(self.application_id)
+            .body(details);
         dakota.call_with(self.opts(), b.send()).await.map(drop)
     }
 
     /// Add an associated individual (UBO, control person...) to a business application.
-    pub async fn add_associated_individual(&self, dakota: &Dakota, person: types::IndividualRequest) -> Result<types::AddAssociatedIndividualResponse, Error> {
-        let b = dakota.api().add_associated_individual().application_id(self.application_id).body(person);
+    pub async fn add_associated_individual(
+        &self,
+        dakota: &Dakota,
+        person: types::IndividualRequest,
+    ) -> Result<types::AddAssociatedIndividualResponse, Error> {
+        let b = dakota
+            .api()
+            .add_associated_individual()
+            .application_id(self.application_id)
+            .body(person);
         Ok(dakota.call_with(self.opts(), b.send()).await?.into_inner())
     }
 
     /// Submit an attestation.
-    pub async fn attest(&self, dakota: &Dakota, attestation: types::AttestationSubmitRequest) -> Result<(), Error> {
-        let b = dakota.api().submit_attestation().application_id(self.application_id).body(attestation);
+    pub async fn attest(
+        &self,
+        dakota: &Dakota,
+        attestation: types::AttestationSubmitRequest,
+    ) -> Result<(), Error> {
+        let b = dakota
+            .api()
+            .submit_attestation()
+            .application_id(self.application_id)
+            .body(attestation);
         dakota.call_with(self.opts(), b.send()).await.map(drop)
     }
 
     /// Ask for an upload URL for an application document.
-    pub async fn document_upload(&self, dakota: &Dakota, request: types::ApplicationDocumentUploadUrlRequest) -> Result<types::DocumentUploadUrlResponse, Error> {
-        let b = dakota.api().create_application_document_upload().application_id(self.application_id).body(request);
+    pub async fn document_upload(
+        &self,
+        dakota: &Dakota,
+        request: types::ApplicationDocumentUploadUrlRequest,
+    ) -> Result<types::DocumentUploadUrlResponse, Error> {
+        let b = dakota
+            .api()
+            .create_application_document_upload()
+            .application_id(self.application_id)
+            .body(request);
         Ok(dakota.call_with(self.opts(), b.send()).await?.into_inner())
     }
 
     /// Poll until the application is decided (or needs information), within `policy`'s rate
     /// budget; times out with [`Error::WaitTimeout`].
-    pub async fn wait_for_decision(&self, dakota: &Dakota, policy: WaitPolicy) -> Result<Decision, Error> {
+    pub async fn wait_for_decision(
+        &self,
+        dakota: &Dakota,
+        policy: WaitPolicy,
+    ) -> Result<Decision, Error> {
         use futures::StreamExt;
         let mut s = std::pin::pin!(self.transitions(dakota, policy));
         while let Some(t) = s.next().await {
@@ -384,7 +468,11 @@ impl Onboarding {
     }
 
     /// A stream of status transitions, ending after the decision (or with a timeout error).
-    pub fn transitions<'a>(&'a self, dakota: &'a Dakota, policy: WaitPolicy) -> impl Stream<Item = Result<Transition, Error>> + 'a {
+    pub fn transitions<'a>(
+        &'a self,
+        dakota: &'a Dakota,
+        policy: WaitPolicy,
+    ) -> impl Stream<Item = Result<Transition, Error>> + 'a {
         poll_transitions(policy, move || async move {
             let app = self.application(dakota).await?;
             let d = decision_of(&app);
@@ -403,13 +491,21 @@ pub(crate) struct Budget {
 
 impl Budget {
     pub(crate) fn new(max: u32, window: Duration) -> Self {
-        Self { max: max.max(1) as usize, window, recent: VecDeque::new() }
+        Self {
+            max: max.max(1) as usize,
+            window,
+            recent: VecDeque::new(),
+        }
     }
 
     /// Wait until one more event fits the budget, then record it.
     pub(crate) async fn acquire(&mut self) {
         let now = tokio::time::Instant::now();
-        while self.recent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             self.recent.pop_front();
         }
         if self.recent.len() >= self.max {
@@ -423,7 +519,10 @@ impl Budget {
 
 /// The polling engine behind [`Onboarding::transitions`]: capped exponential intervals that
 /// reset on change, a rolling hourly budget, an overall timeout.
-pub(crate) fn poll_transitions<F, Fut>(policy: WaitPolicy, mut poll: F) -> impl Stream<Item = Result<Transition, Error>>
+pub(crate) fn poll_transitions<F, Fut>(
+    policy: WaitPolicy,
+    mut poll: F,
+) -> impl Stream<Item = Result<Transition, Error>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(types::ApplicationStatus, Option<Decision>), Error>>,
@@ -436,14 +535,22 @@ where
         loop {
             budget.acquire().await;
             if tokio::time::Instant::now() > deadline {
-                let _ = tx.send(Err(Error::WaitTimeout(policy.timeout, "an onboarding decision"))).await;
+                let _ = tx
+                    .send(Err(Error::WaitTimeout(
+                        policy.timeout,
+                        "an onboarding decision",
+                    )))
+                    .await;
                 return;
             }
             let (status, decision) = match poll().await {
                 Ok(v) => v,
                 Err(e) if e.is_retryable() => {
                     tracing::debug!(error = %e, "poll failed; will retry");
-                    (last.clone().unwrap_or(types::ApplicationStatus::Pending), None)
+                    (
+                        last.clone().unwrap_or(types::ApplicationStatus::Pending),
+                        None,
+                    )
                 }
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
@@ -452,7 +559,11 @@ where
             };
             let changed = last.as_ref() != Some(&status);
             if changed || decision.is_some() {
-                let t = Transition { from: last.clone(), to: status.clone(), decision: decision.clone() };
+                let t = Transition {
+                    from: last.clone(),
+                    to: status.clone(),
+                    decision: decision.clone(),
+                };
                 if tx.send(Ok(t)).await.is_err() {
                     return;
                 }
@@ -502,11 +613,23 @@ mod tests {
     fn validates_before_sending() {
         assert!(NewCustomer::individual("Al").to_request().is_err());
         assert!(NewCustomer::individual("    ").to_request().is_err());
-        assert!(NewCustomer::individual("x".repeat(101)).to_request().is_err());
-        let ok = NewCustomer::business("Acme Corp").external_id("usr_12345").to_request().expect("valid");
-        assert_eq!(serde_json::to_value(&ok).expect("serializes")["customer_type"], "business");
+        assert!(NewCustomer::individual("x".repeat(101))
+            .to_request()
+            .is_err());
+        let ok = NewCustomer::business("Acme Corp")
+            .external_id("usr_12345")
+            .to_request()
+            .expect("valid");
+        assert_eq!(
+            serde_json::to_value(&ok).expect("serializes")["customer_type"],
+            "business"
+        );
         let sub = Ksuid::now();
-        assert!(NewCustomer::individual("Acme Corp").sub_client(sub).is_sub_client(true).to_request().is_err());
+        assert!(NewCustomer::individual("Acme Corp")
+            .sub_client(sub)
+            .is_sub_client(true)
+            .to_request()
+            .is_err());
     }
 
     #[tokio::test(start_paused = true)]
@@ -523,15 +646,24 @@ mod tests {
         };
         let start = tokio::time::Instant::now();
         let s = poll_transitions(policy, move || {
-            p.lock().map(|mut v| v.push(tokio::time::Instant::now())).ok();
+            p.lock()
+                .map(|mut v| v.push(tokio::time::Instant::now()))
+                .ok();
             async { Ok((types::ApplicationStatus::UnderReview, None)) }
         });
         let items: Vec<_> = s.collect().await;
         assert!(matches!(items.last(), Some(Err(Error::WaitTimeout(..)))));
         let polls = polls.lock().map(|v| v.clone()).unwrap_or_default();
-        assert!(polls.len() >= 270, "budget should be used, got {}", polls.len());
+        assert!(
+            polls.len() >= 270,
+            "budget should be used, got {}",
+            polls.len()
+        );
         for (i, t) in polls.iter().enumerate() {
-            let in_hour = polls[i..].iter().take_while(|u| u.duration_since(*t) < Duration::from_secs(3600)).count();
+            let in_hour = polls[i..]
+                .iter()
+                .take_while(|u| u.duration_since(*t) < Duration::from_secs(3600))
+                .count();
             assert!(in_hour <= 90, "{in_hour} polls in the hour after poll {i}");
         }
         assert!(tokio::time::Instant::now().duration_since(start) >= Duration::from_secs(3 * 3600));
@@ -553,8 +685,18 @@ mod tests {
         });
         let items: Vec<Transition> = s.map(|r| r.expect("no error")).collect().await;
         let seen: Vec<_> = items.iter().map(|t| t.to.clone()).collect();
-        assert_eq!(seen, vec![types::ApplicationStatus::Pending, types::ApplicationStatus::UnderReview, types::ApplicationStatus::Approved]);
-        assert_eq!(items.last().and_then(|t| t.decision.clone()), Some(Decision::Approved));
+        assert_eq!(
+            seen,
+            vec![
+                types::ApplicationStatus::Pending,
+                types::ApplicationStatus::UnderReview,
+                types::ApplicationStatus::Approved
+            ]
+        );
+        assert_eq!(
+            items.last().and_then(|t| t.decision.clone()),
+            Some(Decision::Approved)
+        );
         assert_eq!(n.load(Ordering::SeqCst), 5);
     }
 

@@ -58,17 +58,24 @@ where
         cursor: Option<String>,
         done: bool,
     }
-    stream::try_unfold(State { fetch, cursor: None, done: false }, |mut st| async move {
-        if st.done {
-            return Ok(None);
-        }
-        let page = (st.fetch)(st.cursor.clone()).await?;
-        let next = page.items.last().map(Cursor::cursor);
-        // Stop on an empty page too, so a server that keeps saying has_more cannot loop us.
-        st.done = !page.has_more_after || next.is_none() || next == st.cursor;
-        st.cursor = next;
-        Ok(Some((stream::iter(page.items.into_iter().map(Ok)), st)))
-    })
+    stream::try_unfold(
+        State {
+            fetch,
+            cursor: None,
+            done: false,
+        },
+        |mut st| async move {
+            if st.done {
+                return Ok(None);
+            }
+            let page = (st.fetch)(st.cursor.clone()).await?;
+            let next = page.items.last().map(Cursor::cursor);
+            // Stop on an empty page too, so a server that keeps saying has_more cannot loop us.
+            st.done = !page.has_more_after || next.is_none() || next == st.cursor;
+            st.cursor = next;
+            Ok(Some((stream::iter(page.items.into_iter().map(Ok)), st)))
+        },
+    )
     .try_flatten()
 }
 
@@ -91,11 +98,17 @@ pub struct CustomerFilter {
 
 impl Dakota {
     /// Every customer matching `filter`, oldest first, fetched page by page.
-    pub fn customers(&self, filter: CustomerFilter) -> impl Stream<Item = Result<types::Customer, Error>> + '_ {
+    pub fn customers(
+        &self,
+        filter: CustomerFilter,
+    ) -> impl Stream<Item = Result<types::Customer, Error>> + '_ {
         paginate(move |cursor| {
             let filter = filter.clone();
             async move {
-                let mut b = self.api().list_customers().limit(page_size(filter.page_size.unwrap_or(DEFAULT_PAGE_SIZE)));
+                let mut b = self
+                    .api()
+                    .list_customers()
+                    .limit(page_size(filter.page_size.unwrap_or(DEFAULT_PAGE_SIZE)));
                 if let Some(c) = cursor {
                     b = b.starting_after(c);
                 }
@@ -109,20 +122,29 @@ impl Dakota {
                     b = b.kyb_status(x);
                 }
                 let r = self.call(b.send()).await?.into_inner();
-                Ok(Page { items: r.data, has_more_after: r.meta.has_more_after })
+                Ok(Page {
+                    items: r.data,
+                    has_more_after: r.meta.has_more_after,
+                })
             }
         })
     }
 
     /// Every onboarding application, page by page.
-    pub fn applications(&self, page: u64) -> impl Stream<Item = Result<types::ApplicationListItem, Error>> + '_ {
+    pub fn applications(
+        &self,
+        page: u64,
+    ) -> impl Stream<Item = Result<types::ApplicationListItem, Error>> + '_ {
         paginate(move |cursor| async move {
             let mut b = self.api().list_applications().limit(page_size(page));
             if let Some(c) = cursor {
                 b = b.starting_after(c);
             }
             let r = self.call(b.send()).await?.into_inner();
-            Ok(Page { items: r.data, has_more_after: r.meta.has_more_after })
+            Ok(Page {
+                items: r.data,
+                has_more_after: r.meta.has_more_after,
+            })
         })
     }
 
@@ -134,7 +156,10 @@ impl Dakota {
                 b = b.starting_after(c);
             }
             let r = self.call(b.send()).await?.into_inner();
-            Ok(Page { items: r.data, has_more_after: r.meta.has_more_after })
+            Ok(Page {
+                items: r.data,
+                has_more_after: r.meta.has_more_after,
+            })
         })
     }
 }
@@ -164,21 +189,37 @@ mod tests {
         let s = paginate(|cursor: Option<String>| {
             calls.fetch_add(1, Ordering::SeqCst);
             async move {
-                let start = cursor.map(|c| c.parse::<u32>().unwrap_or(0) + 1).unwrap_or(0);
+                let start = cursor
+                    .map(|c| c.parse::<u32>().unwrap_or(0) + 1)
+                    .unwrap_or(0);
                 let end = (start + 100).min(total);
-                Ok(Page { items: (start..end).map(Item).collect(), has_more_after: end < total })
+                Ok(Page {
+                    items: (start..end).map(Item).collect(),
+                    has_more_after: end < total,
+                })
             }
         });
-        let ids: Vec<u32> = s.map(|r| r.map(|i| i.0)).try_collect().await.unwrap_or_default();
+        let ids: Vec<u32> = s
+            .map(|r| r.map(|i| i.0))
+            .try_collect()
+            .await
+            .unwrap_or_default();
         assert_eq!(ids, (0..total).collect::<Vec<_>>());
         assert_eq!(calls.load(Ordering::SeqCst), 13);
     }
 
     #[tokio::test]
     async fn stops_on_empty_page_and_surfaces_errors() {
-        let s = paginate(|_c: Option<String>| async { Ok(Page::<Item> { items: vec![], has_more_after: true }) });
+        let s = paginate(|_c: Option<String>| async {
+            Ok(Page::<Item> {
+                items: vec![],
+                has_more_after: true,
+            })
+        });
         assert_eq!(s.count().await, 0);
-        let s = paginate(|_c: Option<String>| async { Err::<Page<Item>, _>(Error::InvalidInput("boom".into())) });
+        let s = paginate(|_c: Option<String>| async {
+            Err::<Page<Item>, _>(Error::InvalidInput("boom".into()))
+        });
         let all: Vec<_> = s.collect().await;
         assert_eq!(all.len(), 1);
         assert!(all[0].is_err());

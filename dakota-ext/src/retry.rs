@@ -38,12 +38,17 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Never retry.
     pub fn none() -> Self {
-        Self { max_attempts: 1, ..Self::default() }
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
     }
 
     /// Backoff before retry number `retry` (1-based), before any server hint.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = self.initial_backoff.saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
+        let exp = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
         let capped = exp.min(self.max_backoff);
         if self.jitter && !capped.is_zero() {
             let nanos = u64::try_from(capped.as_nanos()).unwrap_or(u64::MAX);
@@ -61,29 +66,54 @@ pub fn retryable_status(status: u16) -> bool {
 
 /// `Retry-After` as a duration: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Time until `X-RateLimit-Reset` (absolute Unix seconds).
 pub fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
-    let reset: u64 = headers.get("x-ratelimit-reset")?.to_str().ok()?.trim().parse().ok()?;
+    let reset: u64 = headers
+        .get("x-ratelimit-reset")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
     Some(Duration::from_secs(reset.saturating_sub(now)))
 }
 
 /// `X-RateLimit-Remaining`.
 pub fn rate_limit_remaining(headers: &HeaderMap) -> Option<u64> {
-    headers.get("x-ratelimit-remaining")?.to_str().ok()?.trim().parse().ok()
+    headers
+        .get("x-ratelimit-remaining")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The server's requested wait for a retryable response, if any.
 pub fn server_delay(status: u16, headers: &HeaderMap) -> Option<Duration> {
-    retry_after(headers).or_else(|| if status == 429 { rate_limit_reset(headers) } else { None })
+    retry_after(headers).or_else(|| {
+        if status == 429 {
+            rate_limit_reset(headers)
+        } else {
+            None
+        }
+    })
 }
 
 #[cfg(test)]
@@ -93,7 +123,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        let p = RetryPolicy { jitter: false, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            jitter: false,
+            ..RetryPolicy::default()
+        };
         assert_eq!(p.backoff(1), Duration::from_millis(250));
         assert_eq!(p.backoff(2), Duration::from_millis(500));
         assert_eq!(p.backoff(3), Duration::from_secs(1));
@@ -110,15 +143,29 @@ mod tests {
         assert_eq!(server_delay(429, &h), None);
         h.insert("retry-after", HeaderValue::from_static("7"));
         assert_eq!(server_delay(503, &h), Some(Duration::from_secs(7)));
-        h.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
-        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past means now");
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(
+            retry_after(&h),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
         let mut h = HeaderMap::new();
-        let reset = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) + 30;
+        let reset = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            + 30;
         h.insert("x-ratelimit-reset", HeaderValue::from(reset));
         let d = server_delay(429, &h).unwrap_or_default();
-        assert!(d >= Duration::from_secs(29) && d <= Duration::from_secs(30), "{d:?}");
+        assert!(
+            d >= Duration::from_secs(29) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
         assert_eq!(server_delay(503, &h), None, "reset only matters for 429");
         h.insert("x-ratelimit-remaining", HeaderValue::from_static("3"));
         assert_eq!(rate_limit_remaining(&h), Some(3));

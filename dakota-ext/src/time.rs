@@ -28,7 +28,10 @@ impl UnixNanos {
     pub fn to_datetime(self) -> Result<DateTime<Utc>, TimeError> {
         let secs = self.0.div_euclid(1_000_000_000);
         let nanos = self.0.rem_euclid(1_000_000_000) as u32;
-        Utc.timestamp_opt(secs, nanos).single().ok_or(TimeError { value: self.0.into(), unit: "ns" })
+        Utc.timestamp_opt(secs, nanos).single().ok_or(TimeError {
+            value: self.0.into(),
+            unit: "ns",
+        })
     }
 
     /// Exact conversion from a UTC time; fails outside ±292 years of 1970 (the i64 range).
@@ -43,7 +46,11 @@ impl UnixNanos {
 impl fmt::Display for UnixNanos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.to_datetime() {
-            Ok(t) => write!(f, "{}", t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            Ok(t) => write!(
+                f,
+                "{}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            ),
             Err(_) => write!(f, "{}ns", self.0),
         }
     }
@@ -64,13 +71,19 @@ pub struct UnixSeconds(pub i64);
 impl UnixSeconds {
     /// Exact conversion to a UTC time.
     pub fn to_datetime(self) -> Result<DateTime<Utc>, TimeError> {
-        Utc.timestamp_opt(self.0, 0).single().ok_or(TimeError { value: self.0.into(), unit: "s" })
+        Utc.timestamp_opt(self.0, 0).single().ok_or(TimeError {
+            value: self.0.into(),
+            unit: "s",
+        })
     }
 
     /// Conversion from a UTC time; fails when `t` has a sub-second part (not exact).
     pub fn from_datetime(t: DateTime<Utc>) -> Result<Self, TimeError> {
         if t.timestamp_subsec_nanos() != 0 {
-            return Err(TimeError { value: t.timestamp_nanos_opt().map_or(i128::MAX, i128::from), unit: "ns" });
+            return Err(TimeError {
+                value: t.timestamp_nanos_opt().map_or(i128::MAX, i128::from),
+                unit: "ns",
+            });
         }
         Ok(Self(t.timestamp()))
     }
@@ -79,7 +92,11 @@ impl UnixSeconds {
 impl fmt::Display for UnixSeconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.to_datetime() {
-            Ok(t) => write!(f, "{}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            Ok(t) => write!(
+                f,
+                "{}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
             Err(_) => write!(f, "{}s", self.0),
         }
     }
@@ -102,12 +119,16 @@ pub mod nanos {
 
     /// Serialize as an integer of nanoseconds.
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        UnixNanos::from_datetime(*t).map_err(serde::ser::Error::custom)?.serialize(s)
+        UnixNanos::from_datetime(*t)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
     }
 
     /// Deserialize from an integer of nanoseconds.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        UnixNanos::deserialize(d)?.to_datetime().map_err(serde::de::Error::custom)
+        UnixNanos::deserialize(d)?
+            .to_datetime()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -118,12 +139,16 @@ pub mod seconds {
 
     /// Serialize as an integer of seconds (sub-second parts are an error, not truncated).
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        UnixSeconds::from_datetime(*t).map_err(serde::ser::Error::custom)?.serialize(s)
+        UnixSeconds::from_datetime(*t)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
     }
 
     /// Deserialize from an integer of seconds.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        UnixSeconds::deserialize(d)?.to_datetime().map_err(serde::de::Error::custom)
+        UnixSeconds::deserialize(d)?
+            .to_datetime()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -134,10 +159,18 @@ mod tests {
 
     #[test]
     fn documented_example() {
-        let t = UnixNanos(1_734_567_890_000_000_000).to_datetime().expect("in range");
+        let t = UnixNanos(1_734_567_890_000_000_000)
+            .to_datetime()
+            .expect("in range");
         assert_eq!(t.to_rfc3339(), "2024-12-19T00:24:50+00:00");
-        assert_eq!(UnixNanos(1_734_567_890_000_000_000).to_string(), "2024-12-19T00:24:50Z");
-        assert_eq!(UnixSeconds(1_734_567_890).to_string(), "2024-12-19T00:24:50Z");
+        assert_eq!(
+            UnixNanos(1_734_567_890_000_000_000).to_string(),
+            "2024-12-19T00:24:50Z"
+        );
+        assert_eq!(
+            UnixSeconds(1_734_567_890).to_string(),
+            "2024-12-19T00:24:50Z"
+        );
     }
 
     #[test]
@@ -145,16 +178,22 @@ mod tests {
         assert!(UnixSeconds(i64::MAX).to_datetime().is_err());
         assert!(UnixSeconds(i64::MIN).to_datetime().is_err());
         assert_eq!(UnixSeconds(i64::MAX).to_string(), format!("{}s", i64::MAX));
-        let far = Utc.with_ymd_and_hms(2500, 1, 1, 0, 0, 0).single().expect("valid date");
+        let far = Utc
+            .with_ymd_and_hms(2500, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid date");
         assert!(UnixNanos::from_datetime(far).is_err());
-        assert!(UnixSeconds::from_datetime(Utc.timestamp_opt(1, 5).single().expect("valid")).is_err());
+        assert!(
+            UnixSeconds::from_datetime(Utc.timestamp_opt(1, 5).single().expect("valid")).is_err()
+        );
         #[derive(serde::Deserialize, Debug)]
         struct S {
             #[serde(with = "seconds")]
             #[allow(dead_code)]
             at: DateTime<Utc>,
         }
-        let e = serde_json::from_str::<S>(r#"{"at": 9223372036854775807}"#).expect_err("out of range");
+        let e =
+            serde_json::from_str::<S>(r#"{"at": 9223372036854775807}"#).expect_err("out of range");
         assert!(e.to_string().contains("out of range"), "{e}");
         assert!(serde_json::from_str::<S>(r#"{"at": "soon"}"#).is_err());
     }

@@ -31,25 +31,61 @@ async fn api_key_never_appears_in_debug_or_logs() {
         }
     }
     let logs = Buf::default();
-    let subscriber = tracing_subscriber::fmt().with_writer(logs.clone()).with_max_level(tracing::Level::TRACE).finish();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let server = FaultServer::start(|_, i| if i == 0 { problem(503, "down") } else { problem(401, "Unauthorized") });
+    let server = FaultServer::start(|_, i| {
+        if i == 0 {
+            problem(503, "down")
+        } else {
+            problem(401, "Unauthorized")
+        }
+    });
     let dakota = Dakota::builder()
         .base_url(&server.url)
         .expect("url")
         .api_key(KEY)
         .application_token("tok_secret_application_token")
-        .retry(RetryPolicy { initial_backoff: Duration::from_millis(1), max_attempts: 2, ..RetryPolicy::default() })
+        .retry(RetryPolicy {
+            initial_backoff: Duration::from_millis(1),
+            max_attempts: 2,
+            ..RetryPolicy::default()
+        })
         .build()
         .expect("client");
-    let err = dakota.call(dakota.api().get_customer().customer_id(CUSTOMER_ID).send()).await.expect_err("401");
-    assert_eq!(server.requests()[0].headers.get("x-api-key").map(String::as_str), Some(KEY), "the key is sent");
-    let debug = format!("{dakota:?} {err:?} {err} {:?}", Dakota::builder().api_key(KEY));
+    let err = dakota
+        .call(dakota.api().get_customer().customer_id(CUSTOMER_ID).send())
+        .await
+        .expect_err("401");
+    assert_eq!(
+        server.requests()[0]
+            .headers
+            .get("x-api-key")
+            .map(String::as_str),
+        Some(KEY),
+        "the key is sent"
+    );
+    let debug = format!(
+        "{dakota:?} {err:?} {err} {:?}",
+        Dakota::builder().api_key(KEY)
+    );
     assert!(!debug.contains(KEY), "{debug}");
     assert!(debug.contains("REDACTED"));
-    let text = logs.0.lock().map(|v| String::from_utf8_lossy(&v).into_owned()).unwrap_or_default();
-    assert!(text.contains("dakota.request") && text.contains("retrying"), "spans and retries are logged: {text}");
+    let text = logs
+        .0
+        .lock()
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .unwrap_or_default();
+    assert!(
+        text.contains("dakota.request") && text.contains("retrying"),
+        "spans and retries are logged: {text}"
+    );
     assert!(!text.contains(KEY), "{text}");
-    assert!(!text.contains("tok_secret_application_token") && !debug.contains("tok_secret_application_token"));
+    assert!(
+        !text.contains("tok_secret_application_token")
+            && !debug.contains("tok_secret_application_token")
+    );
 }

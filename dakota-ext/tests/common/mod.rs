@@ -28,7 +28,11 @@ pub enum Action {
 }
 
 pub fn json(status: u16, v: serde_json::Value) -> Action {
-    Action::Respond(status, vec![("content-type", "application/json".into())], v.to_string().into_bytes())
+    Action::Respond(
+        status,
+        vec![("content-type", "application/json".into())],
+        v.to_string().into_bytes(),
+    )
 }
 
 pub fn problem(status: u16, title: &str) -> Action {
@@ -64,9 +68,14 @@ impl FaultServer {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
         let seen2 = seen.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-            rt.block_on(async move {
+        let thread =
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
                 addr_tx.send(listener.local_addr().expect("addr")).expect("send addr");
                 loop {
@@ -81,9 +90,14 @@ impl FaultServer {
                     }
                 }
             });
-        });
+            });
         let addr = addr_rx.recv().expect("server address");
-        Self { url: format!("http://{addr}"), seen, _thread: thread, shutdown: Some(stop_tx) }
+        Self {
+            url: format!("http://{addr}"),
+            seen,
+            _thread: thread,
+            shutdown: Some(stop_tx),
+        }
     }
 
     pub fn requests(&self) -> Vec<Seen> {
@@ -91,7 +105,11 @@ impl FaultServer {
     }
 }
 
-async fn serve(mut sock: tokio::net::TcpStream, script: Arc<Script>, seen: Arc<Mutex<Vec<Seen>>>) -> std::io::Result<()> {
+async fn serve(
+    mut sock: tokio::net::TcpStream,
+    script: Arc<Script>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) -> std::io::Result<()> {
     let mut buf = Vec::new();
     loop {
         // Read one request (headers + content-length body).
@@ -115,7 +133,10 @@ async fn serve(mut sock: tokio::net::TcpStream, script: Arc<Script>, seen: Arc<M
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
-        let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         while buf.len() < header_end + 4 + len {
             let mut chunk = [0u8; 4096];
             let n = sock.read(&mut chunk).await?;
@@ -126,7 +147,12 @@ async fn serve(mut sock: tokio::net::TcpStream, script: Arc<Script>, seen: Arc<M
         }
         let body = buf[header_end + 4..header_end + 4 + len].to_vec();
         buf.drain(..header_end + 4 + len);
-        let req = Seen { method, path, headers, body };
+        let req = Seen {
+            method,
+            path,
+            headers,
+            body,
+        };
         let index = {
             let mut s = seen.lock().expect("lock");
             s.push(req.clone());
