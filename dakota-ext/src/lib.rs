@@ -12,7 +12,7 @@ pub mod webhook;
 pub use client::{CallOptions, Dakota, DakotaBuilder, Environment, Response};
 pub use error::{ApiError, Error, FieldError, Problem, TransportKind};
 pub use ksuid::Ksuid;
-pub use onboarding::{Decision, NewCustomer, Onboarding, Transition, WaitPolicy};
+pub use onboarding::{Decision, DecisionFeed, NewCustomer, Onboarding, Transition, WaitPolicy};
 pub use pagination::CustomerFilter;
 pub use retry::RetryPolicy;
 pub use time::{UnixNanos, UnixSeconds};

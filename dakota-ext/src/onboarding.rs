@@ -715,3 +715,112 @@ mod tests {
         assert_eq!(decision_of(&app), None);
     }
 }
+
+/// Onboarding progress pushed by webhooks, fanned out to everyone waiting on a decision.
+///
+/// Feed it from your webhook handler (`feed.observe(&event)`), then wait with
+/// [`Onboarding::wait_for_decision_with_feed`]: the wait ends as soon as a matching event
+/// arrives, while slow polling stays on as a fallback for lost deliveries.
+#[derive(Debug, Clone)]
+pub struct DecisionFeed {
+    tx: tokio::sync::broadcast::Sender<Observed>,
+}
+
+/// What a customer webhook event said about an onboarding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// Customer the event is about.
+    pub customer_id: String,
+    /// Application, when the event names it.
+    pub application_id: Option<String>,
+    /// The decision the event implies, if any.
+    pub decision: Option<Decision>,
+}
+
+impl Default for DecisionFeed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DecisionFeed {
+    /// A feed buffering up to 1,024 undelivered observations per waiter.
+    pub fn new() -> Self {
+        Self {
+            tx: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
+
+    /// Record a verified webhook event; events that are not about a customer are ignored.
+    /// Returns what was observed.
+    pub fn observe(&self, event: &crate::webhook::Event) -> Option<Observed> {
+        let crate::webhook::Payload::Customer(snapshot) = &event.payload else {
+            return None;
+        };
+        let c = snapshot.decode().ok()?;
+        let decision = decision_from_statuses(c.application_status.as_ref(), c.kyb_status.as_ref());
+        let observed = Observed {
+            customer_id: c.id,
+            application_id: c.application_id,
+            decision,
+        };
+        // No receiver is fine: nobody is waiting right now.
+        let _ = self.tx.send(observed.clone());
+        Some(observed)
+    }
+}
+
+fn decision_from_statuses(
+    app: Option<&types::ApplicationStatus>,
+    kyb: Option<&types::KybStatus>,
+) -> Option<Decision> {
+    use types::ApplicationStatus as S;
+    use types::KybStatus as K;
+    match app {
+        Some(S::Approved | S::Completed) => return Some(Decision::Approved),
+        Some(S::Declined) => return Some(Decision::Declined),
+        Some(S::RequestForInformation) => return Some(Decision::InformationRequested),
+        _ => {}
+    }
+    match kyb {
+        Some(K::Active) => Some(Decision::Approved),
+        Some(K::Rejected | K::AutoDeclined) => Some(Decision::Declined),
+        _ => None,
+    }
+}
+
+impl Onboarding {
+    /// Wait for the decision from webhook events in `feed`, polling with `fallback` in case a
+    /// delivery is lost. Whichever source decides first wins.
+    pub async fn wait_for_decision_with_feed(
+        &self,
+        dakota: &Dakota,
+        feed: &DecisionFeed,
+        fallback: WaitPolicy,
+    ) -> Result<Decision, Error> {
+        use futures::StreamExt;
+        let mut rx = feed.tx.subscribe();
+        let customer = self.customer_id.to_string();
+        let application = self.application_id.to_string();
+        let mut polling = std::pin::pin!(self.transitions(dakota, fallback));
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Ok(o) if o.customer_id == customer || o.application_id.as_deref() == Some(application.as_str()) => {
+                        if let Some(d) = o.decision {
+                            return Ok(d);
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    // The feed is gone: polling alone decides.
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return self.wait_for_decision(dakota, WaitPolicy::default()).await,
+                },
+                t = polling.next() => match t {
+                    Some(Ok(t)) => if let Some(d) = t.decision { return Ok(d) },
+                    Some(Err(e)) => return Err(e),
+                    None => return Err(Error::WaitTimeout(Duration::ZERO, "an onboarding decision")),
+                },
+            }
+        }
+    }
+}

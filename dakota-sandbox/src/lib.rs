@@ -1,1 +1,246 @@
-//! placeholder
+//! A local, stateful, in-memory Dakota Platform API server (think stripe-mock, but it keeps
+//! state), for examples and integration tests.
+//!
+//! Every request and response body is a `dakota_api::types` value, so the wire format follows
+//! the spec by construction. Operations of the spec that the sandbox does not implement answer
+//! `501` (problem+json naming the operation); every error is an RFC 9457 problem.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), dakota_sandbox::SandboxError> {
+//! use std::time::Duration;
+//! let sandbox = dakota_sandbox::Sandbox::builder()
+//!     .auto_approve_after(Duration::ZERO)
+//!     .start()
+//!     .await?;
+//! println!("{} {}", sandbox.base_url(), sandbox.api_key());
+//! # Ok(()) }
+//! ```
+//!
+//! # Behaviour
+//!
+//! * **Implemented operations**: see [`IMPLEMENTED_OPERATIONS`], plus `PUT /sandbox/uploads/{upload_id}`,
+//!   the target of the presigned upload URLs the sandbox hands out.
+//! * **Auth**: `x-api-key` (401 without it or with a wrong one). Application routes also take
+//!   `X-Application-Token` (or `?token=` as in `application_url`) for *that* application; a
+//!   token of another application gets 403, an expired application's token 403.
+//! * **Idempotency**: every POST and PUT needs a UUID `x-idempotency-key` (400 otherwise). The
+//!   same key and the same request replay the stored `2xx` response byte for byte (header
+//!   `idempotent-replayed: true`), also while the first is still running; the same key with a
+//!   different request is `422`. Keys are scoped per credential. Failed requests are not stored.
+//! * **Rate limits**: `X-RateLimit-Limit/Remaining/Reset` on every response, fixed windows of
+//!   60 requests per minute per API key and 100 per hour per application token by default;
+//!   past the limit `429` with `Retry-After`.
+//! * **Onboarding**: creating a customer creates its application (`pending`, customer
+//!   `kyb_status` `pending`). Unless `X-Sandbox-Skip-Auto-Approval: true`, it is approved
+//!   [`SandboxBuilder::auto_approve_after`] after creation (customer `active`, decision
+//!   `approved`), applied lazily on the next read. `X-Sandbox-Instant-Completion: true`
+//!   decides at once. `X-Sandbox-Scenario`: `kyb_manual_review` (→ `under_review` until
+//!   simulated), `kyb_rejected` (→ `declined`, customer `rejected`), `kyb_expired` (created
+//!   expired: `declined` with decision `withdrawn`, `kyc_status` `expired`, token refused),
+//!   `provider_maintenance` (503 + `Retry-After`), `intermittent_errors` (odd attempts per
+//!   idempotency key fail with 503), `network_timeout` (committed, then the response is held
+//!   back [`SandboxBuilder::network_timeout_delay`]). `X-Sandbox-Error-Status` 400..=599
+//!   short-circuits with that status and `X-Sandbox-Error-Message`.
+//!   `POST /sandbox/simulate/onboarding` applies the documented transitions; its
+//!   `previous_state`/`new_state` are application statuses.
+//! * **Applications** expire 30 days after creation (`application_expires_at`, Unix
+//!   nanoseconds); an undecided expired application reads as declined/withdrawn.
+//! * **Submissions** need the details (business: business details and a control person;
+//!   individual: the individual's details) and the attestations `information_accuracy`,
+//!   `terms_of_service`, `privacy_policy` and `e_sign`; otherwise `400` with
+//!   `ApplicationNotReadyError`.
+
+#![deny(missing_docs)]
+
+mod applications;
+mod config;
+mod customers;
+mod ids;
+mod model;
+mod page;
+mod problem;
+mod routes;
+mod sandbox_ops;
+mod server;
+mod state;
+mod validate;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::SandboxConfig;
+pub use routes::IMPLEMENTED_OPERATIONS;
+pub use server::{
+    router, API_KEY_HEADER, APPLICATION_TOKEN_HEADER, IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENT_REPLAYED_HEADER, REQUEST_ID_HEADER, SCENARIOS,
+};
+pub use state::SandboxState;
+
+/// Why a sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// Binding or reading the local address failed.
+    #[error("could not bind the sandbox: {0}")]
+    Io(#[from] std::io::Error),
+    /// A setting is out of range.
+    #[error("invalid sandbox configuration: {0}")]
+    InvalidConfig(String),
+}
+
+/// A running sandbox on `127.0.0.1`; dropping it shuts the server down.
+#[derive(Debug)]
+pub struct Sandbox {
+    base_url: String,
+    addr: SocketAddr,
+    state: SandboxState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Starts a sandbox with the default settings on a free local port.
+    pub async fn start() -> Result<Sandbox, SandboxError> {
+        Self::builder().start().await
+    }
+
+    /// Settings for a sandbox.
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The socket address the sandbox listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API key the sandbox accepts in `x-api-key`.
+    pub fn api_key(&self) -> &str {
+        self.state.api_key()
+    }
+
+    /// The `X-Application-Token` of an application (as embedded in its `application_url`).
+    pub fn application_token(&self, application_id: &str) -> Option<String> {
+        self.state.application_token(application_id)
+    }
+
+    /// The shared state (e.g. to count records in a test).
+    pub fn state(&self) -> &SandboxState {
+        &self.state
+    }
+
+    /// Stops the server and waits for it to finish its in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Builder of a [`Sandbox`].
+#[derive(Debug, Clone, Default)]
+pub struct SandboxBuilder {
+    config: SandboxConfig,
+    port: u16,
+}
+
+impl SandboxBuilder {
+    /// Delay before a new customer's application is decided automatically (default 5 s;
+    /// `Duration::ZERO` decides on the first read).
+    pub fn auto_approve_after(mut self, d: Duration) -> Self {
+        self.config.auto_approve_after = d;
+        self
+    }
+
+    /// Requests per minute allowed per API key (default 60).
+    pub fn rate_limit_per_minute(mut self, n: u32) -> Self {
+        self.config.rate_limit_per_minute = n;
+        self
+    }
+
+    /// Requests per hour allowed per application token (default 100).
+    pub fn token_rate_limit_per_hour(mut self, n: u32) -> Self {
+        self.config.token_rate_limit_per_hour = n;
+        self
+    }
+
+    /// The API key to accept (default: a random `sk_sandbox_...` key).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.config.api_key = key.into();
+        self
+    }
+
+    /// How long the `network_timeout` scenario holds a response back (default 30 s).
+    pub fn network_timeout_delay(mut self, d: Duration) -> Self {
+        self.config.network_timeout_delay = d;
+        self
+    }
+
+    /// Largest JSON body accepted (default 1 MiB).
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.config.max_body_bytes = n;
+        self
+    }
+
+    /// Local port to bind (default 0: any free port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// All settings at once.
+    pub fn config(mut self, config: SandboxConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Binds `127.0.0.1:port` and starts serving in a background task.
+    pub async fn start(self) -> Result<Sandbox, SandboxError> {
+        self.config.validate()?;
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let state = SandboxState::new(self.config, base_url.clone())?;
+        let app = router(state.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "sandbox server stopped");
+            }
+        });
+        Ok(Sandbox {
+            base_url,
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+}

@@ -12,7 +12,12 @@ fn examples(media: &Value) -> Vec<Value> {
     if let Some(e) = media.get("example") {
         out.push(e.clone());
     }
-    for (_, e) in media.get("examples").and_then(Value::as_object).into_iter().flatten() {
+    for (_, e) in media
+        .get("examples")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         if let Some(v) = e.get("value") {
             out.push(v.clone());
         }
@@ -26,7 +31,10 @@ fn published_success_examples_deserialize() {
         println!("DAKOTA_REFERENCE_SPECS not set: skipped");
         return;
     };
-    let ours: std::collections::HashSet<&str> = registry::OPERATIONS.iter().map(|o| o.operation_id).collect();
+    let ours: std::collections::HashSet<&str> = registry::OPERATIONS
+        .iter()
+        .map(|o| o.operation_id)
+        .collect();
     let mut paths: Vec<&str> = list.split(':').filter(|p| !p.is_empty()).collect();
     // File names carry the publication date: the last one is the newest.
     paths.sort();
@@ -34,18 +42,34 @@ fn published_success_examples_deserialize() {
     let mut failures = Vec::new();
     let mut older_drift = Vec::new();
     for path in paths.iter().copied() {
-        let failures = if path == newest { &mut failures } else { &mut older_drift };
+        let failures = if path == newest {
+            &mut failures
+        } else {
+            &mut older_drift
+        };
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let spec: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
         let (mut ok, mut skipped) = (0usize, 0usize);
         for (p, item) in spec["paths"].as_object().into_iter().flatten() {
             for (m, op) in item.as_object().into_iter().flatten() {
-                let Some(id) = op.get("operationId").and_then(Value::as_str) else { continue };
-                for (code, resp) in op.get("responses").and_then(Value::as_object).into_iter().flatten() {
+                let Some(id) = op.get("operationId").and_then(Value::as_str) else {
+                    continue;
+                };
+                for (code, resp) in op
+                    .get("responses")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
                     if !code.starts_with('2') {
                         continue;
                     }
-                    for (media_type, media) in resp.get("content").and_then(Value::as_object).into_iter().flatten() {
+                    for (media_type, media) in resp
+                        .get("content")
+                        .and_then(Value::as_object)
+                        .into_iter()
+                        .flatten()
+                    {
                         if !media_type.contains("json") {
                             continue;
                         }
@@ -64,7 +88,10 @@ fn published_success_examples_deserialize() {
                             };
                             match result {
                                 Some(Ok(_)) => ok += 1,
-                                Some(Err(e)) => failures.push(format!("{path}: {} {p} ({id}) {code}: {e}", m.to_uppercase())),
+                                Some(Err(e)) => failures.push(format!(
+                                    "{path}: {} {p} ({id}) {code}: {e}",
+                                    m.to_uppercase()
+                                )),
                                 None => skipped += 1,
                             }
                         }
@@ -79,5 +106,10 @@ fn published_success_examples_deserialize() {
     for d in &older_drift {
         println!("drift (older spec): {d}");
     }
-    assert!(failures.is_empty(), "{} example(s) of the newest spec failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} example(s) of the newest spec failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -1,0 +1,664 @@
+//! `/applications/...`: listing, reading, details, associated individuals, attestations, EDD,
+//! submissions and presigned document uploads.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use dakota_api::types;
+use serde_json::{json, Value};
+
+use crate::model::{self, AppRec, Include, Kind, Store, Upload};
+use crate::page::{self, PageQuery};
+use crate::problem::ApiError;
+use crate::server::{typed, Call, Reply};
+use crate::state::lock;
+use crate::validate::{self, Errors, PersonUse};
+
+/// Presigned upload URLs stay valid this long.
+const UPLOAD_URL_MINUTES: i64 = 15;
+
+/// Document types that count as a Proof of Address.
+const POA_TYPES: [&str; 3] = ["proof_of_address", "bank_statement", "utility_bill"];
+
+/// Runs `f` on the application named by the first path parameter (404 when unknown).
+fn with_app<R>(
+    call: &Call<'_>,
+    f: impl FnOnce(&mut AppRec, &mut Store, &Call<'_>) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    let id = call.id_param(0, "application_id")?.to_owned();
+    let mut store = lock(&call.state.inner.store);
+    let Some(mut app) = store.app_mut(&id, call.now).map(|a| a.clone()) else {
+        return Err(ApiError::not_found("Application", &id));
+    };
+    let out = f(&mut app, &mut store, call)?;
+    // Commit only after the operation succeeded: a failed request leaves no partial write.
+    store.applications.insert(id, app);
+    Ok(out)
+}
+
+fn not_editable(app: &AppRec) -> ApiError {
+    ApiError::conflict(format!(
+        "Application {} is {} and can no longer be modified",
+        app.id, app.status
+    ))
+}
+
+fn not_pending_forbidden(app: &AppRec) -> ApiError {
+    ApiError::forbidden(format!(
+        "Application {} is {}; individuals can only be changed while it is pending",
+        app.id, app.status
+    ))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v)
+        .map_err(|e| ApiError::internal(format!("could not encode a record: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_json::from_value(v)
+        .map_err(|e| ApiError::internal(format!("could not build a record: {e}")))
+}
+
+/// `IndividualRequest` → the stored entity shape (`first_name`/`last_name`, no roles).
+fn person_json(
+    req: &types::IndividualRequest,
+    id: &str,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let Value::Object(mut obj) = to_json(req)? else {
+        return Err(ApiError::internal("individual did not encode as an object"));
+    };
+    obj.remove("name");
+    obj.remove("roles");
+    obj.remove("title");
+    obj.remove("ownership_percentage");
+    obj.insert("id".into(), json!(id));
+    obj.insert("first_name".into(), json!(req.name.first));
+    obj.insert("last_name".into(), json!(req.name.last));
+    Ok(obj)
+}
+
+fn primary_entity(
+    req: &types::IndividualRequest,
+    id: &str,
+) -> Result<types::IndividualEntity, ApiError> {
+    from_json(Value::Object(person_json(req, id)?))
+}
+
+fn associated_entity(
+    req: &types::IndividualRequest,
+    id: &str,
+) -> Result<types::AssociatedIndividualEntity, ApiError> {
+    let mut obj = person_json(req, id)?;
+    let roles: Vec<&str> = req
+        .roles
+        .iter()
+        .map(|r| match r {
+            types::IndividualRequestRolesItem::Ubo => "ubo",
+            types::IndividualRequestRolesItem::ControlPerson => "control_person",
+            _ => "authorized_representative",
+        })
+        .collect();
+    obj.insert("roles".into(), json!(roles));
+    if let Some(t) = &req.title {
+        obj.insert("title".into(), json!(t.to_string()));
+    }
+    if let Some(p) = req.ownership_percentage {
+        obj.insert("ownership_percentage".into(), json!(p));
+    }
+    from_json(Value::Object(obj))
+}
+
+fn decision<T: for<'a> From<&'a str>>(app: &AppRec) -> Option<T> {
+    app.decision.map(|d| T::from(d.as_str()))
+}
+
+pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let pairs = call.query_pairs()?;
+    let q = PageQuery::parse(&pairs)?;
+    let mut errs = Errors::default();
+    let kind = match q.get("type") {
+        None => None,
+        Some("business") => Some(Kind::Business),
+        Some("individual") => Some(Kind::Individual),
+        Some(_) => {
+            errs.push("type", "invalid_enum", "expected business or individual");
+            None
+        }
+    };
+    let status = match q.get("status") {
+        None => None,
+        Some(s @ ("pending" | "submitted" | "completed")) => {
+            Some(types::ApplicationStatus::from(s))
+        }
+        Some(_) => {
+            errs.push(
+                "status",
+                "invalid_enum",
+                "expected pending, submitted or completed",
+            );
+            None
+        }
+    };
+    errs.finish()?;
+    let mut store = lock(&call.state.inner.store);
+    store.advance_all(call.now);
+    let rows: Vec<(String, types::ApplicationListItem)> = store
+        .applications
+        .values()
+        .filter(|a| kind.is_none_or(|k| a.kind == k))
+        .filter(|a| status.as_ref().is_none_or(|s| &a.status == s))
+        .map(|a| (a.id.clone(), a.to_list_item()))
+        .collect();
+    drop(store);
+    let (data, meta) = page::paginate(rows, &q, true)?;
+    Reply::json(
+        StatusCode::OK,
+        &types::ListApplicationsResponse { data, meta },
+    )
+}
+
+fn parse_include(raw: Option<&str>) -> Result<Include, ApiError> {
+    let mut inc = Include::default();
+    for part in raw
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match part {
+            "entities" => inc.entities = true,
+            "validation" => inc.validation = true,
+            "edd" => inc.edd = true,
+            "attestations" => inc.attestations = true,
+            "all" => inc = Include::all(),
+            other => {
+                return Err(ApiError::field(
+                    "include",
+                    "invalid_enum",
+                    format!("'{other}' is not one of entities, validation, edd, attestations, all"),
+                ))
+            }
+        }
+    }
+    Ok(inc)
+}
+
+pub(crate) fn get(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let pairs = call.query_pairs()?;
+    let include = parse_include(
+        pairs
+            .iter()
+            .find(|(k, _)| k == "include")
+            .map(|(_, v)| v.as_str()),
+    )?;
+    let view = with_app(call, |app, _, _| Ok(app.to_application(&include)))?;
+    Reply::json(StatusCode::OK, &view)
+}
+
+fn not_ready(app: &AppRec, code: &str, message: String) -> Result<Reply, ApiError> {
+    let validation = app.validation();
+    let mut incomplete = Vec::new();
+    let doc_info = || types::DocumentInfo {
+        missing_documents: Vec::new(),
+        uploaded_documents: Vec::new(),
+    };
+    if let Some(b) = &validation.business {
+        if !b.ready {
+            incomplete.push(types::ApplicationEntity {
+                applicant_id: app.business_id.clone(),
+                applicant_type: types::ApplicationEntityApplicantType::Business,
+                document_info: doc_info(),
+                first_name: None,
+                last_name: None,
+                legal_name: app.business.as_ref().map(|b| b.legal_name.clone()),
+                ready: false,
+            });
+        }
+    }
+    if let Some(p) = &validation.primary_individual {
+        if !p.ready {
+            incomplete.push(types::ApplicationEntity {
+                applicant_id: p.id.clone().unwrap_or_else(|| app.id.clone()),
+                applicant_type: types::ApplicationEntityApplicantType::Individual,
+                document_info: doc_info(),
+                first_name: None,
+                last_name: None,
+                legal_name: None,
+                ready: false,
+            });
+        }
+    }
+    let body = types::ApplicationNotReadyError {
+        application_id: model::ksuid(&app.id),
+        code: code.to_owned(),
+        edd: None,
+        incomplete_applicants: incomplete,
+        missing_attestations: validation.attestations.missing.clone(),
+        status_message: message,
+    };
+    Reply::json(StatusCode::BAD_REQUEST, &body)
+}
+
+pub(crate) fn submit(call: &Call<'_>) -> Result<Reply, ApiError> {
+    with_app(call, |app, _, call| {
+        if !app.editable() {
+            return not_ready(
+                app,
+                "invalid_status",
+                format!("Application is {} and cannot be submitted", app.status),
+            );
+        }
+        let validation = app.validation();
+        if !validation.ready {
+            return not_ready(app, "application_not_ready", validation.status_message);
+        }
+        app.status = types::ApplicationStatus::Submitted;
+        app.submitted_at = Some(call.now);
+        app.updated_at = call.now;
+        Reply::json(StatusCode::OK, &app.to_application(&Include::default()))
+    })
+}
+
+pub(crate) fn put_business(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let req = validate::business(call.json()?, call.now)?;
+    with_app(call, |app, _, call| {
+        if app.kind != Kind::Business {
+            return Err(ApiError::bad_request(
+                "business details apply to business applications only; use /individual-details",
+            ));
+        }
+        if !app.editable() {
+            return Err(not_editable(app));
+        }
+        let Value::Object(mut obj) = to_json(&req)? else {
+            return Err(ApiError::internal("business did not encode as an object"));
+        };
+        obj.insert("id".into(), json!(app.business_id));
+        let entity: types::BusinessEntity = from_json(Value::Object(obj))?;
+        app.business = Some(entity);
+        app.updated_at = call.now;
+        let business = app
+            .business_view()
+            .ok_or_else(|| ApiError::internal("business missing"))?;
+        Reply::json(
+            StatusCode::OK,
+            &types::BusinessDetailsResponse {
+                application_decision: decision(app),
+                application_id: model::ksuid(&app.id),
+                application_status: app.status.clone(),
+                business,
+            },
+        )
+    })
+}
+
+pub(crate) fn put_individual(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let req = validate::individual(call.json()?, PersonUse::Primary, call.now)?;
+    with_app(call, |app, _, call| {
+        if app.kind != Kind::Individual {
+            return Err(ApiError::bad_request(
+                "individual details apply to individual applications only; use /business-details",
+            ));
+        }
+        if !app.editable() {
+            return Err(not_editable(app));
+        }
+        let id = match &app.primary {
+            Some(p) => p.id.clone(),
+            None => call.state.next_id(call.now),
+        };
+        app.primary = Some(primary_entity(&req, &id)?);
+        app.updated_at = call.now;
+        let individual = app
+            .primary_view()
+            .ok_or_else(|| ApiError::internal("individual missing"))?;
+        Reply::json(
+            StatusCode::OK,
+            &types::IndividualDetailsResponse {
+                application_decision: decision(app),
+                application_id: model::ksuid(&app.id),
+                application_status: app.status.clone(),
+                individual,
+            },
+        )
+    })
+}
+
+fn same_name(a: &types::AssociatedIndividualEntity, req: &types::IndividualRequest) -> bool {
+    a.first_name
+        .trim()
+        .eq_ignore_ascii_case(req.name.first.trim())
+        && a.last_name
+            .trim()
+            .eq_ignore_ascii_case(req.name.last.trim())
+}
+
+fn require_business(app: &AppRec) -> Result<(), ApiError> {
+    if app.kind == Kind::Business {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "associated individuals apply to business applications only",
+        ))
+    }
+}
+
+pub(crate) fn add_associated(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let req = validate::individual(call.json()?, PersonUse::Associated, call.now)?;
+    with_app(call, |app, _, call| {
+        require_business(app)?;
+        if !app.editable() {
+            return Err(not_editable(app));
+        }
+        if app.associated.iter().any(|a| same_name(a, &req)) {
+            return Err(ApiError::conflict(format!(
+                "An individual named {} {} is already on this application",
+                req.name.first, req.name.last
+            )));
+        }
+        let id = call.state.next_id(call.now);
+        app.associated.push(associated_entity(&req, &id)?);
+        app.updated_at = call.now;
+        Reply::json(
+            StatusCode::CREATED,
+            &types::AddAssociatedIndividualResponse {
+                id: model::ksuid(&id),
+            },
+        )
+    })
+}
+
+fn individual_index(call: &Call<'_>, app: &AppRec) -> Result<usize, ApiError> {
+    let ind = call.id_param(1, "individual_id")?;
+    app.associated
+        .iter()
+        .position(|a| a.id == ind)
+        .ok_or_else(|| ApiError::not_found("Individual", ind))
+}
+
+pub(crate) fn update_associated(call: &Call<'_>) -> Result<Reply, ApiError> {
+    call.id_param(1, "individual_id")?;
+    let req = validate::individual(call.json()?, PersonUse::Associated, call.now)?;
+    with_app(call, |app, _, call| {
+        require_business(app)?;
+        let idx = individual_index(call, app)?;
+        if !app.editable() {
+            return Err(not_pending_forbidden(app));
+        }
+        let id = app.associated[idx].id.clone();
+        if app
+            .associated
+            .iter()
+            .any(|a| a.id != id && same_name(a, &req))
+        {
+            return Err(ApiError::field(
+                "name",
+                "duplicate",
+                "another individual on this application has the same name",
+            ));
+        }
+        app.associated[idx] = associated_entity(&req, &id)?;
+        app.updated_at = call.now;
+        let individual = app
+            .associated_view()
+            .into_iter()
+            .nth(idx)
+            .ok_or_else(|| ApiError::internal("individual missing"))?;
+        Reply::json(
+            StatusCode::OK,
+            &types::AssociatedIndividualResponse {
+                application_decision: decision(app),
+                application_id: model::ksuid(&app.id),
+                application_status: app.status.clone(),
+                individual,
+            },
+        )
+    })
+}
+
+pub(crate) fn delete_associated(call: &Call<'_>) -> Result<Reply, ApiError> {
+    call.id_param(1, "individual_id")?;
+    with_app(call, |app, _, call| {
+        require_business(app)?;
+        let idx = individual_index(call, app)?;
+        if !app.editable() {
+            return Err(not_pending_forbidden(app));
+        }
+        if app.associated.len() <= 1 {
+            return Err(ApiError::bad_request(
+                "At least one individual must remain on the application",
+            ));
+        }
+        let removed = app.associated.remove(idx);
+        let name = format!("{} {}", removed.first_name, removed.last_name);
+        app.attestations.retain(|_, a| a.attested_by != name);
+        app.updated_at = call.now;
+        Ok(Reply::empty(StatusCode::NO_CONTENT))
+    })
+}
+
+pub(crate) fn attest(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let body = call.json()?;
+    validate::object(&body)?;
+    let req: types::AttestationSubmitRequest = typed(body)?;
+    let mut errs = Errors::default();
+    errs.known("attestation_type", &req.attestation_type);
+    let at = DateTime::<Utc>::from_timestamp(req.timestamp, 0);
+    if at.is_none() || req.timestamp <= 0 {
+        errs.push(
+            "timestamp",
+            "out_of_range",
+            "timestamp must be a Unix time in seconds",
+        );
+    }
+    errs.finish()?;
+    let at = at.unwrap_or(call.now);
+    with_app(call, |app, _, call| {
+        if !app.editable() {
+            return Err(not_editable(app));
+        }
+        let attestor = match app.kind {
+            Kind::Individual => app
+                .primary
+                .as_ref()
+                .filter(|p| p.id == req.applicant_id)
+                .map(|p| format!("{} {}", p.first_name, p.last_name)),
+            Kind::Business => app
+                .associated
+                .iter()
+                .filter(|a| {
+                    a.roles.iter().any(|r| {
+                        matches!(r, types::AssociatedIndividualEntityRolesItem::ControlPerson)
+                    })
+                })
+                .find(|a| a.id == req.applicant_id)
+                .map(|a| format!("{} {}", a.first_name, a.last_name)),
+        };
+        let Some(attested_by) = attestor else {
+            let who = match app.kind {
+                Kind::Individual => "the application's individual",
+                Kind::Business => "a control person of the business",
+            };
+            return Err(ApiError::field(
+                "applicant_id",
+                "invalid_attestor",
+                format!("the attestor must be {who}"),
+            ));
+        };
+        app.attestations.insert(
+            req.attestation_type.to_string(),
+            types::CompletedAttestation {
+                attested_at: at,
+                attested_by,
+                type_: req.attestation_type.clone(),
+            },
+        );
+        app.updated_at = call.now;
+        Ok(Reply::empty(StatusCode::NO_CONTENT))
+    })
+}
+
+fn edd_reply(app: &AppRec) -> Result<Reply, ApiError> {
+    let Some(edd) = app.edd.clone() else {
+        return Err(ApiError::not_found("EDD record for application", &app.id));
+    };
+    Reply::json(
+        StatusCode::OK,
+        &types::EddWithApplicationId {
+            application_decision: decision(app),
+            application_id: model::ksuid(&app.id),
+            application_status: app.status.clone(),
+            edd,
+        },
+    )
+}
+
+pub(crate) fn get_edd(call: &Call<'_>) -> Result<Reply, ApiError> {
+    with_app(call, |app, _, _| edd_reply(app))
+}
+
+pub(crate) fn put_edd(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let body = call.json()?;
+    validate::object(&body)?;
+    let req: types::EddRequest = typed(body)?;
+    let mut errs = Errors::default();
+    if req.account_usage_description.trim().is_empty() {
+        errs.push("account_usage_description", "blank", "must not be blank");
+    }
+    if req.is_regulated == Some(true) && req.regulatory_license_type.is_none() {
+        errs.push(
+            "regulatory_license_type",
+            "required",
+            "required when is_regulated is true",
+        );
+    }
+    if req.is_regulated == Some(false) && req.unregulated_justification.is_none() {
+        errs.push(
+            "unregulated_justification",
+            "required",
+            "required when is_regulated is false",
+        );
+    }
+    errs.finish()?;
+    with_app(call, |app, _, call| {
+        if app.kind != Kind::Business {
+            return Err(ApiError::bad_request(
+                "EDD applies to business applications only",
+            ));
+        }
+        if !app.editable() {
+            return Err(not_editable(app));
+        }
+        let (id, created) = match &app.edd {
+            Some(e) => (e.id.to_string(), e.created_at),
+            None => (call.state.next_id(call.now), call.now),
+        };
+        let Value::Object(mut obj) = to_json(&req)? else {
+            return Err(ApiError::internal("EDD did not encode as an object"));
+        };
+        obj.insert("id".into(), json!(id));
+        obj.insert("business_id".into(), json!(app.business_id));
+        obj.insert("created_at".into(), json!(created));
+        obj.insert("updated_at".into(), json!(call.now));
+        app.edd = Some(from_json(Value::Object(obj))?);
+        app.updated_at = call.now;
+        edd_reply(app)
+    })
+}
+
+fn upload_reply(
+    call: &Call<'_>,
+    app: &mut AppRec,
+    store: &mut Store,
+    individual_id: Option<String>,
+    document_type: String,
+) -> Result<Reply, ApiError> {
+    let upload_id = call.state.next_id(call.now);
+    let expires_at = call.now + chrono::Duration::minutes(UPLOAD_URL_MINUTES);
+    let object_path = match &individual_id {
+        Some(ind) => format!(
+            "applications/{}/{}/individuals/{ind}/documents/{upload_id}",
+            app.kind.as_str(),
+            app.id
+        ),
+        None => format!(
+            "applications/{}/{}/documents/{upload_id}",
+            app.kind.as_str(),
+            app.id
+        ),
+    };
+    let is_primary =
+        individual_id.is_none() || app.primary.as_ref().map(|p| &p.id) == individual_id.as_ref();
+    let decided = matches!(
+        app.status,
+        types::ApplicationStatus::Approved | types::ApplicationStatus::Completed
+    );
+    if app.kind == Kind::Individual
+        && is_primary
+        && decided
+        && POA_TYPES.contains(&document_type.as_str())
+    {
+        // Documented: a PoA after the decision sends the application to compliance review.
+        app.status = types::ApplicationStatus::ComplianceReview;
+        app.poa_status = Some(types::ApplicationPoaStatus::SubmittedPendingReview);
+        app.updated_at = call.now;
+    }
+    store.uploads.insert(
+        upload_id.clone(),
+        Upload {
+            id: upload_id.clone(),
+            application_id: app.id.clone(),
+            individual_id,
+            document_type,
+            expires_at,
+            received_bytes: None,
+        },
+    );
+    Reply::json(
+        StatusCode::OK,
+        &types::DocumentUploadUrlResponse {
+            expires_at,
+            object_path,
+            upload_url: format!("{}/sandbox/uploads/{upload_id}", call.state.base_url()),
+            upload_id,
+        },
+    )
+}
+
+pub(crate) fn application_upload(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let body = call.json()?;
+    validate::object(&body)?;
+    let req: types::ApplicationDocumentUploadUrlRequest = typed(body)?;
+    let mut errs = Errors::default();
+    errs.known("document_type", &req.document_type);
+    errs.known("file_type", &req.file_type);
+    errs.finish()?;
+    with_app(call, |app, store, call| {
+        upload_reply(call, app, store, None, req.document_type.to_string())
+    })
+}
+
+pub(crate) fn individual_upload(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let ind = call.id_param(1, "individual_id")?.to_owned();
+    let body = call.json()?;
+    validate::object(&body)?;
+    let req: types::IndividualDocumentUploadUrlRequest = typed(body)?;
+    let mut errs = Errors::default();
+    errs.known("document_type", &req.document_type);
+    errs.known("file_type", &req.file_type);
+    errs.finish()?;
+    with_app(call, |app, store, call| {
+        let exists = app.primary.as_ref().is_some_and(|p| p.id == ind)
+            || app.associated.iter().any(|a| a.id == ind);
+        if !exists {
+            return Err(ApiError::not_found("Individual", &ind));
+        }
+        upload_reply(
+            call,
+            app,
+            store,
+            Some(ind.clone()),
+            req.document_type.to_string(),
+        )
+    })
+}

@@ -1,0 +1,63 @@
+//! Settings of one sandbox instance.
+
+use std::time::Duration;
+
+/// Settings of one sandbox instance; [`Default`] gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The only API key the sandbox accepts in `x-api-key`.
+    pub api_key: String,
+    /// How long after creation a customer's application is decided automatically
+    /// (5 s by default, like Dakota's sandbox). `Duration::ZERO` decides on the first read.
+    pub auto_approve_after: Duration,
+    /// Requests per minute allowed per API key (default 60).
+    pub rate_limit_per_minute: u32,
+    /// Requests per hour allowed per application token (default 100).
+    pub token_rate_limit_per_hour: u32,
+    /// How long the `network_timeout` scenario holds the response back (default 30 s).
+    pub network_timeout_delay: Duration,
+    /// Largest JSON request body accepted, in bytes (default 1 MiB); larger ones get `413`.
+    pub max_body_bytes: usize,
+    /// Largest file accepted on a presigned upload URL, in bytes (default 25 MiB).
+    pub max_upload_bytes: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            api_key: crate::ids::api_key(),
+            auto_approve_after: Duration::from_secs(5),
+            rate_limit_per_minute: 60,
+            token_rate_limit_per_hour: 100,
+            network_timeout_delay: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+            max_upload_bytes: 25 * 1024 * 1024,
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// Checks the settings; the sandbox refuses to start with invalid ones.
+    pub fn validate(&self) -> Result<(), crate::SandboxError> {
+        let bad = |what: &str| Err(crate::SandboxError::InvalidConfig(what.to_owned()));
+        if self.api_key.is_empty()
+            || !self.api_key.bytes().all(|b| b.is_ascii_graphic())
+            || self.api_key.len() > 512
+        {
+            return bad("api_key must be 1-512 visible ASCII characters");
+        }
+        if self.rate_limit_per_minute == 0 {
+            return bad("rate_limit_per_minute must be at least 1");
+        }
+        if self.token_rate_limit_per_hour == 0 {
+            return bad("token_rate_limit_per_hour must be at least 1");
+        }
+        if self.max_body_bytes == 0 || self.max_upload_bytes == 0 {
+            return bad("body limits must be at least 1 byte");
+        }
+        if chrono::Duration::from_std(self.auto_approve_after).is_err() {
+            return bad("auto_approve_after is too large");
+        }
+        Ok(())
+    }
+}

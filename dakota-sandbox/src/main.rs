@@ -1,0 +1,90 @@
+//! `dakota-sandbox`: serves a local Dakota Platform sandbox until Ctrl-C.
+//!
+//! ```text
+//! dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] [--token-rate-limit N]
+//!                [--api-key KEY] [--network-timeout-secs N]
+//! ```
+//!
+//! Prints `base_url=...` and `api_key=...` on stdout once it listens.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use dakota_sandbox::Sandbox;
+
+const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] \
+[--token-rate-limit N] [--api-key KEY] [--network-timeout-secs N]
+
+  --port N                  local port on 127.0.0.1 (default 0: any free port)
+  --auto-approve-secs N     seconds until a new application is approved (default 5)
+  --rate-limit N            requests per minute per API key (default 60)
+  --token-rate-limit N      requests per hour per application token (default 100)
+  --api-key KEY             API key to accept (default: random sk_sandbox_...)
+  --network-timeout-secs N  delay of the network_timeout scenario (default 30)";
+
+fn parse<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
+    let v = value.ok_or_else(|| format!("{flag} needs a value"))?;
+    v.parse()
+        .map_err(|_| format!("{flag}: invalid value '{v}'"))
+}
+
+fn builder_from_args() -> Result<Option<dakota_sandbox::SandboxBuilder>, String> {
+    let mut b = Sandbox::builder();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let mut value = || inline.clone().or_else(|| args.next());
+        b = match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--port" => b.port(parse(&flag, value())?),
+            "--auto-approve-secs" => {
+                b.auto_approve_after(Duration::from_secs(parse(&flag, value())?))
+            }
+            "--rate-limit" => b.rate_limit_per_minute(parse(&flag, value())?),
+            "--token-rate-limit" => b.token_rate_limit_per_hour(parse(&flag, value())?),
+            "--api-key" => b.api_key(value().ok_or("--api-key needs a value")?),
+            "--network-timeout-secs" => {
+                b.network_timeout_delay(Duration::from_secs(parse(&flag, value())?))
+            }
+            other => return Err(format!("unknown argument '{other}'")),
+        };
+    }
+    Ok(Some(b))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let builder = match builder_from_args() {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("dakota-sandbox: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let sandbox = match builder.start().await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dakota-sandbox: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "base_url={}", sandbox.base_url());
+    let _ = writeln!(out, "api_key={}", sandbox.api_key());
+    let _ = out.flush();
+    drop(out);
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("dakota-sandbox: cannot wait for Ctrl-C: {e}");
+    }
+    eprintln!("dakota-sandbox: shutting down");
+    sandbox.shutdown().await;
+    ExitCode::SUCCESS
+}

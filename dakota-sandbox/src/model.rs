@@ -1,0 +1,597 @@
+//! The in-memory records and the onboarding lifecycle.
+//!
+//! One customer owns one application. The application carries the onboarding state (status,
+//! decision, the customer's `kyb_status`); the customer views derive from it. Automatic
+//! transitions (auto-approval, the `kyb_*` scenarios, expiry) are stored as a plan and applied
+//! lazily, stamped with the time they were due, whenever a record is read: no background task.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use dakota_api::types;
+use serde_json::{json, Value};
+
+/// Customer or application type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Individual,
+    Business,
+}
+
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Individual => "individual",
+            Kind::Business => "business",
+        }
+    }
+}
+
+/// An application decision (the union of the spec's decision enums).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Approved,
+    Declined,
+    Withdrawn,
+}
+
+impl Decision {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approved => "approved",
+            Decision::Declined => "declined",
+            Decision::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// What an automatic transition does when it falls due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// `approved`, decision approved, customer `kyb_status` active.
+    Approve,
+    /// `declined`, decision declined, customer `kyb_status` rejected.
+    Decline,
+    /// `under_review` until a simulation decides.
+    ManualReview,
+}
+
+/// Reason recorded on an application that expired undecided.
+pub(crate) const EXPIRED_REASON: &str = "Application expired before a decision was made";
+
+/// Metadata of one presigned upload (file content is never kept).
+#[derive(Debug, Clone)]
+pub(crate) struct Upload {
+    pub(crate) id: String,
+    pub(crate) application_id: String,
+    pub(crate) individual_id: Option<String>,
+    pub(crate) document_type: String,
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) received_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CustomerRec {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) external_id: Option<String>,
+    pub(crate) is_sub_client: bool,
+    pub(crate) sub_client_id: Option<String>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) application_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AppRec {
+    pub(crate) id: String,
+    pub(crate) token: String,
+    pub(crate) kind: Kind,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) status: types::ApplicationStatus,
+    pub(crate) decision: Option<Decision>,
+    pub(crate) decision_method: Option<types::ApplicationDecisionMethod>,
+    pub(crate) decided_at: Option<DateTime<Utc>>,
+    pub(crate) decision_reason: Option<String>,
+    pub(crate) submitted_at: Option<DateTime<Utc>>,
+    pub(crate) kyb_status: types::KybStatus,
+    pub(crate) plan: Option<(DateTime<Utc>, Outcome)>,
+    pub(crate) business_id: String,
+    pub(crate) business: Option<types::BusinessEntity>,
+    pub(crate) primary: Option<types::IndividualEntity>,
+    pub(crate) associated: Vec<types::AssociatedIndividualEntity>,
+    pub(crate) edd: Option<types::EddResponse>,
+    pub(crate) attestations: BTreeMap<String, types::CompletedAttestation>,
+    pub(crate) poa_status: Option<types::ApplicationPoaStatus>,
+}
+
+/// Attestations the sandbox requires before an application can be submitted.
+pub(crate) const REQUIRED_ATTESTATIONS: [&str; 4] = [
+    "information_accuracy",
+    "terms_of_service",
+    "privacy_policy",
+    "e_sign",
+];
+
+impl AppRec {
+    /// Whether the applicant may still edit the application (`pending`, or answering a
+    /// request for information).
+    pub(crate) fn editable(&self) -> bool {
+        matches!(
+            self.status,
+            types::ApplicationStatus::Pending | types::ApplicationStatus::RequestForInformation
+        )
+    }
+
+    /// Whether the application has expired undecided (its token no longer works).
+    pub(crate) fn is_expired(&self) -> bool {
+        self.decision == Some(Decision::Withdrawn)
+            && self.decision_reason.as_deref() == Some(EXPIRED_REASON)
+    }
+
+    /// Applies every automatic transition due at `now`, stamped with the time it fell due.
+    pub(crate) fn advance(&mut self, now: DateTime<Utc>) {
+        if let Some((at, outcome)) = self.plan {
+            if at <= now && at <= self.expires_at && self.decision.is_none() {
+                self.plan = None;
+                self.apply(outcome, at, types::ApplicationDecisionMethod::Auto);
+            } else if self.decision.is_some() {
+                self.plan = None;
+            }
+        }
+        let undecided = self.decision.is_none()
+            && !matches!(self.status, types::ApplicationStatus::UnderReview);
+        if undecided && self.expires_at <= now {
+            self.plan = None;
+            self.status = types::ApplicationStatus::Declined;
+            self.decision = Some(Decision::Withdrawn);
+            self.decision_method = Some(types::ApplicationDecisionMethod::Auto);
+            self.decision_reason = Some(EXPIRED_REASON.to_owned());
+            self.kyb_status = types::KybStatus::Rejected;
+            let at = self.expires_at.max(self.created_at);
+            self.decided_at = Some(at);
+            self.updated_at = self.updated_at.max(at);
+        }
+    }
+
+    /// Applies an outcome at `at`.
+    pub(crate) fn apply(
+        &mut self,
+        outcome: Outcome,
+        at: DateTime<Utc>,
+        method: types::ApplicationDecisionMethod,
+    ) {
+        match outcome {
+            Outcome::Approve => self.decide(
+                Decision::Approved,
+                types::ApplicationStatus::Approved,
+                Some(types::KybStatus::Active),
+                at,
+                method,
+                "All verification checks passed",
+            ),
+            Outcome::Decline => self.decide(
+                Decision::Declined,
+                types::ApplicationStatus::Declined,
+                Some(types::KybStatus::Rejected),
+                at,
+                method,
+                "Verification checks failed",
+            ),
+            Outcome::ManualReview => {
+                self.status = types::ApplicationStatus::UnderReview;
+                if self.submitted_at.is_none() {
+                    self.submitted_at = Some(at);
+                }
+                self.updated_at = self.updated_at.max(at);
+            }
+        }
+    }
+
+    /// Records a decision.
+    pub(crate) fn decide(
+        &mut self,
+        decision: Decision,
+        status: types::ApplicationStatus,
+        kyb: Option<types::KybStatus>,
+        at: DateTime<Utc>,
+        method: types::ApplicationDecisionMethod,
+        reason: &str,
+    ) {
+        self.plan = None;
+        self.status = status;
+        self.decision = Some(decision);
+        self.decision_method = Some(method);
+        self.decided_at = Some(at);
+        self.decision_reason = Some(reason.to_owned());
+        if let Some(k) = kyb {
+            self.kyb_status = k;
+        }
+        self.updated_at = self.updated_at.max(at);
+    }
+
+    /// Clears the decision (e.g. a request for information reopens the application).
+    pub(crate) fn reopen(&mut self, status: types::ApplicationStatus, at: DateTime<Utc>) {
+        self.plan = None;
+        self.status = status;
+        self.decision = None;
+        self.decision_method = None;
+        self.decided_at = None;
+        self.decision_reason = None;
+        self.updated_at = self.updated_at.max(at);
+    }
+
+    /// The `kyc_status` derived as the spec describes (decision first, then "open application").
+    pub(crate) fn kyc_status(&self) -> types::KybLinkStatus {
+        match self.decision {
+            Some(Decision::Approved) => types::KybLinkStatus::Approved,
+            Some(Decision::Declined) => types::KybLinkStatus::Rejected,
+            Some(Decision::Withdrawn) => types::KybLinkStatus::Expired,
+            None => match self.status {
+                types::ApplicationStatus::UnderReview | types::ApplicationStatus::Submitted => {
+                    types::KybLinkStatus::InReview
+                }
+                _ => types::KybLinkStatus::Pending,
+            },
+        }
+    }
+
+    fn entity_decision(&self) -> Value {
+        match self.decision {
+            Some(d) => json!({
+                "decision": d.as_str(),
+                "decision_at": self.decided_at.map(|t| t.timestamp()),
+                "decision_by": if self.decision_method == Some(types::ApplicationDecisionMethod::Manual) { "sandbox@dakota.xyz" } else { "auto" },
+                "decision_reason": self.decision_reason,
+            }),
+            None => json!({}),
+        }
+    }
+
+    /// The primary individual with the application's decision stamped on it.
+    pub(crate) fn primary_view(&self) -> Option<types::IndividualEntity> {
+        self.primary
+            .as_ref()
+            .map(|p| with_decision(p, &self.entity_decision()))
+    }
+
+    /// The business with the application's decision stamped on it.
+    pub(crate) fn business_view(&self) -> Option<types::BusinessEntity> {
+        self.business
+            .as_ref()
+            .map(|b| with_decision(b, &self.entity_decision()))
+    }
+
+    /// Associated individuals with the application's decision stamped on them.
+    pub(crate) fn associated_view(&self) -> Vec<types::AssociatedIndividualEntity> {
+        let d = self.entity_decision();
+        self.associated
+            .iter()
+            .map(|a| with_decision(a, &d))
+            .collect()
+    }
+
+    /// Attestation types still missing.
+    pub(crate) fn missing_attestations(&self) -> Vec<types::AttestationType> {
+        REQUIRED_ATTESTATIONS
+            .iter()
+            .filter(|t| !self.attestations.contains_key(**t))
+            .map(|t| types::AttestationType::from(*t))
+            .collect()
+    }
+
+    /// Computed validation state (what is still needed before submission).
+    pub(crate) fn validation(&self) -> types::ApplicationValidation {
+        let missing_att = self.missing_attestations();
+        let att = types::AttestationValidation {
+            completed: self.attestations.values().cloned().collect(),
+            missing: missing_att.clone(),
+        };
+        let mut waiting: Vec<String> = Vec::new();
+        let (business, primary, associated) = match self.kind {
+            Kind::Business => {
+                let details_ready = self.business.is_some();
+                if !details_ready {
+                    waiting.push("business details".into());
+                }
+                let has_control = self.associated.iter().any(|a| {
+                    a.roles.iter().any(|r| {
+                        matches!(r, types::AssociatedIndividualEntityRolesItem::ControlPerson)
+                    })
+                });
+                if !has_control {
+                    waiting.push("a control person".into());
+                }
+                let b = types::EntityValidation {
+                    details: types::DetailsValidation {
+                        missing_fields: if details_ready {
+                            vec![]
+                        } else {
+                            vec!["legal_name".into()]
+                        },
+                        ready: details_ready,
+                    },
+                    documents: empty_documents(),
+                    id: Some(self.business_id.clone()),
+                    ready: details_ready,
+                };
+                let assoc = self
+                    .associated
+                    .iter()
+                    .map(|a| individual_validation(&a.id, &a.first_name, &a.last_name))
+                    .collect();
+                (Some(b), None, assoc)
+            }
+            Kind::Individual => {
+                let p = match &self.primary {
+                    Some(p) => individual_validation(&p.id, &p.first_name, &p.last_name),
+                    None => {
+                        waiting.push("individual details".into());
+                        types::IndividualEntityValidation {
+                            details: types::DetailsValidation {
+                                missing_fields: vec![
+                                    "name".into(),
+                                    "date_of_birth".into(),
+                                    "address".into(),
+                                ],
+                                ready: false,
+                            },
+                            documents: empty_documents(),
+                            id: None,
+                            individual_name: String::new(),
+                            ready: false,
+                        }
+                    }
+                };
+                (None, Some(p), Vec::new())
+            }
+        };
+        if !missing_att.is_empty() {
+            waiting.push("attestations".into());
+        }
+        let ready = waiting.is_empty();
+        types::ApplicationValidation {
+            associated_individuals: associated,
+            attestations: att,
+            business,
+            edd: None,
+            primary_individual: primary,
+            ready,
+            status_message: if ready {
+                "Application is ready to submit".into()
+            } else {
+                format!("Waiting on: {}", waiting.join(", "))
+            },
+        }
+    }
+
+    /// The full `types::Application` view; `include` selects the optional sections.
+    pub(crate) fn to_application(&self, include: &Include) -> types::Application {
+        types::Application {
+            application_created_at: self.created_at,
+            application_decision: self
+                .decision
+                .map(|d| types::ApplicationApplicationDecision::from(d.as_str())),
+            application_id: self.id.clone(),
+            application_status: self.status.clone(),
+            application_submitted_at: self.submitted_at,
+            application_type: types::ApplicationApplicationType::from(self.kind.as_str()),
+            application_updated_at: self.updated_at,
+            attestations: include.attestations.then(|| self.attestation_data()),
+            decision_method: self.decision_method.clone(),
+            decision_rule_version: (self.decision_method
+                == Some(types::ApplicationDecisionMethod::Auto))
+            .then(|| "sandbox-v1".to_owned()),
+            edd: if include.edd { self.edd.clone() } else { None },
+            entities: include.entities.then(|| types::ApplicationEntities {
+                associated_individuals: self.associated_view(),
+                business: self.business_view(),
+                primary_individual: self.primary_view(),
+            }),
+            poa_status: self.poa_status.clone(),
+            risk_rating: None,
+            validation: include.validation.then(|| self.validation()),
+        }
+    }
+
+    fn attestation_data(&self) -> types::AttestationData {
+        let mut obj = serde_json::Map::new();
+        for (k, a) in &self.attestations {
+            obj.insert(
+                k.clone(),
+                json!({"attested_at": a.attested_at, "attested_by": a.attested_by}),
+            );
+        }
+        serde_json::from_value(Value::Object(obj)).unwrap_or_else(|_| empty_attestation_data())
+    }
+
+    /// The lightweight list item.
+    pub(crate) fn to_list_item(&self) -> types::ApplicationListItem {
+        let mut individuals: Vec<types::IndividualListItem> = Vec::new();
+        if let Some(p) = &self.primary {
+            individuals.push(types::IndividualListItem {
+                first_name: p.first_name.clone(),
+                id: p.id.clone(),
+                last_name: p.last_name.clone(),
+            });
+        }
+        individuals.extend(self.associated.iter().map(|a| types::IndividualListItem {
+            first_name: a.first_name.clone(),
+            id: a.id.clone(),
+            last_name: a.last_name.clone(),
+        }));
+        types::ApplicationListItem {
+            application_decision: self
+                .decision
+                .map(|d| types::ApplicationListItemApplicationDecision::from(d.as_str())),
+            application_id: self.id.clone(),
+            application_status: self.status.clone(),
+            application_type: types::ApplicationListItemApplicationType::from(self.kind.as_str()),
+            business: self.business.as_ref().map(|b| types::BusinessListItem {
+                id: b.id.clone(),
+                legal_name: b.legal_name.clone(),
+            }),
+            created_at: self.created_at,
+            edd_id: self.edd.as_ref().map(|e| e.id.to_string()),
+            individuals,
+            risk_rating: None,
+            submitted_at: self.submitted_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+fn empty_attestation_data() -> types::AttestationData {
+    types::AttestationData {
+        e_sign: None,
+        funds_transfer_agreement: None,
+        information_accuracy: None,
+        lead_bank_privacy_policy: None,
+        privacy_policy: None,
+        terms_of_service: None,
+    }
+}
+
+pub(crate) fn empty_documents() -> types::DocumentValidation {
+    types::DocumentValidation {
+        missing_documents: Vec::new(),
+        ready: true,
+        uploaded_documents: Vec::new(),
+    }
+}
+
+fn individual_validation(id: &str, first: &str, last: &str) -> types::IndividualEntityValidation {
+    types::IndividualEntityValidation {
+        details: types::DetailsValidation {
+            missing_fields: Vec::new(),
+            ready: true,
+        },
+        documents: empty_documents(),
+        id: Some(id.to_owned()),
+        individual_name: format!("{first} {last}"),
+        ready: true,
+    }
+}
+
+/// Copies `entity` with the `decision*` fields of `decision` (a JSON object) merged in.
+fn with_decision<T: serde::Serialize + serde::de::DeserializeOwned + Clone>(
+    entity: &T,
+    decision: &Value,
+) -> T {
+    let Ok(Value::Object(mut obj)) = serde_json::to_value(entity) else {
+        return entity.clone();
+    };
+    if let Value::Object(d) = decision {
+        for (k, v) in d {
+            if !v.is_null() {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    serde_json::from_value(Value::Object(obj)).unwrap_or_else(|_| entity.clone())
+}
+
+/// Optional sections of `GET /applications/{id}`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Include {
+    pub(crate) entities: bool,
+    pub(crate) validation: bool,
+    pub(crate) edd: bool,
+    pub(crate) attestations: bool,
+}
+
+impl Include {
+    pub(crate) fn all() -> Self {
+        Self {
+            entities: true,
+            validation: true,
+            edd: true,
+            attestations: true,
+        }
+    }
+}
+
+/// All records of one sandbox.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    pub(crate) customers: BTreeMap<String, CustomerRec>,
+    pub(crate) applications: BTreeMap<String, AppRec>,
+    /// Application token → application id.
+    pub(crate) tokens: HashMap<String, String>,
+    pub(crate) uploads: HashMap<String, Upload>,
+    /// simulation_id → the answer given for it.
+    pub(crate) simulations: HashMap<String, (String, String, types::SimulateOnboardingResponse)>,
+}
+
+impl Store {
+    /// Applies due transitions on one application; `None` when it does not exist.
+    pub(crate) fn app_mut(&mut self, id: &str, now: DateTime<Utc>) -> Option<&mut AppRec> {
+        let app = self.applications.get_mut(id)?;
+        app.advance(now);
+        Some(app)
+    }
+
+    /// Applies due transitions everywhere (before listing).
+    pub(crate) fn advance_all(&mut self, now: DateTime<Utc>) {
+        for app in self.applications.values_mut() {
+            app.advance(now);
+        }
+    }
+
+    /// The `types::Customer` view of a customer (call `advance` on its application first).
+    pub(crate) fn customer_view(&self, c: &CustomerRec, base_url: &str) -> types::Customer {
+        let app = self.applications.get(&c.application_id);
+        let sub_name = c
+            .sub_client_id
+            .as_ref()
+            .and_then(|s| self.customers.get(s))
+            .map(|s| s.name.clone());
+        let email = app.and_then(|a| {
+            a.primary
+                .as_ref()
+                .map(|p| p.email_address.clone())
+                .or_else(|| a.business.as_ref().and_then(|b| b.business_email.clone()))
+        });
+        let updated = app.map_or(c.created_at, |a| a.updated_at.max(c.created_at));
+        types::Customer {
+            application_id: app.and_then(|a| types::Ksuid::try_from(a.id.as_str()).ok()),
+            application_status: app.map(|a| a.status.clone()),
+            application_url: app.map(|a| application_url(base_url, a)),
+            created_at: c.created_at.timestamp(),
+            customer_type: types::CustomerCustomerType::from(c.kind.as_str()),
+            decision: app
+                .and_then(|a| a.decision)
+                .map(|d| types::CustomerDecision::from(d.as_str())),
+            deleted_at: None,
+            email,
+            id: ksuid(&c.id),
+            is_sub_client: c.is_sub_client,
+            kyb_links: Vec::new(),
+            kyb_status: app.map_or(types::KybStatus::Pending, |a| a.kyb_status.clone()),
+            kyc_status: app.map_or(types::KybLinkStatus::NotStarted, AppRec::kyc_status),
+            name: c.name.clone(),
+            provider_statuses: Vec::new(),
+            sub_client_id: c.sub_client_id.as_deref().map(ksuid),
+            sub_client_name: sub_name,
+            updated_at: updated.timestamp(),
+        }
+    }
+}
+
+/// `{base_url}/applications/{id}?token=...`
+pub(crate) fn application_url(base_url: &str, app: &AppRec) -> String {
+    format!("{base_url}/applications/{}?token={}", app.id, app.token)
+}
+
+/// A `types::Ksuid` from an id the sandbox minted (always well-formed; the zero KSUID
+/// stands in should that ever not hold).
+pub(crate) fn ksuid(id: &str) -> types::Ksuid {
+    types::Ksuid::try_from(id).unwrap_or_else(|_| zero_ksuid())
+}
+
+#[allow(clippy::expect_used)]
+fn zero_ksuid() -> types::Ksuid {
+    types::Ksuid::try_from("000000000000000000000000000").expect("27 zeros are a valid KSUID")
+}

@@ -1,0 +1,245 @@
+//! The route table: every operation of `dakota_api::registry::OPERATIONS` plus the sandbox's
+//! own upload endpoint, matched with the same precedence as the spec's path templates
+//! (a literal segment beats a parameter).
+
+use std::sync::LazyLock;
+
+use axum::http::Method;
+use dakota_api::registry::OPERATIONS;
+
+/// Operations the sandbox implements; every other spec operation answers `501`.
+pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
+    "createCustomer",
+    "listCustomers",
+    "getCustomer",
+    "listApplications",
+    "getApplication",
+    "createApplicationSubmission",
+    "updateBusinessApplicationDetails",
+    "updateIndividualApplicationDetails",
+    "addAssociatedIndividual",
+    "updateAssociatedIndividual",
+    "deleteAssociatedIndividual",
+    "submitAttestation",
+    "getEDD",
+    "createOrUpdateEDD",
+    "createApplicationDocumentUpload",
+    "createAssociatedIndividualDocumentUpload",
+    "simulateOnboarding",
+    "listSandboxScenarios",
+];
+
+/// Operations whose spec documents no `401`: missing or wrong credentials answer `403`
+/// there (the spec's "not available" answer), so the sandbox stays within the documented
+/// status codes. Checked against `openapi/dakota.yaml` by the crate's tests.
+pub(crate) const NO_401_OPERATIONS: &[&str] = &[
+    "listSandboxScenarios",
+    "simulateOnboarding",
+    "getSimulation",
+    "advanceSimulation",
+];
+
+/// Operation id of the sandbox's presigned-upload target (not a Dakota operation).
+pub(crate) const SANDBOX_UPLOAD: &str = "sandboxUploadDocument";
+
+/// How a route is authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// No credentials (the presigned upload URL carries its own capability).
+    None,
+    /// `x-api-key` only.
+    ApiKey,
+    /// `x-api-key`, or an `X-Application-Token` for the application in the path.
+    ApiKeyOrToken,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Seg {
+    Lit(String),
+    Param,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    pub(crate) op_id: &'static str,
+    pub(crate) method: Method,
+    pub(crate) template: &'static str,
+    pub(crate) segs: Vec<Seg>,
+    pub(crate) auth: Auth,
+    pub(crate) implemented: bool,
+}
+
+impl Route {
+    /// Whether requests need an `x-idempotency-key` (every POST and PUT, as the spec lists it).
+    pub(crate) fn needs_idempotency_key(&self) -> bool {
+        self.implemented
+            && self.op_id != SANDBOX_UPLOAD
+            && (self.method == Method::POST || self.method == Method::PUT)
+    }
+
+    /// Whether failed authentication answers `403` rather than `401` (see [`NO_401_OPERATIONS`]).
+    pub(crate) fn auth_failure_is_403(&self) -> bool {
+        NO_401_OPERATIONS.contains(&self.op_id)
+    }
+
+    /// Whether `X-Sandbox-*` fault headers apply (implemented write operations).
+    pub(crate) fn takes_fault_headers(&self) -> bool {
+        self.implemented && self.op_id != SANDBOX_UPLOAD && self.method != Method::GET
+    }
+}
+
+fn parse_segments(template: &str) -> Vec<Seg> {
+    template
+        .split('/')
+        .skip(1)
+        .map(|s| {
+            if s.starts_with('{') && s.ends_with('}') {
+                Seg::Param
+            } else {
+                Seg::Lit(s.to_owned())
+            }
+        })
+        .collect()
+}
+
+static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
+    let mut routes: Vec<Route> = OPERATIONS
+        .iter()
+        .filter_map(|op| {
+            let method = Method::from_bytes(op.method.as_bytes()).ok()?;
+            let auth = if op.security.contains(&"ApplicationTokenAuth") {
+                Auth::ApiKeyOrToken
+            } else {
+                Auth::ApiKey
+            };
+            Some(Route {
+                op_id: op.operation_id,
+                method,
+                template: op.path,
+                segs: parse_segments(op.path),
+                auth,
+                implemented: IMPLEMENTED_OPERATIONS.contains(&op.operation_id),
+            })
+        })
+        .collect();
+    routes.push(Route {
+        op_id: SANDBOX_UPLOAD,
+        method: Method::PUT,
+        template: "/sandbox/uploads/{upload_id}",
+        segs: parse_segments("/sandbox/uploads/{upload_id}"),
+        auth: Auth::None,
+        implemented: true,
+    });
+    routes
+});
+
+/// The result of matching a request against the table.
+#[derive(Debug)]
+pub(crate) enum Matched {
+    /// The operation and the path parameters in order.
+    Found(&'static Route, Vec<String>),
+    /// The path exists but not with this method; the allowed methods.
+    MethodNotAllowed(Vec<Method>),
+    NotFound,
+}
+
+/// Specificity of a template against a path: literal segments first, left to right.
+fn matches(route: &Route, parts: &[&str]) -> Option<(Vec<bool>, Vec<String>)> {
+    if route.segs.len() != parts.len() {
+        return None;
+    }
+    let mut score = Vec::with_capacity(parts.len());
+    let mut params = Vec::new();
+    for (seg, part) in route.segs.iter().zip(parts) {
+        match seg {
+            Seg::Lit(l) if l == part => score.push(true),
+            Seg::Lit(_) => return None,
+            Seg::Param if part.is_empty() => return None,
+            Seg::Param => {
+                score.push(false);
+                params.push((*part).to_owned());
+            }
+        }
+    }
+    Some((score, params))
+}
+
+/// Finds the operation for `method` and `path`.
+pub(crate) fn find(method: &Method, path: &str) -> Matched {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Matched::NotFound;
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    let lookup = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
+    // The most specific template that matches the path decides (as a router would), then
+    // the method is looked up among the operations sharing that template.
+    let mut best: Option<(Vec<bool>, &'static str)> = None;
+    for route in ROUTES.iter() {
+        if let Some((score, _)) = matches(route, &parts) {
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                best = Some((score, route.template));
+            }
+        }
+    }
+    let Some((_, template)) = best else {
+        return Matched::NotFound;
+    };
+    let same_path = ROUTES.iter().filter(|r| r.template == template);
+    let mut allowed = Vec::new();
+    for route in same_path {
+        if route.method == lookup {
+            let params = matches(route, &parts).map(|(_, p)| p).unwrap_or_default();
+            return Matched::Found(route, params);
+        }
+        allowed.push(route.method.clone());
+    }
+    Matched::MethodNotAllowed(allowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_segment_beats_parameter() {
+        match find(&Method::GET, "/customers/sub-client-summary") {
+            Matched::Found(r, p) => {
+                assert_eq!(r.op_id, "getSubClientSummary");
+                assert!(p.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        match find(&Method::GET, "/customers/2hCjxJzUAW6JVRkZqaF9E0KpM3b") {
+            Matched::Found(r, p) => {
+                assert_eq!(r.op_id, "getCustomer");
+                assert_eq!(p, vec!["2hCjxJzUAW6JVRkZqaF9E0KpM3b".to_owned()]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn method_not_allowed_and_not_found() {
+        assert!(matches!(
+            find(&Method::DELETE, "/customers"),
+            Matched::MethodNotAllowed(_)
+        ));
+        assert!(matches!(find(&Method::GET, "/nope"), Matched::NotFound));
+        assert!(matches!(
+            find(&Method::GET, "/customers/"),
+            Matched::NotFound
+        ));
+        assert!(matches!(find(&Method::GET, ""), Matched::NotFound));
+    }
+
+    #[test]
+    fn every_implemented_operation_is_in_the_registry() {
+        for op in IMPLEMENTED_OPERATIONS {
+            assert!(OPERATIONS.iter().any(|o| o.operation_id == *op), "{op}");
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Sandbox-only operations: `POST /sandbox/simulate/onboarding`, `GET /sandbox/scenarios`, and
+//! the target of presigned upload URLs.
+
+use axum::http::StatusCode;
+use dakota_api::types;
+
+use crate::model::{Decision, Outcome};
+use crate::problem::ApiError;
+use crate::server::{typed, Call, Reply};
+use crate::state::lock;
+use crate::validate::{self, Errors};
+
+pub(crate) fn simulate(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let body = call.json()?;
+    validate::object(&body)?;
+    let req: types::SimulateOnboardingBody = typed(body)?;
+    let mut errs = Errors::default();
+    errs.known("type", &req.type_);
+    errs.finish()?;
+    let kind = req.type_.to_string();
+    let now = call.now;
+    let mut store = lock(&call.state.inner.store);
+
+    let sim_id = req.simulation_id.to_string();
+    if let Some((applicant, ty, answer)) = store.simulations.get(&sim_id) {
+        if *applicant == req.applicant_id && *ty == kind {
+            return Reply::json(StatusCode::OK, answer);
+        }
+        return Err(ApiError::field(
+            "simulation_id",
+            "duplicate",
+            "simulation_id was already used for a different transition",
+        ));
+    }
+
+    // The applicant is an application id; a customer id is accepted too.
+    let app_id = if store.applications.contains_key(&req.applicant_id) {
+        req.applicant_id.clone()
+    } else if let Some(c) = store.customers.get(&req.applicant_id) {
+        c.application_id.clone()
+    } else {
+        return Err(ApiError::not_found("Applicant", &req.applicant_id));
+    };
+    let Some(app) = store.app_mut(&app_id, now) else {
+        return Err(ApiError::not_found("Applicant", &req.applicant_id));
+    };
+    let previous = app.status.to_string();
+    let manual = types::ApplicationDecisionMethod::Manual;
+    use types::SimulateOnboardingBodyType as T;
+    let reason = req.reason_code.clone();
+    match req.type_ {
+        // Full onboarding: application approved and the customer cleared to transact.
+        T::KybApprove | T::ApplicantActivate => app.apply(Outcome::Approve, now, manual),
+        T::KybReject => app.apply(Outcome::Decline, now, manual),
+        // KYC transitions only touch the application, as documented.
+        T::KycApprove => app.decide(
+            Decision::Approved,
+            types::ApplicationStatus::Approved,
+            None,
+            now,
+            manual,
+            "KYC approved",
+        ),
+        T::KycReject => app.decide(
+            Decision::Declined,
+            types::ApplicationStatus::Declined,
+            None,
+            now,
+            manual,
+            "KYC rejected",
+        ),
+        T::ApplicantSuspend => app.decide(
+            Decision::Declined,
+            types::ApplicationStatus::Declined,
+            Some(types::KybStatus::Frozen),
+            now,
+            manual,
+            "Applicant suspended",
+        ),
+        T::KybInfoRequest | T::KycInfoRequest => {
+            app.reopen(types::ApplicationStatus::RequestForInformation, now);
+        }
+        T::Unknown(_) => {
+            return Err(ApiError::field(
+                "type",
+                "invalid_enum",
+                "unknown transition type",
+            ))
+        }
+    }
+    if let Some(r) = reason {
+        if app.decision.is_some() {
+            app.decision_reason = Some(r);
+        }
+    }
+    let answer = types::SimulateOnboardingResponse {
+        applicant_id: Some(req.applicant_id.clone()),
+        new_state: Some(app.status.to_string()),
+        previous_state: Some(previous),
+        simulation_id: Some(sim_id.clone()),
+    };
+    store
+        .simulations
+        .insert(sim_id, (req.applicant_id.clone(), kind, answer.clone()));
+    Reply::json(StatusCode::OK, &answer)
+}
+
+/// One catalog entry.
+fn scenario(
+    name: &str,
+    description: &str,
+    valid_for: &[&str],
+    webhooks: &[&str],
+) -> types::SandboxScenario {
+    types::SandboxScenario {
+        advance_actions: Vec::new(),
+        description: description.to_owned(),
+        example_webhook_sequence: webhooks.iter().map(|s| (*s).to_owned()).collect(),
+        name: name.to_owned(),
+        stateful: false,
+        valid_for: valid_for.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// The catalog served by `GET /sandbox/scenarios` (one entry per `X-Sandbox-Scenario` value).
+pub(crate) fn catalog() -> Vec<types::SandboxScenario> {
+    const ONBOARDING: &[&str] = &["customer_create"];
+    const ANY_WRITE: &[&str] = &[
+        "customer_create",
+        "simulate_onboarding",
+        "application_write",
+    ];
+    const MONEY: &[&str] = &[
+        "ach_inbound",
+        "fedwire_inbound",
+        "wire_outbound",
+        "onramp",
+        "offramp",
+    ];
+    vec![
+        scenario(
+            "happy_path",
+            "Everything succeeds. A new customer's application is approved automatically after the configured delay (5 s by default) and the customer becomes active.",
+            ONBOARDING,
+            &["customer.created", "customer.kyb_status.created"],
+        ),
+        scenario(
+            "kyb_manual_review",
+            "The application moves to under_review after the delay and stays there until POST /sandbox/simulate/onboarding decides it.",
+            ONBOARDING,
+            &["customer.created"],
+        ),
+        scenario(
+            "kyb_rejected",
+            "The application is declined after the delay; the customer's kyb_status becomes rejected.",
+            ONBOARDING,
+            &["customer.created", "customer.kyb_status.created"],
+        ),
+        scenario(
+            "kyb_expired",
+            "The application is created already past application_expires_at: it reads as declined with decision withdrawn, kyc_status expired, and its application token is refused with 403.",
+            ONBOARDING,
+            &["customer.created"],
+        ),
+        scenario(
+            "provider_maintenance",
+            "The request fails with 503 and Retry-After: 30, as if the verification provider were down. Nothing is created.",
+            ANY_WRITE,
+            &[],
+        ),
+        scenario(
+            "intermittent_errors",
+            "Deterministic flakiness: the 1st, 3rd, 5th... attempt with the same idempotency key fails with 503 and Retry-After: 1; the attempts in between go through.",
+            ANY_WRITE,
+            &[],
+        ),
+        scenario(
+            "network_timeout",
+            "The request is carried out and committed, then the response is held back (30 s by default) so the client times out. A retry with the same idempotency key replays the stored response at once.",
+            ANY_WRITE,
+            &[],
+        ),
+        scenario(
+            "delayed_settlement",
+            "Money movement settles late. Not modelled by this sandbox (no money movement); onboarding proceeds as happy_path.",
+            MONEY,
+            &[],
+        ),
+        scenario(
+            "insufficient_funds",
+            "Money movement fails for lack of funds. Not modelled by this sandbox; onboarding proceeds as happy_path.",
+            MONEY,
+            &[],
+        ),
+        scenario(
+            "compliance_block",
+            "A transaction is blocked by compliance. Not modelled by this sandbox; onboarding proceeds as happy_path.",
+            MONEY,
+            &[],
+        ),
+        scenario(
+            "invalid_account",
+            "The destination account is invalid. Not modelled by this sandbox; onboarding proceeds as happy_path.",
+            MONEY,
+            &[],
+        ),
+        scenario(
+            "network_congestion",
+            "On-chain transfers are slow. Not modelled by this sandbox; onboarding proceeds as happy_path.",
+            MONEY,
+            &[],
+        ),
+        scenario(
+            "account_frozen",
+            "The account is frozen. Not modelled by this sandbox; onboarding proceeds as happy_path.",
+            MONEY,
+            &[],
+        ),
+        scenario(
+            "document_expired",
+            "An identity document has expired. Not modelled by this sandbox; onboarding proceeds as happy_path.",
+            ONBOARDING,
+            &[],
+        ),
+        scenario(
+            "invalid_swift",
+            "A SWIFT/BIC code is rejected. Not modelled by this sandbox; onboarding proceeds as happy_path.",
+            MONEY,
+            &[],
+        ),
+    ]
+}
+
+pub(crate) fn scenarios(_call: &Call<'_>) -> Result<Reply, ApiError> {
+    Reply::json(
+        StatusCode::OK,
+        &types::ListSandboxScenariosResponse {
+            scenarios: catalog(),
+        },
+    )
+}
+
+/// `PUT /sandbox/uploads/{upload_id}`: accepts the file of a presigned upload (the size is
+/// recorded, the content dropped).
+pub(crate) fn receive_upload(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let id = call.id_param(0, "upload_id")?;
+    let mut store = lock(&call.state.inner.store);
+    let Some(upload) = store.uploads.get_mut(id) else {
+        return Err(ApiError::not_found("Upload", id));
+    };
+    if upload.expires_at <= call.now {
+        return Err(ApiError::forbidden("The upload URL has expired"));
+    }
+    if call.body.is_empty() {
+        return Err(ApiError::field(
+            "body",
+            "required",
+            "the file content is required",
+        ));
+    }
+    upload.received_bytes = Some(call.body.len());
+    tracing::debug!(
+        upload = %upload.id,
+        application = %upload.application_id,
+        individual = ?upload.individual_id,
+        document_type = %upload.document_type,
+        bytes = call.body.len(),
+        "sandbox upload received"
+    );
+    Ok(Reply::empty(StatusCode::OK))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_names_every_spec_scenario_once() {
+        let names: Vec<String> = catalog().into_iter().map(|s| s.name).collect();
+        for s in crate::server::SCENARIOS {
+            assert_eq!(names.iter().filter(|n| n == s).count(), 1, "{s}");
+            assert!(!matches!(
+                types::CreateCustomerXSandboxScenario::from(*s),
+                types::CreateCustomerXSandboxScenario::Unknown(_)
+            ));
+        }
+        assert_eq!(names.len(), crate::server::SCENARIOS.len());
+    }
+}

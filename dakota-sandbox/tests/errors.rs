@@ -1,0 +1,443 @@
+//! Auth, idempotency, validation, rate limits, malformed input and routing errors: all
+//! `application/problem+json`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{fast, Api};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn auth_missing_or_wrong_key_is_401() {
+    let api = Api::start(fast()).await;
+    let r = Api::send(api.http.get(api.url("/customers"))).await;
+    r.problem(401);
+    assert!(r.header("x-ratelimit-limit").is_some());
+    let r = Api::send(
+        api.http
+            .get(api.url("/customers"))
+            .header("x-api-key", "sk_sandbox_wrong"),
+    )
+    .await;
+    r.problem(401);
+    let r = Api::send(
+        api.http
+            .post(api.url("/customers"))
+            .header("x-idempotency-key", uuid::Uuid::new_v4().to_string())
+            .json(&json!({"name": "Acme Corp", "customer_type": "business"})),
+    )
+    .await;
+    r.problem(401);
+    assert_eq!(api.sandbox.state().customer_count(), 0);
+}
+
+#[tokio::test]
+async fn application_tokens_only_open_their_own_application() {
+    let api = Api::start(fast()).await;
+    let a = api.create_customer("Alpha Corp", "business").await;
+    let b = api.create_customer("Beta Corp", "business").await;
+    let a_id = a["application_id"].as_str().expect("a");
+    let b_id = b["application_id"].as_str().expect("b");
+    let a_token = api.sandbox.application_token(a_id).expect("token");
+    let own = Api::send(
+        api.http
+            .get(api.url(&format!("/applications/{a_id}")))
+            .header("X-Application-Token", &a_token),
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert_eq!(
+        own.header("x-ratelimit-limit"),
+        Some("100"),
+        "token budget per hour"
+    );
+    // The application_url works as given (token in the query string).
+    let via_url = Api::send(api.http.get(a["application_url"].as_str().expect("url"))).await;
+    assert_eq!(via_url.status, StatusCode::OK);
+    let other = Api::send(
+        api.http
+            .get(api.url(&format!("/applications/{b_id}")))
+            .header("X-Application-Token", &a_token),
+    )
+    .await;
+    other.problem(403);
+    let bogus = Api::send(
+        api.http
+            .get(api.url(&format!("/applications/{b_id}")))
+            .header("X-Application-Token", "not-a-token"),
+    )
+    .await;
+    bogus.problem(401);
+    // Tokens do not open API-key-only operations.
+    let list = Api::send(
+        api.http
+            .get(api.url("/customers"))
+            .header("X-Application-Token", &a_token),
+    )
+    .await;
+    list.problem(401);
+}
+
+#[tokio::test]
+async fn idempotency_key_required_and_bound_to_the_request() {
+    let api = Api::start(fast()).await;
+    let body = json!({"name": "Acme Corp", "customer_type": "business"});
+    let r = Api::send(api.req(Method::POST, "/customers").json(&body)).await;
+    assert_eq!(r.problem(400)["errors"][0]["field"], "x-idempotency-key");
+    let r = Api::send(
+        api.req(Method::POST, "/customers")
+            .header("x-idempotency-key", "not-a-uuid")
+            .json(&body),
+    )
+    .await;
+    r.problem(400);
+    let key = uuid::Uuid::new_v4().to_string();
+    let send = |b: serde_json::Value| {
+        Api::send(
+            api.req(Method::POST, "/customers")
+                .header("x-idempotency-key", &key)
+                .json(&b),
+        )
+    };
+    let first = send(body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let replay = send(body.clone()).await;
+    assert_eq!(replay.status, StatusCode::CREATED);
+    assert_eq!(replay.bytes, first.bytes);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    let changed = send(json!({"name": "Other Corp", "customer_type": "business"})).await;
+    changed.problem(422);
+    assert_eq!(api.sandbox.state().customer_count(), 1);
+    // A failed request is not stored: fixing the body under the same key works.
+    let key2 = uuid::Uuid::new_v4().to_string();
+    let bad = Api::send(
+        api.req(Method::POST, "/customers")
+            .header("x-idempotency-key", &key2)
+            .json(&json!({"name": "x", "customer_type": "business"})),
+    )
+    .await;
+    bad.problem(400);
+    let good = Api::send(
+        api.req(Method::POST, "/customers")
+            .header("x-idempotency-key", &key2)
+            .json(&body),
+    )
+    .await;
+    assert_eq!(good.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn validation_errors_name_the_fields() {
+    let api = Api::start(fast()).await;
+    let r = api
+        .post(
+            "/customers",
+            &json!({"name": "  ", "customer_type": "robot", "sub_client_id": "nope", "is_sub_client": true}),
+        )
+        .await;
+    r.problem(400);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, vec!["customer_type", "name", "sub_client_id"]);
+    let errors = r.json()["errors"].clone();
+    assert!(errors
+        .as_array()
+        .expect("errors")
+        .iter()
+        .all(|e| e["code"].is_string() && e["message"].is_string()));
+
+    let r = api
+        .post("/customers", &json!({"customer_type": "business"}))
+        .await;
+    assert_eq!(r.problem(400)["errors"][0]["code"], "required");
+    let long = "x".repeat(101);
+    let r = api
+        .post(
+            "/customers",
+            &json!({"name": long, "customer_type": "business"}),
+        )
+        .await;
+    assert_eq!(r.error_fields(), vec!["name"]);
+    let r = api
+        .post(
+            "/customers",
+            &json!({"name": "ab", "customer_type": "business"}),
+        )
+        .await;
+    assert_eq!(r.error_fields(), vec!["name"]);
+    let r = api
+        .post(
+            "/customers",
+            &json!({"name": "Sub Corp", "customer_type": "business", "is_sub_client": true, "sub_client_id": "2hCjxJzUAW6JVRkZqaF9E0KpM3b"}),
+        )
+        .await;
+    assert_eq!(r.problem(400)["errors"][0]["code"], "mutually_exclusive");
+    let r = api
+        .post(
+            "/customers",
+            &json!({"name": "Child Corp", "customer_type": "business", "sub_client_id": "2hCjxJzUAW6JVRkZqaF9E0KpM3b"}),
+        )
+        .await;
+    assert_eq!(r.problem(400)["errors"][0]["code"], "not_found");
+    // A real sub-client works, and its name is reported on the child.
+    let parent = api
+        .post(
+            "/customers",
+            &json!({"name": "Parent Corp", "customer_type": "business", "is_sub_client": true}),
+        )
+        .await
+        .json();
+    let child = api
+        .post(
+            "/customers",
+            &json!({"name": "Child Corp", "customer_type": "business", "sub_client_id": parent["id"]}),
+        )
+        .await;
+    assert_eq!(child.status, StatusCode::CREATED);
+    let child = api.customer(child.json()["id"].as_str().expect("id")).await;
+    assert_eq!(child["sub_client_name"], "Parent Corp");
+    assert_eq!(api.sandbox.state().customer_count(), 2);
+
+    // Nested validation on application bodies.
+    let app = api
+        .create_customer_with(
+            "Acme Corp",
+            "individual",
+            &[("X-Sandbox-Skip-Auto-Approval", "true")],
+        )
+        .await;
+    let mut p = common::person("Ada", "Lovelace", &["individual"]);
+    p["date_of_birth"] = json!("2020-01-01");
+    p["address"]["country"] = json!("USA");
+    let r = api
+        .put(
+            &format!(
+                "/applications/{}/individual-details",
+                app["application_id"].as_str().expect("app")
+            ),
+            &p,
+        )
+        .await;
+    assert_eq!(r.problem(400)["errors"][0]["field"], "address.country");
+    p["address"]["country"] = json!("US");
+    let r = api
+        .put(
+            &format!(
+                "/applications/{}/individual-details",
+                app["application_id"].as_str().expect("app")
+            ),
+            &p,
+        )
+        .await;
+    assert_eq!(r.error_fields(), vec!["date_of_birth"]);
+}
+
+#[tokio::test]
+async fn rate_limit_gives_429_with_retry_after() {
+    let api = Api::start(fast().rate_limit_per_minute(5)).await;
+    for i in 0..5u32 {
+        let r = api.get("/customers").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.header("x-ratelimit-limit"), Some("5"));
+        assert_eq!(
+            r.header("x-ratelimit-remaining"),
+            Some((4 - i).to_string().as_str())
+        );
+        let reset: i64 = r
+            .header("x-ratelimit-reset")
+            .expect("reset")
+            .parse()
+            .expect("int");
+        let now = chrono::Utc::now().timestamp();
+        assert!(reset > now && reset <= now + 61, "absolute Unix seconds");
+    }
+    let r = api.get("/customers").await;
+    r.problem(429);
+    let wait: u64 = r
+        .header("retry-after")
+        .expect("retry-after")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&wait));
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
+}
+
+#[tokio::test]
+async fn token_rate_limit_is_separate_and_configurable() {
+    let api = Api::start(fast().token_rate_limit_per_hour(2)).await;
+    let c = api.create_customer("Acme Corp", "business").await;
+    let app_id = c["application_id"].as_str().expect("app");
+    let token = api.sandbox.application_token(app_id).expect("token");
+    let get = || {
+        Api::send(
+            api.http
+                .get(api.url(&format!("/applications/{app_id}")))
+                .header("X-Application-Token", &token),
+        )
+    };
+    assert_eq!(get().await.status, StatusCode::OK);
+    assert_eq!(get().await.status, StatusCode::OK);
+    let r = get().await;
+    r.problem(429);
+    let wait: i64 = r
+        .header("retry-after")
+        .expect("retry-after")
+        .parse()
+        .expect("seconds");
+    assert!(wait > 60 && wait <= 3600);
+    // The API key's budget is untouched.
+    assert_eq!(
+        api.get(&format!("/applications/{app_id}")).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn malformed_input_is_problem_json() {
+    let api = Api::start(fast()).await;
+    let raw = |ct: Option<&str>, body: Vec<u8>| {
+        let mut rb = api.write(Method::POST, "/customers").body(body);
+        if let Some(ct) = ct {
+            rb = rb.header("content-type", ct);
+        }
+        Api::send(rb)
+    };
+    raw(Some("application/json"), b"{\"name\": ".to_vec())
+        .await
+        .problem(400);
+    raw(Some("application/json"), b"[1,2,3]".to_vec())
+        .await
+        .problem(400);
+    raw(Some("application/json"), b"".to_vec())
+        .await
+        .problem(400);
+    raw(Some("application/json"), vec![0xff, 0xfe, 0x00])
+        .await
+        .problem(400);
+    raw(Some("application/json"), "[".repeat(10_000).into_bytes())
+        .await
+        .problem(400);
+    raw(Some("text/plain"), b"{}".to_vec()).await.problem(415);
+    raw(
+        None,
+        b"{\"name\":\"Acme Corp\",\"customer_type\":\"business\"}".to_vec(),
+    )
+    .await
+    .problem(415);
+    let big = format!("{{\"name\":\"{}\"}}", "x".repeat(1024 * 1024 + 10));
+    raw(Some("application/json"), big.into_bytes())
+        .await
+        .problem(413);
+    assert_eq!(api.sandbox.state().customer_count(), 0);
+
+    for q in [
+        "limit=0",
+        "limit=1000",
+        "limit=-1",
+        "limit=abc",
+        "limit=1&limit=2",
+        "starting_after=bad",
+        "ending_before=%00%01",
+        "kyb_status=weird",
+        "is_sub_client=maybe",
+        "created_at_from=yesterday",
+        "sort_by=shoe_size",
+    ] {
+        let r = api.get(&format!("/customers?{q}")).await;
+        r.problem(400);
+    }
+    api.get("/applications?limit=101").await.problem(400);
+    api.get("/applications?type=robot").await.problem(400);
+    api.get("/customers/not-a-ksuid").await.problem(400);
+    api.get("/customers/2hCjxJzUAW6JVRkZqaF9E0KpM3b")
+        .await
+        .problem(404);
+    api.get("/applications/2hCjxJzUAW6JVRkZqaF9E0KpM3b?include=everything")
+        .await
+        .problem(400);
+    api.get("/applications/2hCjxJzUAW6JVRkZqaF9E0KpM3b")
+        .await
+        .problem(404);
+}
+
+#[tokio::test]
+async fn routing_errors() {
+    let api = Api::start(fast()).await;
+    let r = api.get("/definitely/not/here").await;
+    r.problem(404);
+    let r = Api::send(api.req(Method::DELETE, "/customers")).await;
+    r.problem(405);
+    assert_eq!(r.header("allow"), Some("GET, POST"));
+    let r = api.get("/events").await;
+    assert!(r.problem(501)["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("listEvents"));
+    let r = api.get("/customers/sub-client-summary").await;
+    assert!(r.problem(501)["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("getSubClientSummary"));
+    let r = Api::send(
+        api.write(
+            Method::PATCH,
+            "/customers/2hCjxJzUAW6JVRkZqaF9E0KpM3b/sub-client",
+        )
+        .json(&json!({"sub_client_id": null})),
+    )
+    .await;
+    assert!(r.problem(501)["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("updateCustomerSubClient"));
+    // Unimplemented operations still require credentials.
+    Api::send(api.http.get(api.url("/events")))
+        .await
+        .problem(401);
+}
+
+#[tokio::test]
+async fn every_unimplemented_spec_operation_answers_501() {
+    let api = Api::start(fast()).await;
+    for op in dakota_api::registry::OPERATIONS {
+        if dakota_sandbox::IMPLEMENTED_OPERATIONS.contains(&op.operation_id) {
+            continue;
+        }
+        let mut path = String::new();
+        for seg in op.path.split('/').skip(1) {
+            path.push('/');
+            if seg.starts_with('{') {
+                path.push_str("2hCjxJzUAW6JVRkZqaF9E0KpM3b");
+            } else {
+                path.push_str(seg);
+            }
+        }
+        let method = Method::from_bytes(op.method.as_bytes()).expect("method");
+        let r = Api::send(api.write(method, &path).json(&json!({}))).await;
+        let p = r.problem(501);
+        assert!(
+            p["detail"]
+                .as_str()
+                .expect("detail")
+                .contains(op.operation_id),
+            "{p}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sandbox_stops_when_dropped() {
+    let api = Api::start(fast()).await;
+    let url = api.url("/customers");
+    let key = api.sandbox.api_key().to_owned();
+    drop(api.sandbox);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r = reqwest::Client::new()
+        .get(url)
+        .header("x-api-key", key)
+        .send()
+        .await;
+    assert!(r.is_err(), "server is gone");
+}
