@@ -39,6 +39,23 @@ pub(crate) const NO_401_OPERATIONS: &[&str] = &[
     "advanceSimulation",
 ];
 
+/// Operations whose spec documents `409 Conflict`: an idempotency key reused with a different
+/// request answers `409` there.
+pub(crate) const CONFLICT_409_OPERATIONS: &[&str] = &[
+    "updateBusinessApplicationDetails",
+    "updateIndividualApplicationDetails",
+    "addAssociatedIndividual",
+    "advanceSimulation",
+];
+
+/// Operations whose spec documents neither `409` nor a `default` response: a reused
+/// idempotency key answers `400` there (the only documented client-error status that fits).
+pub(crate) const CONFLICT_400_OPERATIONS: &[&str] = &[
+    "updateAssociatedIndividual",
+    "simulateOnboarding",
+    "updateCustomerSubClient",
+];
+
 /// Operation id of the sandbox's presigned-upload target (not a Dakota operation).
 pub(crate) const SANDBOX_UPLOAD: &str = "sandboxUploadDocument";
 
@@ -80,6 +97,18 @@ impl Route {
     /// Whether failed authentication answers `403` rather than `401` (see [`NO_401_OPERATIONS`]).
     pub(crate) fn auth_failure_is_403(&self) -> bool {
         NO_401_OPERATIONS.contains(&self.op_id)
+    }
+
+    /// Status for an idempotency key reused with a different request: `409` where the spec
+    /// documents it, `400` where it documents neither `409` nor `default`, `422` otherwise.
+    pub(crate) fn idempotency_conflict_status(&self) -> u16 {
+        if CONFLICT_409_OPERATIONS.contains(&self.op_id) {
+            409
+        } else if CONFLICT_400_OPERATIONS.contains(&self.op_id) {
+            400
+        } else {
+            422
+        }
     }
 
     /// Whether `X-Sandbox-*` fault headers apply (implemented write operations).
@@ -234,6 +263,45 @@ mod tests {
             Matched::NotFound
         ));
         assert!(matches!(find(&Method::GET, ""), Matched::NotFound));
+    }
+
+    /// The status lists above agree with `openapi/dakota.yaml`, so every status the sandbox
+    /// chooses for auth failures and idempotency conflicts is one the spec documents.
+    #[test]
+    fn chosen_statuses_are_documented_by_the_spec() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/dakota.yaml");
+        let text = std::fs::read_to_string(path).expect("read openapi/dakota.yaml");
+        let spec: serde_yaml::Value = serde_yaml::from_str(&text).expect("parse the spec");
+        let mut documented = std::collections::HashMap::new();
+        for (_, item) in spec["paths"].as_mapping().expect("paths") {
+            for (_, op) in item.as_mapping().expect("path item") {
+                let Some(id) = op.get("operationId").and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                let codes: Vec<String> = op["responses"]
+                    .as_mapping()
+                    .expect("responses")
+                    .keys()
+                    .map(|k| match k {
+                        serde_yaml::Value::Number(n) => n.to_string(),
+                        other => other.as_str().unwrap_or_default().to_owned(),
+                    })
+                    .collect();
+                documented.insert(id.to_owned(), codes);
+            }
+        }
+        let has = |op: &str, code: &str| documented[op].iter().any(|c| c == code || c == "default");
+        for r in ROUTES.iter().filter(|r| r.implemented && r.op_id != SANDBOX_UPLOAD) {
+            let auth = if r.auth_failure_is_403() { "403" } else { "401" };
+            if r.auth != Auth::None {
+                assert!(has(r.op_id, auth), "{}: auth failure {auth} undocumented", r.op_id);
+            }
+            if r.needs_idempotency_key() {
+                let code = r.idempotency_conflict_status().to_string();
+                assert!(has(r.op_id, &code), "{}: conflict {code} undocumented", r.op_id);
+                assert!(has(r.op_id, "400"), "{}: 400 undocumented", r.op_id);
+            }
+        }
     }
 
     #[test]

@@ -548,7 +548,8 @@ async fn process(
     if let Some(stored) = guard.as_ref() {
         if stored.fingerprint != fp {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::from_u16(route.idempotency_conflict_status())
+                    .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
                 "idempotency-key-reused",
                 "Idempotency key reused",
                 "This x-idempotency-key was already used with a different request",
