@@ -81,7 +81,8 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
-/// Time until `X-RateLimit-Reset` (absolute Unix seconds).
+/// Time until `X-RateLimit-Reset` (absolute Unix seconds), measured against the sub-second
+/// clock so a paced client wakes when the window turns over, not up to a second later.
 pub fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
     let reset: u64 = headers
         .get("x-ratelimit-reset")?
@@ -90,8 +91,12 @@ pub fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
         .trim()
         .parse()
         .ok()?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(reset.saturating_sub(now)))
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    Some(
+        Duration::from_secs(reset)
+            .checked_sub(now)
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// `X-RateLimit-Remaining`.

@@ -10,8 +10,11 @@ pub struct SandboxConfig {
     /// How long after creation a customer's application is decided automatically
     /// (5 s by default, like Dakota's sandbox). `Duration::ZERO` decides on the first read.
     pub auto_approve_after: Duration,
-    /// Requests per minute allowed per API key (default 60).
+    /// Requests allowed per API key in each rate-limit window (default 60 per minute).
     pub rate_limit_per_minute: u32,
+    /// Length of the API key's fixed rate-limit window (default 60 s, as documented). Shorter
+    /// windows let benchmarks and tests exercise throttling in seconds instead of minutes.
+    pub rate_limit_window: Duration,
     /// Requests per hour allowed per application token (default 100).
     pub token_rate_limit_per_hour: u32,
     /// How long the `network_timeout` scenario holds the response back (default 30 s).
@@ -28,6 +31,7 @@ impl Default for SandboxConfig {
             api_key: crate::ids::api_key(),
             auto_approve_after: Duration::from_secs(5),
             rate_limit_per_minute: 60,
+            rate_limit_window: Duration::from_secs(60),
             token_rate_limit_per_hour: 100,
             network_timeout_delay: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
@@ -48,6 +52,9 @@ impl SandboxConfig {
         }
         if self.rate_limit_per_minute == 0 {
             return bad("rate_limit_per_minute must be at least 1");
+        }
+        if self.rate_limit_window.as_secs() == 0 || self.rate_limit_window.subsec_nanos() != 0 {
+            return bad("rate_limit_window must be a whole number of seconds, at least 1");
         }
         if self.token_rate_limit_per_hour == 0 {
             return bad("token_rate_limit_per_hour must be at least 1");

@@ -180,6 +180,12 @@ impl SandboxBuilder {
         self
     }
 
+    /// Length of the API key's fixed rate-limit window (default 60 s; whole seconds).
+    pub fn rate_limit_window(mut self, window: Duration) -> Self {
+        self.config.rate_limit_window = window;
+        self
+    }
+
     /// Requests per hour allowed per application token (default 100).
     pub fn token_rate_limit_per_hour(mut self, n: u32) -> Self {
         self.config.token_rate_limit_per_hour = n;

@@ -291,14 +291,29 @@ mod tests {
             }
         }
         let has = |op: &str, code: &str| documented[op].iter().any(|c| c == code || c == "default");
-        for r in ROUTES.iter().filter(|r| r.implemented && r.op_id != SANDBOX_UPLOAD) {
-            let auth = if r.auth_failure_is_403() { "403" } else { "401" };
+        for r in ROUTES
+            .iter()
+            .filter(|r| r.implemented && r.op_id != SANDBOX_UPLOAD)
+        {
+            let auth = if r.auth_failure_is_403() {
+                "403"
+            } else {
+                "401"
+            };
             if r.auth != Auth::None {
-                assert!(has(r.op_id, auth), "{}: auth failure {auth} undocumented", r.op_id);
+                assert!(
+                    has(r.op_id, auth),
+                    "{}: auth failure {auth} undocumented",
+                    r.op_id
+                );
             }
             if r.needs_idempotency_key() {
                 let code = r.idempotency_conflict_status().to_string();
-                assert!(has(r.op_id, &code), "{}: conflict {code} undocumented", r.op_id);
+                assert!(
+                    has(r.op_id, &code),
+                    "{}: conflict {code} undocumented",
+                    r.op_id
+                );
                 assert!(has(r.op_id, "400"), "{}: 400 undocumented", r.op_id);
             }
         }

@@ -604,15 +604,16 @@ fn anonymous_or_key(state: &SandboxState, headers: &HeaderMap) -> Principal {
 fn count(state: &SandboxState, p: &Principal, now: DateTime<Utc>) -> RateInfo {
     let cfg = state.config();
     let t = now.timestamp();
+    let window = i64::try_from(cfg.rate_limit_window.as_secs()).unwrap_or(60);
     match p {
-        Principal::ApiKey => state.rate("api-key", cfg.rate_limit_per_minute, 60, t),
+        Principal::ApiKey => state.rate("api-key", cfg.rate_limit_per_minute, window, t),
         Principal::Application(id) => state.rate(
             &format!("application:{id}"),
             cfg.token_rate_limit_per_hour,
             3600,
             t,
         ),
-        Principal::Anonymous => state.rate("anonymous", cfg.rate_limit_per_minute, 60, t),
+        Principal::Anonymous => state.rate("anonymous", cfg.rate_limit_per_minute, window, t),
     }
 }
 

@@ -265,6 +265,32 @@ async fn rate_limit_gives_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn rate_limit_window_is_configurable_and_resets() {
+    let api = Api::start(
+        fast()
+            .rate_limit_per_minute(2)
+            .rate_limit_window(Duration::from_secs(1)),
+    )
+    .await;
+    assert_eq!(api.get("/customers").await.status, StatusCode::OK);
+    let r = api.get("/customers").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let reset: i64 = r
+        .header("x-ratelimit-reset")
+        .expect("reset")
+        .parse()
+        .expect("int");
+    assert!(reset <= chrono::Utc::now().timestamp() + 1, "a 1 s window");
+    api.get("/customers").await.problem(429);
+    // Once the window turns over the key has its full budget again.
+    let wait = (reset * 1000 - chrono::Utc::now().timestamp_millis()).max(0) as u64;
+    tokio::time::sleep(Duration::from_millis(wait + 20)).await;
+    let r = api.get("/customers").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("x-ratelimit-remaining"), Some("1"));
+}
+
+#[tokio::test]
 async fn token_rate_limit_is_separate_and_configurable() {
     let api = Api::start(fast().token_rate_limit_per_hour(2)).await;
     let c = api.create_customer("Acme Corp", "business").await;
