@@ -23,6 +23,16 @@ pub struct SandboxConfig {
     pub max_body_bytes: usize,
     /// Largest file accepted on a presigned upload URL, in bytes (default 25 MiB).
     pub max_upload_bytes: usize,
+    /// The Ed25519 key that signs webhook deliveries (default: a fresh random key). Its public
+    /// half is [`crate::Sandbox::webhook_public_key`]; `Debug` shows only a fingerprint.
+    pub webhook_signer: dakota_ext::webhook::Signer,
+    /// Time limit of one webhook delivery attempt (default 5 s).
+    pub webhook_timeout: Duration,
+    /// Attempts per delivery before it is recorded as `failed` (default 4, at most 20).
+    pub webhook_max_attempts: u32,
+    /// Wait before the second attempt of a delivery; it doubles after every further failure
+    /// (default 500 ms).
+    pub webhook_retry_backoff: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -36,6 +46,10 @@ impl Default for SandboxConfig {
             network_timeout_delay: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             max_upload_bytes: 25 * 1024 * 1024,
+            webhook_signer: dakota_ext::webhook::Signer::generate(),
+            webhook_timeout: Duration::from_secs(5),
+            webhook_max_attempts: 4,
+            webhook_retry_backoff: Duration::from_millis(500),
         }
     }
 }
@@ -61,6 +75,15 @@ impl SandboxConfig {
         }
         if self.max_body_bytes == 0 || self.max_upload_bytes == 0 {
             return bad("body limits must be at least 1 byte");
+        }
+        if self.webhook_timeout.is_zero() {
+            return bad("webhook_timeout must be longer than zero");
+        }
+        if !(1..=20).contains(&self.webhook_max_attempts) {
+            return bad("webhook_max_attempts must be between 1 and 20");
+        }
+        if self.webhook_retry_backoff > Duration::from_secs(3600) {
+            return bad("webhook_retry_backoff must be at most an hour");
         }
         if chrono::Duration::from_std(self.auto_approve_after).is_err() {
             return bad("auto_approve_after is too large");

@@ -6,13 +6,13 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use dakota_api::types;
 
-use crate::ids;
-use crate::model::{self, AppRec, CustomerRec, Kind, Outcome};
+use crate::model::{self, Announced, AppRec, CustomerRec, Kind, Outcome};
 use crate::page::{self, PageQuery};
 use crate::problem::ApiError;
 use crate::server::{Call, Reply};
 use crate::state::lock;
 use crate::validate::{self, Errors, Known};
+use crate::{events, ids};
 
 /// Applications expire 30 days after creation.
 const APPLICATION_LIFETIME_DAYS: i64 = 30;
@@ -106,6 +106,8 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
         edd: None,
         attestations: BTreeMap::new(),
         poa_status: (kind == Kind::Individual).then_some(types::ApplicationPoaStatus::Missing),
+        announced: Announced::initial(),
+        simulation: None,
     };
     let customer = CustomerRec {
         id: customer_id.clone(),
@@ -125,6 +127,13 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
         kyb_links: Vec::new(),
     };
     let reply = Reply::json(StatusCode::CREATED, &response)?;
+    // Timed transitions also fire from the background task, so their webhooks go out on time.
+    if let Some((due, _)) = plan {
+        state.schedule(due, &application_id);
+    }
+    state.schedule(expires_at, &application_id);
+    let created = events::customer_created(&customer, &app);
+    store.outbox.extend(created);
     store.tokens.insert(token, application_id.clone());
     store.applications.insert(application_id, app);
     store.customers.insert(customer_id, customer);

@@ -55,6 +55,7 @@
 mod applications;
 mod config;
 mod customers;
+mod events;
 mod ids;
 mod model;
 mod page;
@@ -64,6 +65,7 @@ mod sandbox_ops;
 mod server;
 mod state;
 mod validate;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -79,6 +81,7 @@ pub use server::{
     IDEMPOTENT_REPLAYED_HEADER, REQUEST_ID_HEADER, SCENARIOS,
 };
 pub use state::SandboxState;
+pub use webhooks::WEBHOOK_REPLAY_HEADER;
 
 /// Why a sandbox could not start.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +102,7 @@ pub struct Sandbox {
     state: SandboxState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    background: Option<JoinHandle<()>>,
 }
 
 impl Sandbox {
@@ -132,6 +136,12 @@ impl Sandbox {
         self.state.application_token(application_id)
     }
 
+    /// Hex of the Ed25519 public key that verifies this sandbox's webhook deliveries (what
+    /// the Dakota dashboard shows; give it to `dakota_ext::webhook::WebhookKey::from_hex`).
+    pub fn webhook_public_key(&self) -> String {
+        self.state.webhook_public_key()
+    }
+
     /// The shared state (e.g. to count records in a test).
     pub fn state(&self) -> &SandboxState {
         &self.state
@@ -145,6 +155,10 @@ impl Sandbox {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        if let Some(bg) = self.background.take() {
+            bg.abort();
+            let _ = bg.await;
+        }
     }
 }
 
@@ -155,6 +169,9 @@ impl Drop for Sandbox {
         }
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        if let Some(bg) = self.background.take() {
+            bg.abort();
         }
     }
 }
@@ -210,6 +227,32 @@ impl SandboxBuilder {
         self
     }
 
+    /// Signs webhook deliveries with the Ed25519 key of this 32-byte seed, so the public key
+    /// stays the same across runs (default: a fresh random key per sandbox).
+    pub fn webhook_signing_seed(mut self, seed: [u8; 32]) -> Self {
+        self.config.webhook_signer = dakota_ext::webhook::Signer::from_secret_bytes(seed);
+        self
+    }
+
+    /// Time limit of one webhook delivery attempt (default 5 s).
+    pub fn webhook_timeout(mut self, d: Duration) -> Self {
+        self.config.webhook_timeout = d;
+        self
+    }
+
+    /// Attempts per webhook delivery before it is recorded as failed (default 4, 1..=20).
+    pub fn webhook_max_attempts(mut self, n: u32) -> Self {
+        self.config.webhook_max_attempts = n;
+        self
+    }
+
+    /// Wait before a delivery's second attempt, doubling after each further failure
+    /// (default 500 ms).
+    pub fn webhook_retry_backoff(mut self, d: Duration) -> Self {
+        self.config.webhook_retry_backoff = d;
+        self
+    }
+
     /// Local port to bind (default 0: any free port).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -230,6 +273,7 @@ impl SandboxBuilder {
         let base_url = format!("http://{addr}");
         let state = SandboxState::new(self.config, base_url.clone())?;
         let app = router(state.clone());
+        let background = state.take_background_task().map(tokio::spawn);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -247,6 +291,7 @@ impl SandboxBuilder {
             state,
             shutdown: Some(tx),
             task: Some(task),
+            background,
         })
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! One customer owns one application. The application carries the onboarding state (status,
 //! decision, the customer's `kyb_status`); the customer views derive from it. Automatic
-//! transitions (auto-approval, the `kyb_*` scenarios, expiry) are stored as a plan and applied
-//! lazily, stamped with the time they were due, whenever a record is read: no background task.
+//! transitions (auto-approval, the `kyb_*` scenarios, expiry) are stored as a plan and applied,
+//! stamped with the time they were due, whenever a record is read, or by the background task
+//! when they fall due (so webhooks go out without anyone polling).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -105,6 +106,29 @@ pub(crate) struct AppRec {
     pub(crate) edd: Option<types::EddResponse>,
     pub(crate) attestations: BTreeMap<String, types::CompletedAttestation>,
     pub(crate) poa_status: Option<types::ApplicationPoaStatus>,
+    /// The state last announced by webhook events (see [`crate::events`]).
+    pub(crate) announced: Announced,
+    /// The sandbox simulation behind the next change, stamped on its events.
+    pub(crate) simulation: Option<String>,
+}
+
+/// The onboarding state an application's webhook events have reported so far.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Announced {
+    pub(crate) status: types::ApplicationStatus,
+    pub(crate) kyb_status: types::KybStatus,
+    pub(crate) submitted: bool,
+}
+
+impl Announced {
+    /// The state of a new application (nothing changed yet).
+    pub(crate) fn initial() -> Self {
+        Self {
+            status: types::ApplicationStatus::Pending,
+            kyb_status: types::KybStatus::Pending,
+            submitted: false,
+        }
+    }
 }
 
 /// Attestations the sandbox requires before an application can be submitted.
@@ -523,6 +547,8 @@ pub(crate) struct Store {
     pub(crate) uploads: HashMap<String, Upload>,
     /// simulation_id → the answer given for it.
     pub(crate) simulations: HashMap<String, (String, String, types::SimulateOnboardingResponse)>,
+    /// Events raised explicitly by a handler (e.g. `customer.created`), waiting to be published.
+    pub(crate) outbox: Vec<crate::events::PendingEvent>,
 }
 
 impl Store {

@@ -93,6 +93,8 @@ pub(crate) fn simulate(call: &Call<'_>) -> Result<Reply, ApiError> {
             app.decision_reason = Some(r);
         }
     }
+    // The webhook events this transition causes name the simulation.
+    app.simulation = Some(sim_id.clone());
     let answer = types::SimulateOnboardingResponse {
         applicant_id: Some(req.applicant_id.clone()),
         new_state: Some(app.status.to_string()),

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::problem::{for_status, ApiError, FieldError, PROBLEM_JSON};
 use crate::routes::{self, Auth, Matched, Route};
 use crate::state::{lock, RateInfo, SandboxState, Stored};
-use crate::{applications, customers, ids, sandbox_ops};
+use crate::{applications, customers, ids, sandbox_ops, webhooks};
 
 /// Header carrying the request id on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -256,6 +256,8 @@ async fn handle(State(state): State<SandboxState>, req: Request) -> Response {
     let mut rate: Option<RateInfo> = None;
     let mut delay: Option<Duration> = None;
     let outcome = process(&state, &parts, body, &mut rate, &mut delay).await;
+    // Whatever the request changed (or a lazy read applied) goes out as webhook events now.
+    state.flush_events();
     let mut resp = match outcome {
         Ok(r) => r,
         Err(e) => render(&e, &request_id, &instance),
@@ -746,6 +748,14 @@ fn dispatch(op: &str, call: &Call<'_>) -> Result<Reply, ApiError> {
         "createAssociatedIndividualDocumentUpload" => applications::individual_upload(call),
         "simulateOnboarding" => sandbox_ops::simulate(call),
         "listSandboxScenarios" => sandbox_ops::scenarios(call),
+        "createWebhookTarget" => webhooks::create_target(call),
+        "listWebhookTargets" => webhooks::list_targets(call),
+        "getWebhookTarget" => webhooks::get_target(call),
+        "updateWebhookTarget" => webhooks::update_target(call),
+        "deleteWebhookTarget" => webhooks::delete_target(call),
+        "listWebhookHistory" => webhooks::list_history(call),
+        "getWebhookDelivery" => webhooks::get_delivery(call),
+        "replayWebhookDelivery" => webhooks::replay(call),
         routes::SANDBOX_UPLOAD => sandbox_ops::receive_upload(call),
         other => Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,

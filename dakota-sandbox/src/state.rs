@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::config::SandboxConfig;
 use crate::ids::IdGen;
 use crate::model::Store;
+use crate::webhooks::{Queue, Webhooks};
 
 /// Locks a mutex, recovering the data if a previous holder panicked (every critical section
 /// leaves the data consistent before anything can fail, so the data is still valid).
@@ -42,6 +43,10 @@ pub(crate) struct Inner {
     pub(crate) windows: Mutex<HashMap<String, Window>>,
     pub(crate) idempotency: Mutex<HashMap<String, Slot>>,
     pub(crate) intermittent: Mutex<HashMap<String, u64>>,
+    /// Webhook targets and delivery records. Lock order: `webhooks`, then `store`, then `ids`.
+    pub(crate) webhooks: Mutex<Webhooks>,
+    /// Jobs for the background task (deliveries, timers).
+    pub(crate) queue: Queue,
 }
 
 /// A fixed rate-limit window.
@@ -92,6 +97,8 @@ impl SandboxState {
                 windows: Mutex::new(HashMap::new()),
                 idempotency: Mutex::new(HashMap::new()),
                 intermittent: Mutex::new(HashMap::new()),
+                webhooks: Mutex::new(Webhooks::default()),
+                queue: Queue::new(),
             }),
         })
     }
