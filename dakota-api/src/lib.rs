@@ -20,6 +20,19 @@
     rustdoc::all
 )]
 mod generated;
+/// Typed [httpmock](https://docs.rs/httpmock) helpers for every operation, generated with the
+/// client: `server.get_customer(|when, then| { ... })` stubs `getCustomer` with typed
+/// parameters and bodies. Enable the `mock` feature in your dev-dependencies.
+#[cfg(feature = "mock")]
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    unused_imports,
+    dead_code,
+    missing_docs,
+    rustdoc::all
+)]
+pub mod mock;
 pub mod transport;
 
 pub use generated::*;

@@ -8,13 +8,16 @@ use dakota_tests::read;
 fn assert_current(spec: &str, out: &str) {
     let spec_text = read(spec);
     let generated = xtask::generate(&spec_text, spec).expect("spec generates");
-    let committed = read(&format!("{out}/src/generated.rs"));
-    if committed != generated.code {
-        let diff = similar::TextDiff::from_lines(&committed, &generated.code);
-        panic!(
-            "{out}/src/generated.rs is stale; run `cargo xtask generate --spec {spec} --out {out}`\n{}",
-            diff.unified_diff().context_radius(2).header("committed", "regenerated")
-        );
+    let mock = generated.mock.as_ref().expect("mocks generate");
+    for (file, fresh) in [("generated.rs", &generated.code), ("mock.rs", mock)] {
+        let committed = read(&format!("{out}/src/{file}"));
+        if committed != *fresh {
+            let diff = similar::TextDiff::from_lines(committed.as_str(), fresh.as_str());
+            panic!(
+                "{out}/src/{file} is stale; run `cargo xtask generate --spec {spec} --out {out}`\n{}",
+                diff.unified_diff().context_radius(2).header("committed", "regenerated")
+            );
+        }
     }
 }
 

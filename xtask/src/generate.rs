@@ -24,6 +24,9 @@ pub struct Generated {
     pub opened_enums: BTreeSet<String>,
     /// The normalized spec that was fed to progenitor.
     pub normalized: Value,
+    /// The text of `mock.rs`: progenitor's typed httpmock helpers for every generated
+    /// operation, or why they could not be generated (the client is written regardless).
+    pub mock: std::result::Result<String, String>,
 }
 
 /// Parse a spec from YAML or JSON text.
@@ -47,12 +50,23 @@ fn settings() -> GenerationSettings {
 
 /// Run progenitor on a normalized spec, turning a panic into an error.
 fn progenitor(spec: &Value) -> Result<proc_macro2::TokenStream> {
+    run_progenitor(spec, |g, openapi| g.generate_tokens(openapi))
+}
+
+/// Run one progenitor generator on a normalized spec, turning a panic into an error.
+fn run_progenitor(
+    spec: &Value,
+    f: impl FnOnce(
+        &mut Generator,
+        &openapiv3::OpenAPI,
+    ) -> progenitor_impl::Result<proc_macro2::TokenStream>,
+) -> Result<proc_macro2::TokenStream> {
     let openapi: openapiv3::OpenAPI = serde_json::from_value(spec.clone())
         .context("spec does not match the OpenAPI 3.0 schema")?;
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let result = catch_unwind(AssertUnwindSafe(|| {
-        Generator::new(&settings()).generate_tokens(&openapi)
+        f(&mut Generator::new(&settings()), &openapi)
     }));
     std::panic::set_hook(hook);
     match result {
@@ -160,13 +174,23 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
          #![cfg_attr(rustfmt, rustfmt::skip)]\n\n"
     );
     let code = format!("{header}{}", prettyplease::unparse(&file));
+    let mock = mock(&spec, &header).map_err(|e| format!("{e:#}"));
     Ok(Generated {
         code,
         changes,
         dropped,
         opened_enums: opened,
         normalized: spec,
+        mock,
     })
+}
+
+/// progenitor's httpmock helpers (`MockServerExt` with one typed method per operation) for
+/// the normalized spec, as the text of `mock.rs` inside the generated crate.
+fn mock(spec: &Value, header: &str) -> Result<String> {
+    let tokens = run_progenitor(spec, |g, openapi| g.httpmock(openapi, "crate"))?;
+    let file: syn::File = syn::parse2(tokens).context("progenitor produced unparsable mocks")?;
+    Ok(format!("{header}{}", prettyplease::unparse(&file)))
 }
 
 /// Names of the items of the generated `types` module.

@@ -136,29 +136,49 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
     for (op, why) in &g.dropped {
         eprintln!("warning: left out {op}: progenitor cannot express it ({why})");
     }
-    let target = out_dir.join("src").join("generated.rs");
-    let current = std::fs::read_to_string(&target).unwrap_or_default();
-    if check {
-        if current == g.code {
-            eprintln!("{} is up to date ({:.2?})", target.display(), elapsed);
-            return Ok(());
+    let mock = match &g.mock {
+        Ok(text) => text.clone(),
+        Err(why) => {
+            eprintln!("warning: no httpmock helpers: {why}");
+            String::new()
         }
-        let diff = similar::TextDiff::from_lines(&current, &g.code);
-        print!(
-            "{}",
-            diff.unified_diff()
-                .context_radius(3)
-                .header("committed", "regenerated")
-        );
-        bail!("{} is stale: run `cargo xtask generate`", target.display());
+    };
+    let src = out_dir.join("src");
+    let outputs = [
+        (src.join("generated.rs"), &g.code),
+        (src.join("mock.rs"), &mock),
+    ];
+    if check {
+        let mut stale = Vec::new();
+        for (target, text) in &outputs {
+            let current = std::fs::read_to_string(target).unwrap_or_default();
+            if current == **text {
+                eprintln!("{} is up to date ({:.2?})", target.display(), elapsed);
+                continue;
+            }
+            let diff = similar::TextDiff::from_lines(current.as_str(), text.as_str());
+            print!(
+                "{}",
+                diff.unified_diff()
+                    .context_radius(3)
+                    .header("committed", "regenerated")
+            );
+            stale.push(target.display().to_string());
+        }
+        if !stale.is_empty() {
+            bail!("stale: {}: run `cargo xtask generate`", stale.join(", "));
+        }
+        return Ok(());
     }
-    std::fs::create_dir_all(target.parent().unwrap_or(&out_dir))?;
-    std::fs::write(&target, &g.code)?;
-    eprintln!(
-        "wrote {} ({} bytes) in {:.2?}",
-        target.display(),
-        g.code.len(),
-        elapsed
-    );
+    std::fs::create_dir_all(&src)?;
+    for (target, text) in &outputs {
+        std::fs::write(target, text)?;
+        eprintln!(
+            "wrote {} ({} bytes) in {:.2?}",
+            target.display(),
+            text.len(),
+            elapsed
+        );
+    }
     Ok(())
 }

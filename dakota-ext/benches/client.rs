@@ -1,0 +1,227 @@
+//! Client benchmarks against the local sandbox, reported as ratios measured in the same run.
+//!
+//! `cargo bench -p dakota-ext --bench client`
+//!
+//! 1. **Per-call overhead**: `getCustomer` through `Dakota` (generated client + the dakota-ext
+//!    pipeline: auth header, idempotency bookkeeping, retry loop, tracing span, typed decode)
+//!    against a baseline of raw `reqwest` + `serde_json` into the same generated type, on the
+//!    same server, in interleaved rounds. Target ≤ 1.10×.
+//! 2. **Bulk onboarding**: 1,000 customers started concurrently through the onboarding facade
+//!    against a sandbox limited to `LIMIT` requests per `WINDOW`, with pacing on. Reports the
+//!    achieved request rate as a fraction of the limit (target ≥ 0.9), the 429s the server
+//!    sent (absorbed by pacing and retries) and the 429s surfaced to the caller (target 0).
+//!
+//! Environment: `BENCH_CALLS` calls per round (default 400), `BENCH_BULK` customers (1000).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dakota_api::types;
+use dakota_ext::onboarding::NewCustomer;
+use dakota_ext::{Dakota, RetryPolicy};
+use dakota_sandbox::Sandbox;
+use futures::StreamExt;
+use tracing_subscriber::layer::SubscriberExt;
+
+const ROUNDS: usize = 9;
+const LIMIT: u32 = 100;
+const WINDOW: Duration = Duration::from_secs(1);
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Counts `retrying` events whose `status` is 429: the server's 429s that the client absorbed.
+#[derive(Clone, Default)]
+struct Count429(Arc<AtomicU64>);
+
+struct StatusVisitor(Option<u64>);
+
+impl tracing::field::Visit for StatusVisitor {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "status" {
+            self.0 = Some(value);
+        }
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        if field.name() == "status" {
+            self.0 = u64::try_from(value).ok();
+        }
+    }
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count429 {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut v = StatusVisitor(None);
+        event.record(&mut v);
+        if v.0 == Some(429) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn per_call_overhead() -> Result<(), Box<dyn std::error::Error>> {
+    let calls = env_usize("BENCH_CALLS", 400);
+    let sandbox = Sandbox::builder()
+        .rate_limit_per_minute(u32::MAX)
+        .start()
+        .await?;
+    let dakota = Dakota::builder()
+        .base_url(sandbox.base_url())?
+        .api_key(sandbox.api_key())
+        .build()?;
+    let created = dakota
+        .onboarding()
+        .start(NewCustomer::individual("Acme Corp"))
+        .await?;
+    let id = created.customer_id.to_string();
+
+    // The baseline: what a hand-written call would do.
+    let raw = reqwest::Client::new();
+    let url = format!("{}/customers/{id}", sandbox.base_url());
+    let key = sandbox.api_key().to_owned();
+    let raw_call = || async {
+        let resp = raw.get(&url).header("x-api-key", &key).send().await?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if !status.is_success() {
+            return Err(format!("status {status}").into());
+        }
+        let c: types::Customer = serde_json::from_slice(&bytes)?;
+        Ok::<_, Box<dyn std::error::Error>>(c)
+    };
+    let ext_call = || async {
+        let api = dakota.api();
+        let c = dakota
+            .call(api.get_customer().customer_id(id.as_str()).send())
+            .await?
+            .into_inner();
+        Ok::<_, Box<dyn std::error::Error>>(c)
+    };
+
+    // Warm up connections and allocators on both paths.
+    for _ in 0..50 {
+        black_box(raw_call().await?);
+        black_box(ext_call().await?);
+    }
+    let (mut raw_ns, mut ext_ns, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        // Alternate which side goes first so drift over time hits both alike.
+        let timed = |first_raw: bool| async move {
+            let t = Instant::now();
+            for _ in 0..calls {
+                if first_raw {
+                    black_box(raw_call().await?);
+                } else {
+                    black_box(ext_call().await?);
+                }
+            }
+            Ok::<_, Box<dyn std::error::Error>>(t.elapsed().as_nanos() as f64 / calls as f64)
+        };
+        let (r, e) = if round % 2 == 0 {
+            let r = timed(true).await?;
+            (r, timed(false).await?)
+        } else {
+            let e = timed(false).await?;
+            (timed(true).await?, e)
+        };
+        raw_ns.push(r);
+        ext_ns.push(e);
+        ratios.push(e / r);
+    }
+    let (r, e, ratio) = (median(raw_ns), median(ext_ns), median(ratios));
+    println!("per-call getCustomer ({ROUNDS} rounds x {calls} calls, medians):");
+    println!("  raw reqwest + serde_json  {:>8.1} µs/call", r / 1000.0);
+    println!("  dakota-ext                {:>8.1} µs/call", e / 1000.0);
+    println!(
+        "  ratio dakota-ext / raw    {ratio:>8.3}x  (target <= 1.10: {})",
+        if ratio <= 1.10 { "met" } else { "NOT met" }
+    );
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+async fn bulk_onboarding(count429: Count429) -> Result<(), Box<dyn std::error::Error>> {
+    let n = env_usize("BENCH_BULK", 1000);
+    let sandbox = Sandbox::builder()
+        .rate_limit_per_minute(LIMIT)
+        .rate_limit_window(WINDOW)
+        .start()
+        .await?;
+    let dakota = Dakota::builder()
+        .base_url(sandbox.base_url())?
+        .api_key(sandbox.api_key())
+        .pacing(true)
+        .retry(RetryPolicy {
+            max_attempts: 10,
+            ..RetryPolicy::default()
+        })
+        .build()?;
+    let started = Instant::now();
+    let results: Vec<_> = futures::stream::iter(0..n)
+        .map(|i| {
+            let dakota = &dakota;
+            async move {
+                dakota
+                    .onboarding()
+                    .start(NewCustomer::individual(format!("Bulk Customer {i:04}")))
+                    .await
+            }
+        })
+        .buffer_unordered(n)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let surfaced_429 = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.status() == Some(429)))
+        .count();
+    let other_errors = results.len() - ok - surfaced_429;
+    let customers = sandbox.state().customer_count();
+    let achieved = ok as f64 / elapsed.as_secs_f64();
+    let limit = f64::from(LIMIT) / WINDOW.as_secs_f64();
+    let fraction = achieved / limit;
+    println!(
+        "bulk onboarding: {n} concurrent starts, limit {LIMIT} requests per {}s, pacing on:",
+        WINDOW.as_secs()
+    );
+    println!(
+        "  {ok} started, {customers} customers in the sandbox, {:.2}s",
+        elapsed.as_secs_f64()
+    );
+    println!("  achieved {achieved:.1} req/s = {fraction:.3} of the limit (target >= 0.9)");
+    println!(
+        "  429s: {} answered by the server and absorbed, {surfaced_429} surfaced to the caller (target 0)",
+        count429.0.load(Ordering::Relaxed)
+    );
+    if other_errors > 0 {
+        println!("  other errors: {other_errors}");
+    }
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let count429 = Count429::default();
+    let subscriber = tracing_subscriber::registry().with(count429.clone());
+    tracing::subscriber::set_global_default(subscriber)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        per_call_overhead().await?;
+        bulk_onboarding(count429).await
+    })
+}
