@@ -13,6 +13,8 @@
 //!     .start()
 //!     .await?;
 //! println!("{} {}", sandbox.base_url(), sandbox.api_key());
+//! // Verify its webhook deliveries with this key (`dakota_ext::webhook::WebhookKey::from_hex`).
+//! println!("{}", sandbox.webhook_public_key());
 //! # Ok(()) }
 //! ```
 //!
@@ -33,7 +35,8 @@
 //! * **Onboarding**: creating a customer creates its application (`pending`, customer
 //!   `kyb_status` `pending`). Unless `X-Sandbox-Skip-Auto-Approval: true`, it is approved
 //!   [`SandboxBuilder::auto_approve_after`] after creation (customer `active`, decision
-//!   `approved`), applied lazily on the next read. `X-Sandbox-Instant-Completion: true`
+//!   `approved`), applied by a background timer when due (and on any read after that, stamped
+//!   with the due time). `X-Sandbox-Instant-Completion: true`
 //!   decides at once. `X-Sandbox-Scenario`: `kyb_manual_review` (→ `under_review` until
 //!   simulated), `kyb_rejected` (→ `declined`, customer `rejected`), `kyb_expired` (created
 //!   expired: `declined` with decision `withdrawn`, `kyc_status` `expired`, token refused),
@@ -49,6 +52,40 @@
 //!   individual: the individual's details) and the attestations `information_accuracy`,
 //!   `terms_of_service`, `privacy_policy` and `e_sign`; otherwise `400` with
 //!   `ApplicationNotReadyError`.
+//! * **Webhooks**: `/webhooks/targets` registers endpoints (`global`, or a list of
+//!   `event_types`; a non-global target must name at least one; the URL must be absolute
+//!   `http`/`https` and cannot be changed later). Every onboarding change is announced once, in
+//!   order, to each target that wants its type, whoever caused it (a request, a read, the
+//!   auto-approval timer, a scenario, `simulate/onboarding`):
+//!
+//!   | Change | Events |
+//!   |---|---|
+//!   | customer created | `customer.created`, `customer.kyb_status.created` |
+//!   | application submitted | `customer.kyb_application.submitted`, `customer.updated` |
+//!   | application status changes (review, approval, decline, expiry, ...) | `customer.updated` (`previous_attributes.application_status`) |
+//!   | customer `kyb_status` changes | `customer.kyb_status.updated` (`previous_attributes.kyb_status`) |
+//!
+//!   `data.object` is the customer (`id`, `customer_id`, `name`, `customer_type`,
+//!   `external_id`, `kyb_status`, `kyc_status`, `application_id`, `application_status`,
+//!   `decision`, times), except for `customer.kyb_application.submitted` (`application_id`,
+//!   `customer_id`, `submitted_at`). Events caused by a simulation carry its id in
+//!   `metadata.simulation_id` and in the delivery records. Nothing is recorded while no target
+//!   exists, and a new target only gets later changes.
+//!
+//!   Deliveries are POSTs of the `Event` envelope signed as Dakota signs them (Ed25519 over the
+//!   timestamp's decimal digits followed by the raw body; headers `x-webhook-timestamp` and
+//!   `x-webhook-signature`, base64) with the sandbox's key: [`Sandbox::webhook_public_key`]
+//!   (hex; random per sandbox unless [`SandboxBuilder::webhook_signing_seed`]). A background
+//!   task sends them without holding up any request: each attempt is signed afresh and limited
+//!   to [`SandboxBuilder::webhook_timeout`]; a non-2xx answer or a transport error is retried
+//!   [`SandboxBuilder::webhook_max_attempts`] times in all, with a doubling
+//!   [`SandboxBuilder::webhook_retry_backoff`]; a deleted target gets no further attempt.
+//!   `GET /webhooks` lists one record per (event, target), newest event first, 30 days back;
+//!   a page never splits an event's records and `cursor` is the last event's id.
+//!   `POST /webhooks/events/{event_id}/replay` sends the event again (same `id`, header
+//!   [`WEBHOOK_REPLAY_HEADER`]`: true`) to every target that now wants its type, updating their
+//!   records (`is_replay`, `replay_count`); the 11th replay is `409`. Target events
+//!   (`target.*`) are not emitted. The background task stops with the sandbox.
 
 #![deny(missing_docs)]
 

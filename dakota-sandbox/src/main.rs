@@ -2,10 +2,10 @@
 //!
 //! ```text
 //! dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] [--token-rate-limit N]
-//!                [--api-key KEY] [--network-timeout-secs N]
+//!                [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX]
 //! ```
 //!
-//! Prints `base_url=...` and `api_key=...` on stdout once it listens.
+//! Prints `base_url=...`, `api_key=...` and `webhook_public_key=...` on stdout once it listens.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -14,19 +14,36 @@ use std::time::Duration;
 use dakota_sandbox::Sandbox;
 
 const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] \
-[--token-rate-limit N] [--api-key KEY] [--network-timeout-secs N]
+[--token-rate-limit N] [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX]
 
   --port N                  local port on 127.0.0.1 (default 0: any free port)
   --auto-approve-secs N     seconds until a new application is approved (default 5)
   --rate-limit N            requests per minute per API key (default 60)
   --token-rate-limit N      requests per hour per application token (default 100)
   --api-key KEY             API key to accept (default: random sk_sandbox_...)
-  --network-timeout-secs N  delay of the network_timeout scenario (default 30)";
+  --network-timeout-secs N  delay of the network_timeout scenario (default 30)
+  --webhook-seed HEX        32-byte Ed25519 seed (64 hex digits) signing webhook deliveries,
+                            for a public key that survives restarts (default: random)";
 
 fn parse<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
     let v = value.ok_or_else(|| format!("{flag} needs a value"))?;
     v.parse()
         .map_err(|_| format!("{flag}: invalid value '{v}'"))
+}
+
+/// A 32-byte seed from 64 hex digits.
+fn seed(value: Option<String>) -> Result<[u8; 32], String> {
+    let v = value.ok_or("--webhook-seed needs a value")?;
+    let digits = v.trim();
+    if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("--webhook-seed: expected 64 hex digits".to_owned());
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16)
+            .map_err(|_| "--webhook-seed: expected 64 hex digits".to_owned())?;
+    }
+    Ok(out)
 }
 
 fn builder_from_args() -> Result<Option<dakota_sandbox::SandboxBuilder>, String> {
@@ -50,6 +67,7 @@ fn builder_from_args() -> Result<Option<dakota_sandbox::SandboxBuilder>, String>
             "--network-timeout-secs" => {
                 b.network_timeout_delay(Duration::from_secs(parse(&flag, value())?))
             }
+            "--webhook-seed" => b.webhook_signing_seed(seed(value())?),
             other => return Err(format!("unknown argument '{other}'")),
         };
     }
@@ -79,6 +97,7 @@ async fn main() -> ExitCode {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "base_url={}", sandbox.base_url());
     let _ = writeln!(out, "api_key={}", sandbox.api_key());
+    let _ = writeln!(out, "webhook_public_key={}", sandbox.webhook_public_key());
     let _ = out.flush();
     drop(out);
     if let Err(e) = tokio::signal::ctrl_c().await {

@@ -132,6 +132,13 @@ pub(crate) fn catalog() -> Vec<types::SandboxScenario> {
         "simulate_onboarding",
         "application_write",
     ];
+    // What a webhook target receives for a customer whose application gets decided.
+    const DECIDED: &[&str] = &[
+        "customer.created",
+        "customer.kyb_status.created",
+        "customer.updated",
+        "customer.kyb_status.updated",
+    ];
     const MONEY: &[&str] = &[
         "ach_inbound",
         "fedwire_inbound",
@@ -144,25 +151,30 @@ pub(crate) fn catalog() -> Vec<types::SandboxScenario> {
             "happy_path",
             "Everything succeeds. A new customer's application is approved automatically after the configured delay (5 s by default) and the customer becomes active.",
             ONBOARDING,
-            &["customer.created", "customer.kyb_status.created"],
+            DECIDED,
         ),
         scenario(
             "kyb_manual_review",
             "The application moves to under_review after the delay and stays there until POST /sandbox/simulate/onboarding decides it.",
             ONBOARDING,
-            &["customer.created"],
+            &[
+                "customer.created",
+                "customer.kyb_status.created",
+                "customer.kyb_application.submitted",
+                "customer.updated",
+            ],
         ),
         scenario(
             "kyb_rejected",
             "The application is declined after the delay; the customer's kyb_status becomes rejected.",
             ONBOARDING,
-            &["customer.created", "customer.kyb_status.created"],
+            DECIDED,
         ),
         scenario(
             "kyb_expired",
             "The application is created already past application_expires_at: it reads as declined with decision withdrawn, kyc_status expired, and its application token is refused with 403.",
             ONBOARDING,
-            &["customer.created"],
+            DECIDED,
         ),
         scenario(
             "provider_maintenance",

@@ -737,6 +737,29 @@ async fn scenarios_simulations_and_submissions_raise_events() {
     assert_eq!(last["data"]["object"]["application_status"], "declined");
     assert_eq!(last["data"]["object"]["decision"], "withdrawn");
 
+    // kyb_manual_review: under review when due (which counts as submitted), then nothing.
+    api.create_customer_with(
+        "Review Corp",
+        "business",
+        &[("X-Sandbox-Scenario", "kyb_manual_review")],
+    )
+    .await;
+    let got = rx.until("customer.updated").await;
+    assert_eq!(
+        types_of(&got),
+        [
+            "customer.created",
+            "customer.kyb_status.created",
+            "customer.kyb_application.submitted",
+            "customer.updated"
+        ],
+        "as GET /sandbox/scenarios lists it"
+    );
+    assert_eq!(
+        body_json(&got[3])["data"]["object"]["application_status"],
+        "under_review"
+    );
+
     // A submission, then a simulated approval named by its simulation id.
     let c = api
         .create_customer_with(
