@@ -139,12 +139,20 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
     };
 
     let mut file: syn::File = syn::parse2(tokens).context("progenitor produced unparsable code")?;
+    let closed: BTreeSet<String> = spec
+        .get(normalize::CLOSED_ENUMS_KEY)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
     let mut opened = BTreeSet::new();
     for item in file.items.iter_mut() {
         if let syn::Item::Mod(m) = item {
             if m.ident == "types" {
                 if let Some((_, items)) = m.content.as_mut() {
-                    opened = open_enums::open_enums(items);
+                    opened = open_enums::open_enums(items, &closed);
                 }
             }
         }
