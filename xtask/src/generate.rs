@@ -458,12 +458,15 @@ mod tests {
     fn every_hostile_operation_breaks_raw_progenitor_and_generates_after_normalization() {
         let raw = parse_spec(HOSTILE).expect("fixture parses");
         let ops = operations(&raw);
-        assert_eq!(ops.len(), 4);
+        assert_eq!(ops.len(), 5);
         for (path, method, id) in &ops {
             let one = only_operation(&raw, path, method);
             // Unmodified progenitor either panics or degrades the errors to untyped bytes.
+            // `createPayee` degrades semantically instead (a union whose variants are told
+            // apart by shape, not tag): `tests/hostile-api`'s unit tests check the fix.
             match progenitor(&one) {
                 Err(_) => {}
+                Ok(_) if id == "createPayee" => {}
                 Ok(tokens) => assert!(
                     tokens.to_string().contains("Error < ByteStream >"),
                     "{id} should break or degrade unmodified progenitor"

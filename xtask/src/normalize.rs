@@ -968,4 +968,73 @@ mod tests {
         assert_eq!(spec["components"]["parameters"]["Idem"]["required"], false);
         assert_eq!(op(&spec, "/p", "post")["parameters"][0]["required"], false);
     }
+
+    #[test]
+    fn all_of_of_objects_is_flattened_single_refs_are_not() {
+        let mut spec = json!({"paths": {}, "components": {"schemas": {
+            "Base": {"type": "object", "required": ["kind"], "properties": {"kind": {"type": "string", "enum": ["a", "b"]}},
+                     "discriminator": {"propertyName": "kind"}},
+            "A": {"description": "An A.", "allOf": [{"$ref": "#/components/schemas/Base"},
+                  {"type": "object", "required": ["x"], "properties": {"kind": {"type": "string", "enum": ["a"]}, "x": {"type": "string"}}}]},
+            "Holder": {"type": "object", "properties": {"a": {"allOf": [{"$ref": "#/components/schemas/A"}], "description": "kept"}}}
+        }}});
+        let changes = normalize(&mut spec);
+        assert_eq!(rules_of(&changes), BTreeSet::from(["flatten-all-of"]));
+        let a = &spec["components"]["schemas"]["A"];
+        assert!(a.get("allOf").is_none(), "{a}");
+        assert_eq!(a["description"], "An A.");
+        assert_eq!(a["required"], json!(["kind", "x"]));
+        assert_eq!(
+            a["properties"]["kind"]["enum"],
+            json!(["a"]),
+            "the later part wins"
+        );
+        let holder = &spec["components"]["schemas"]["Holder"]["properties"]["a"];
+        assert_eq!(
+            holder["allOf"][0]["$ref"], "#/components/schemas/A",
+            "{holder}"
+        );
+    }
+
+    #[test]
+    fn unions_are_tagged_by_discriminator_or_by_a_pinned_property() {
+        let mut spec = json!({"paths": {}, "components": {"schemas": {
+            "T": {"type": "string", "enum": ["one", "two"]},
+            "One": {"type": "object", "required": ["kind", "x"], "properties": {"kind": {"$ref": "#/components/schemas/T"}, "x": {"type": "string"}}},
+            "Two": {"type": "object", "required": ["kind", "x"], "properties": {"kind": {"$ref": "#/components/schemas/T"}, "x": {"type": "string"}}},
+            "Either": {"oneOf": [{"$ref": "#/components/schemas/One"}, {"$ref": "#/components/schemas/Two"}],
+                       "discriminator": {"propertyName": "kind", "mapping": {"one": "#/components/schemas/One", "two": "#/components/schemas/Two"}}},
+            "Plain": {"type": "object", "required": ["to"], "properties": {"to": {"type": "string"}}},
+            "Up": {"type": "object", "required": ["op"], "properties": {"op": {"type": "string", "enum": ["up"]}}},
+            "Down": {"type": "object", "required": ["op"], "properties": {"op": {"type": "string", "enum": ["down"]}}},
+            "Intent": {"oneOf": [{"$ref": "#/components/schemas/Plain"}, {"$ref": "#/components/schemas/Up"}, {"$ref": "#/components/schemas/Down"}]},
+            "Loose": {"oneOf": [{"$ref": "#/components/schemas/Plain"}, {"type": "string"}]}
+        }}});
+        let changes = normalize(&mut spec);
+        let tagged: Vec<_> = changes
+            .iter()
+            .filter(|c| c.rule == "tagged-unions")
+            .collect();
+        assert_eq!(tagged.len(), 2, "{changes:?}");
+        let s = &spec["components"]["schemas"];
+        assert_eq!(
+            s["One"]["properties"]["kind"]["$ref"],
+            "#/components/schemas/OneKind"
+        );
+        assert_eq!(s["OneKind"]["enum"], json!(["one"]));
+        assert_eq!(s["TwoKind"]["enum"], json!(["two"]));
+        assert_eq!(
+            s["Up"]["properties"]["op"]["$ref"],
+            "#/components/schemas/UpOp"
+        );
+        assert_eq!(
+            s["Plain"]["properties"].as_object().map(|m| m.len()),
+            Some(1),
+            "untouched"
+        );
+        assert_eq!(
+            spec[CLOSED_ENUMS_KEY],
+            json!(["DownOp", "OneKind", "TwoKind", "UpOp"])
+        );
+    }
 }
