@@ -33,6 +33,14 @@ pub const RULES: &[(&str, &str)] = &[
         "an operation whose 2xx responses carry different bodies gets one `<OperationId>SuccessBody` oneOf over them",
     ),
     (
+        "flatten-all-of",
+        "an `allOf` of objects (`$ref`s and inline parts, e.g. a discriminator base plus its variant) becomes one object with the merged properties (later parts win) and required lists; an `allOf` holding a single `$ref` is left alone",
+    ),
+    (
+        "tagged-unions",
+        "a `oneOf` of `$ref`ed objects told apart by one string property (its `discriminator`, or a property every variant pins to one distinct value) pins each variant's tag to its own one-value enum `<Variant><Property>` that stays closed, so deserializing picks the variant by its tag",
+    ),
+    (
         "transport-filled-headers",
         "the `x-idempotency-key` header becomes optional in the generated builder: dakota-ext fills in a UUID v4 when the caller gives none",
     ),
@@ -67,8 +75,332 @@ pub fn normalize(spec: &mut Value) -> Vec<Change> {
     default_beside_success(spec, &mut changes);
     mixed_error_bodies(spec, &mut changes);
     mixed_success_bodies(spec, &mut changes);
+    flatten_all_of(spec, &mut changes);
+    tagged_unions(spec, &mut changes);
     transport_filled_headers(spec, &mut changes);
     changes
+}
+
+/// Root key where `tagged-unions` lists the one-value tag enums the open-enum pass must leave
+/// closed (an open tag would let any variant match).
+pub const CLOSED_ENUMS_KEY: &str = "x-dakota-closed-enums";
+
+fn component_name(r: &str) -> Option<&str> {
+    r.strip_prefix("#/components/schemas/")
+}
+
+/// The object schema `s` stands for, with every `allOf` merged; `None` when it is not a plain
+/// object (a oneOf/anyOf, a string enum, an unresolvable `$ref`...).
+fn flat_object(schemas: &Map<String, Value>, s: &Value, depth: usize) -> Option<Value> {
+    if depth > 32 {
+        return None;
+    }
+    if let Some(r) = s.get("$ref").and_then(Value::as_str) {
+        return flat_object(schemas, schemas.get(component_name(r)?)?, depth + 1);
+    }
+    if s.get("oneOf").is_some() || s.get("anyOf").is_some() {
+        return None;
+    }
+    let mut props = Map::new();
+    let mut required: Vec<Value> = Vec::new();
+    let mut merge = |part: &Value| {
+        for (k, v) in part
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            props.insert(k.clone(), v.clone());
+        }
+        for r in part
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !required.contains(r) {
+                required.push(r.clone());
+            }
+        }
+    };
+    match s.get("allOf").and_then(Value::as_array) {
+        Some(parts) => {
+            for p in parts {
+                merge(&flat_object(schemas, p, depth + 1)?);
+            }
+        }
+        None if s.get("properties").is_none()
+            && s.get("type").and_then(Value::as_str) != Some("object") =>
+        {
+            return None
+        }
+        None => {}
+    }
+    merge(s);
+    let mut out = Map::new();
+    out.insert("type".into(), json!("object"));
+    for (k, v) in s.as_object()? {
+        if !matches!(
+            k.as_str(),
+            "allOf" | "discriminator" | "properties" | "required" | "type"
+        ) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    if !required.is_empty() {
+        out.insert("required".into(), Value::Array(required));
+    }
+    out.insert("properties".into(), Value::Object(props));
+    Some(Value::Object(out))
+}
+
+/// Rewrite every flattenable `allOf` below `v` (schemas only: examples are skipped).
+fn flatten_in(schemas: &Map<String, Value>, v: &mut Value, at: &str, changes: &mut Vec<Change>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(parts) = m.get("allOf").and_then(Value::as_array) {
+                let single_ref = parts.len() == 1 && parts[0].get("$ref").is_some();
+                if !single_ref {
+                    if let Some(flat) = flat_object(schemas, &Value::Object(m.clone()), 0) {
+                        changes.push(Change {
+                            rule: "flatten-all-of",
+                            location: at.to_string(),
+                            detail: format!(
+                                "allOf of {} part(s) -> one object with {} properties",
+                                parts.len(),
+                                flat["properties"].as_object().map_or(0, Map::len)
+                            ),
+                        });
+                        *v = flat;
+                        return;
+                    }
+                }
+            }
+            for (k, child) in m.iter_mut() {
+                if k != "example" && k != "examples" {
+                    flatten_in(schemas, child, at, changes);
+                }
+            }
+        }
+        Value::Array(a) => a
+            .iter_mut()
+            .for_each(|c| flatten_in(schemas, c, at, changes)),
+        _ => {}
+    }
+}
+
+fn flatten_all_of(spec: &mut Value, changes: &mut Vec<Change>) {
+    let Some(original) = spec
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .cloned()
+    else {
+        return;
+    };
+    if let Some(schemas) = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, s) in schemas.iter_mut() {
+            flatten_in(&original, s, &format!("components.schemas.{name}"), changes);
+        }
+    }
+    if let Some(paths) = spec.get_mut("paths") {
+        flatten_in(&original, paths, "paths", changes);
+    }
+}
+
+/// The single string value a (possibly `$ref`ed) property schema is pinned to.
+fn pinned_value(schemas: &Map<String, Value>, prop: &Value) -> Option<String> {
+    let p = match prop.get("$ref").and_then(Value::as_str) {
+        Some(r) => schemas.get(component_name(r)?)?,
+        None => prop,
+    };
+    match p.get("enum").and_then(Value::as_array)?.as_slice() {
+        [Value::String(v)] => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// Without a `discriminator`, one variant may lack the tag property altogether.
+fn explicit_missing_ok(union: &Value) -> bool {
+    union.get("discriminator").is_none()
+}
+
+/// (variant component name, tag property, tag value) for each variant of a tagged union.
+fn union_tags(
+    schemas: &Map<String, Value>,
+    union: &Value,
+) -> Option<Vec<(String, String, String)>> {
+    let members = union.get("oneOf")?.as_array()?;
+    let mut names = Vec::new();
+    for m in members {
+        let name = component_name(m.get("$ref")?.as_str()?)?;
+        schemas.get(name)?.get("properties")?.as_object()?;
+        names.push(name.to_string());
+    }
+    if names.len() < 2 {
+        return None;
+    }
+    let props = |n: &str| {
+        schemas[n]["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let explicit = union
+        .pointer("/discriminator/propertyName")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let candidates: Vec<String> = match explicit {
+        Some(p) => vec![p],
+        None => names
+            .iter()
+            .flat_map(|n| props(n).keys().cloned().collect::<Vec<_>>())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+    };
+    'candidate: for prop in candidates {
+        let mut out = Vec::new();
+        let mut untagged = 0;
+        for n in &names {
+            let schema_prop = props(n).get(&prop).cloned();
+            if schema_prop.is_none() && explicit_missing_ok(union) {
+                // One variant without the property at all (e.g. the only non-`type`d intent)
+                // stays as it is; it must be told apart by its other required fields.
+                untagged += 1;
+                if untagged > 1 {
+                    continue 'candidate;
+                }
+                continue;
+            }
+            let mapped = union
+                .pointer("/discriminator/mapping")
+                .and_then(Value::as_object)
+                .and_then(|m| {
+                    m.iter()
+                        .find(|(_, r)| r.as_str().and_then(component_name) == Some(n.as_str()))
+                        .map(|(k, _)| k.clone())
+                });
+            let value = match (
+                mapped,
+                schema_prop.as_ref().and_then(|p| pinned_value(schemas, p)),
+            ) {
+                (Some(m), _) => m,
+                (None, Some(v)) => v,
+                _ => continue 'candidate,
+            };
+            if schema_prop.is_none() || out.iter().any(|(_, _, v)| v == &value) {
+                continue 'candidate;
+            }
+            out.push((n.clone(), prop.clone(), value));
+        }
+        if out.len() < 2 {
+            continue;
+        }
+        return Some(out);
+    }
+    None
+}
+
+fn collect_unions(v: &Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Object(m) => {
+            if m.contains_key("oneOf") {
+                out.push(v.clone());
+            }
+            for (k, c) in m {
+                if k != "example" && k != "examples" {
+                    collect_unions(c, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| collect_unions(c, out)),
+        _ => {}
+    }
+}
+
+fn tagged_unions(spec: &mut Value, changes: &mut Vec<Change>) {
+    let Some(schemas) = spec
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .cloned()
+    else {
+        return;
+    };
+    let mut unions = Vec::new();
+    for (name, s) in &schemas {
+        let mut found = Vec::new();
+        collect_unions(s, &mut found);
+        unions.extend(
+            found
+                .into_iter()
+                .map(|u| (format!("components.schemas.{name}"), u)),
+        );
+    }
+    if let Some(paths) = spec.get("paths") {
+        let mut found = Vec::new();
+        collect_unions(paths, &mut found);
+        unions.extend(found.into_iter().map(|u| ("paths".to_string(), u)));
+    }
+    let mut closed: BTreeSet<String> = BTreeSet::new();
+    let mut pinned: BTreeMap<(String, String), String> = BTreeMap::new();
+    for (at, union) in &unions {
+        let Some(tags) = union_tags(&schemas, union) else {
+            continue;
+        };
+        let mut variants = Vec::new();
+        for (variant, prop, value) in &tags {
+            if let Some(previous) = pinned.get(&(variant.clone(), prop.clone())) {
+                if previous != value {
+                    continue;
+                }
+            }
+            pinned.insert((variant.clone(), prop.clone()), value.clone());
+            let mut tag_name = format!("{variant}{}", pascal(prop));
+            let wanted = json!({"type": "string", "enum": [value]});
+            let taken =
+                |n: &str| schemas.contains_key(n) && schemas[n].get("enum") != wanted.get("enum");
+            if taken(&tag_name) {
+                tag_name.push_str("Tag");
+            }
+            let all = spec["components"]["schemas"]
+                .as_object_mut()
+                .expect("schemas");
+            let mut tag_schema = wanted.clone();
+            tag_schema["description"] =
+                json!(format!("`{prop}` of `{variant}`: always `{value}`."));
+            all.insert(tag_name.clone(), tag_schema);
+            let v = &mut all[variant.as_str()];
+            v["properties"][prop.as_str()] =
+                json!({"$ref": format!("#/components/schemas/{tag_name}")});
+            let req = v
+                .as_object_mut()
+                .expect("object")
+                .entry("required")
+                .or_insert_with(|| json!([]));
+            if let Some(r) = req.as_array_mut() {
+                if !r.iter().any(|x| x == prop.as_str()) {
+                    r.push(json!(prop));
+                }
+            }
+            closed.insert(tag_name.clone());
+            variants.push(format!("{variant}={value}"));
+        }
+        changes.push(Change {
+            rule: "tagged-unions",
+            location: at.clone(),
+            detail: format!(
+                "oneOf tagged by `{}`: {}; tag enums stay closed",
+                tags[0].1,
+                variants.join(", ")
+            ),
+        });
+    }
+    if !closed.is_empty() {
+        spec[CLOSED_ENUMS_KEY] = json!(closed);
+    }
 }
 
 /// Visit every operation: (method, path, operationId, operation object).
@@ -635,5 +967,74 @@ mod tests {
         assert_eq!(changes.len(), 2);
         assert_eq!(spec["components"]["parameters"]["Idem"]["required"], false);
         assert_eq!(op(&spec, "/p", "post")["parameters"][0]["required"], false);
+    }
+
+    #[test]
+    fn all_of_of_objects_is_flattened_single_refs_are_not() {
+        let mut spec = json!({"paths": {}, "components": {"schemas": {
+            "Base": {"type": "object", "required": ["kind"], "properties": {"kind": {"type": "string", "enum": ["a", "b"]}},
+                     "discriminator": {"propertyName": "kind"}},
+            "A": {"description": "An A.", "allOf": [{"$ref": "#/components/schemas/Base"},
+                  {"type": "object", "required": ["x"], "properties": {"kind": {"type": "string", "enum": ["a"]}, "x": {"type": "string"}}}]},
+            "Holder": {"type": "object", "properties": {"a": {"allOf": [{"$ref": "#/components/schemas/A"}], "description": "kept"}}}
+        }}});
+        let changes = normalize(&mut spec);
+        assert_eq!(rules_of(&changes), BTreeSet::from(["flatten-all-of"]));
+        let a = &spec["components"]["schemas"]["A"];
+        assert!(a.get("allOf").is_none(), "{a}");
+        assert_eq!(a["description"], "An A.");
+        assert_eq!(a["required"], json!(["kind", "x"]));
+        assert_eq!(
+            a["properties"]["kind"]["enum"],
+            json!(["a"]),
+            "the later part wins"
+        );
+        let holder = &spec["components"]["schemas"]["Holder"]["properties"]["a"];
+        assert_eq!(
+            holder["allOf"][0]["$ref"], "#/components/schemas/A",
+            "{holder}"
+        );
+    }
+
+    #[test]
+    fn unions_are_tagged_by_discriminator_or_by_a_pinned_property() {
+        let mut spec = json!({"paths": {}, "components": {"schemas": {
+            "T": {"type": "string", "enum": ["one", "two"]},
+            "One": {"type": "object", "required": ["kind", "x"], "properties": {"kind": {"$ref": "#/components/schemas/T"}, "x": {"type": "string"}}},
+            "Two": {"type": "object", "required": ["kind", "x"], "properties": {"kind": {"$ref": "#/components/schemas/T"}, "x": {"type": "string"}}},
+            "Either": {"oneOf": [{"$ref": "#/components/schemas/One"}, {"$ref": "#/components/schemas/Two"}],
+                       "discriminator": {"propertyName": "kind", "mapping": {"one": "#/components/schemas/One", "two": "#/components/schemas/Two"}}},
+            "Plain": {"type": "object", "required": ["to"], "properties": {"to": {"type": "string"}}},
+            "Up": {"type": "object", "required": ["op"], "properties": {"op": {"type": "string", "enum": ["up"]}}},
+            "Down": {"type": "object", "required": ["op"], "properties": {"op": {"type": "string", "enum": ["down"]}}},
+            "Intent": {"oneOf": [{"$ref": "#/components/schemas/Plain"}, {"$ref": "#/components/schemas/Up"}, {"$ref": "#/components/schemas/Down"}]},
+            "Loose": {"oneOf": [{"$ref": "#/components/schemas/Plain"}, {"type": "string"}]}
+        }}});
+        let changes = normalize(&mut spec);
+        let tagged: Vec<_> = changes
+            .iter()
+            .filter(|c| c.rule == "tagged-unions")
+            .collect();
+        assert_eq!(tagged.len(), 2, "{changes:?}");
+        let s = &spec["components"]["schemas"];
+        assert_eq!(
+            s["One"]["properties"]["kind"]["$ref"],
+            "#/components/schemas/OneKind"
+        );
+        assert_eq!(s["OneKind"]["enum"], json!(["one"]));
+        assert_eq!(s["TwoKind"]["enum"], json!(["two"]));
+        assert_eq!(
+            s["Up"]["properties"]["op"]["$ref"],
+            "#/components/schemas/UpOp"
+        );
+        assert_eq!(
+            s["Plain"]["properties"].as_object().map(|m| m.len()),
+            Some(1),
+            "untouched"
+        );
+        assert_eq!(
+            spec[CLOSED_ENUMS_KEY],
+            json!(["DownOp", "OneKind", "TwoKind", "UpOp"])
+        );
     }
 }

@@ -95,13 +95,17 @@ fn impl_trait(item: &syn::ItemImpl) -> Option<String> {
         .map(|s| s.ident.to_string())
 }
 
-/// Open every string enum among `items` (the contents of the `types` module). Returns the
-/// names of the enums changed.
-pub fn open_enums(items: &mut Vec<Item>) -> BTreeSet<String> {
+/// Open every string enum among `items` (the contents of the `types` module) except those
+/// named in `closed` (union tags, see the `tagged-unions` rule). Returns the names of the
+/// enums changed.
+pub fn open_enums(items: &mut Vec<Item>, closed: &BTreeSet<String>) -> BTreeSet<String> {
     let mut opened = BTreeSet::new();
     let mut extra: Vec<Item> = Vec::new();
     for item in items.iter_mut() {
         let Item::Enum(e) = item else { continue };
+        if closed.contains(&e.ident.to_string()) {
+            continue;
+        }
         let Some(values) = string_enum_values(e) else {
             continue;
         };
@@ -207,7 +211,7 @@ mod tests {
             #[derive(Deserialize)]
             pub enum Tagged { A(u32) }
         };
-        let opened = open_enums(&mut file.items);
+        let opened = open_enums(&mut file.items, &BTreeSet::new());
         assert_eq!(opened, BTreeSet::from(["Status".to_string()]));
         let text = prettyplease::unparse(&file);
         assert!(text.contains("Unknown(::std::string::String)"), "{text}");

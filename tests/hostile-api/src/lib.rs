@@ -18,3 +18,37 @@ pub mod mock;
 pub mod transport;
 
 pub use generated::*;
+
+#[cfg(test)]
+mod tests {
+    use super::types::*;
+
+    /// `tagged-unions`: the tag picks the variant, even when another variant has the same fields.
+    #[test]
+    fn union_variants_are_chosen_by_their_tag() {
+        let detach: ActionIntent =
+            serde_json::from_str(r#"{"type":"detach","group":"g1"}"#).expect("detach");
+        assert!(matches!(detach, ActionIntent::Detach(_)), "{detach:?}");
+        let send: ActionIntent =
+            serde_json::from_str(r#"{"to":"0xabc","amount":"1"}"#).expect("send");
+        assert!(matches!(send, ActionIntent::Send(_)), "{send:?}");
+        assert!(serde_json::from_str::<ActionIntent>(r#"{"type":"other","group":"g"}"#).is_err());
+    }
+
+    /// `flatten-all-of`: a variant built as base + allOf part is one struct with every field.
+    #[test]
+    fn all_of_variants_are_whole_structs() {
+        let p = PayeeUnion::from(WalletPayee {
+            address: "0xabc".into(),
+            kind: WalletPayeeKind::Wallet,
+            note: None,
+        });
+        let json = serde_json::to_value(&p).expect("serialize");
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "wallet", "address": "0xabc"})
+        );
+        let back: PayeeUnion = serde_json::from_value(json).expect("deserialize");
+        assert!(matches!(back, PayeeUnion::WalletPayee(_)));
+    }
+}
