@@ -8,7 +8,7 @@ pub struct SandboxConfig {
     /// The only API key the sandbox accepts in `x-api-key`.
     pub api_key: String,
     /// How long after creation a customer's application is decided automatically
-    /// (5 s by default, like Dakota's sandbox). `Duration::ZERO` decides on the first read.
+    /// (5 s by default, like Dakota's sandbox). `Duration::ZERO` decides at once.
     pub auto_approve_after: Duration,
     /// Requests allowed per API key in each rate-limit window (default 60 per minute).
     pub rate_limit_per_minute: u32,

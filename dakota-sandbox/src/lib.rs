@@ -222,7 +222,8 @@ pub struct SandboxBuilder {
 
 impl SandboxBuilder {
     /// Delay before a new customer's application is decided automatically (default 5 s;
-    /// `Duration::ZERO` decides on the first read).
+    /// `Duration::ZERO` decides at once: the background timer fires immediately, and any read
+    /// before that applies it too).
     pub fn auto_approve_after(mut self, d: Duration) -> Self {
         self.config.auto_approve_after = d;
         self
