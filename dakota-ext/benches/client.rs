@@ -77,9 +77,16 @@ async fn per_call_overhead() -> Result<(), Box<dyn std::error::Error>> {
         .rate_limit_per_minute(u32::MAX)
         .start()
         .await?;
+    // Both sides share one reqwest client (30 s timeout, as dakota-ext's default), so the ratio
+    // is the cost of the generated client plus the dakota-ext pipeline, not of client settings.
+    let raw = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .build()?;
     let dakota = Dakota::builder()
         .base_url(sandbox.base_url())?
         .api_key(sandbox.api_key())
+        .http_client(raw.clone())
         .build()?;
     let created = dakota
         .onboarding()
@@ -88,7 +95,6 @@ async fn per_call_overhead() -> Result<(), Box<dyn std::error::Error>> {
     let id = created.customer_id.to_string();
 
     // The baseline: what a hand-written call would do.
-    let raw = reqwest::Client::new();
     let url = format!("{}/customers/{id}", sandbox.base_url());
     let key = sandbox.api_key().to_owned();
     let raw_call = || async {

@@ -151,8 +151,10 @@ impl DakotaBuilder {
         self
     }
 
-    /// Wait for the rate-limit window to reset when `X-RateLimit-Remaining` reaches 0, so bulk
-    /// work does not hit 429 at all (default off).
+    /// Pace requests on the `X-RateLimit-*` headers: every request takes one unit of the
+    /// current window's budget before it leaves and waits for the reset once it is spent, so
+    /// bulk work shared by many tasks stays under the limit instead of collecting `429`s
+    /// (default off). See the `pacing` module.
     pub fn pacing(mut self, on: bool) -> Self {
         self.pacing = on;
         self
@@ -196,7 +198,7 @@ impl DakotaBuilder {
             retry: self.retry,
             auto_idempotency_keys: self.auto_idempotency_keys,
             pacing: self.pacing,
-            paced_until: Mutex::new(None),
+            pacer: crate::pacing::Pacer::default(),
             token_operations: dakota_api::registry::APPLICATION_TOKEN_OPERATIONS
                 .iter()
                 .copied()
@@ -418,7 +420,7 @@ pub(crate) struct Pipeline {
     retry: RetryPolicy,
     auto_idempotency_keys: bool,
     pacing: bool,
-    paced_until: Mutex<Option<tokio::time::Instant>>,
+    pacer: crate::pacing::Pacer,
     token_operations: HashSet<&'static str>,
 }
 
@@ -507,27 +509,18 @@ impl Pipeline {
         key
     }
 
-    async fn pace(&self) {
-        if !self.pacing {
-            return;
-        }
-        let until = *lock(&self.paced_until);
-        if let Some(t) = until {
-            if t > tokio::time::Instant::now() {
-                tracing::debug!(
-                    wait_ms = (t - tokio::time::Instant::now()).as_millis() as u64,
-                    "pacing: rate-limit window exhausted"
-                );
-                tokio::time::sleep_until(t).await;
-            }
+    /// With pacing on, take one unit of the API key's window budget (waiting for the reset
+    /// when it is spent). Requests authenticated by an application token are counted in the
+    /// token's own hourly bucket and are not paced here.
+    async fn pace(&self, paced: bool) {
+        if paced {
+            self.pacer.acquire().await;
         }
     }
 
-    fn observe(&self, headers: &HeaderMap) {
-        if self.pacing && retry::rate_limit_remaining(headers) == Some(0) {
-            if let Some(wait) = retry::rate_limit_reset(headers) {
-                *lock(&self.paced_until) = Some(tokio::time::Instant::now() + wait);
-            }
+    fn observe(&self, paced: bool, headers: &HeaderMap) {
+        if paced {
+            self.pacer.observe(headers);
         }
     }
 
@@ -550,10 +543,11 @@ impl Pipeline {
         } else {
             1
         };
+        let paced = self.pacing && !request.headers().contains_key(APPLICATION_TOKEN_HEADER);
         let mut attempt = 1u32;
         let mut request = Some(request);
         loop {
-            self.pace().await;
+            self.pace(paced).await;
             // A request whose body cannot be cloned (a stream) gets exactly one attempt.
             let copy = if attempt < max {
                 request.as_ref().and_then(reqwest::Request::try_clone)
@@ -582,7 +576,7 @@ impl Pipeline {
                     if let Some(id) = &request_id {
                         span.record("request_id", id.as_str());
                     }
-                    self.observe(resp.headers());
+                    self.observe(paced, resp.headers());
                     if !last_try && retry::retryable_status(status) {
                         let delay = retry::server_delay(status, resp.headers())
                             .unwrap_or_else(|| self.retry.backoff(attempt));
@@ -617,6 +611,8 @@ impl Pipeline {
                     return Ok(resp);
                 }
                 Err(e) => {
+                    // No answer, no news about the budget (this also ends a pacing probe).
+                    self.observe(paced, &HeaderMap::new());
                     if !last_try && retryable_transport(&e) {
                         let delay = self.retry.backoff(attempt);
                         tracing::info!(attempt, delay_ms = delay.as_millis() as u64, kind = ?transport_kind(&e), "retrying after transport error");

@@ -4,6 +4,7 @@ pub mod client;
 pub mod error;
 pub mod ksuid;
 pub mod onboarding;
+mod pacing;
 pub mod pagination;
 pub mod retry;
 pub mod time;

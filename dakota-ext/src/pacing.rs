@@ -1,0 +1,179 @@
+//! Client-side pacing on Dakota's rate-limit headers, so bulk work does not hit `429` at all.
+//!
+//! Dakota counts requests per API key in fixed windows and reports the budget on every response
+//! (`X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` in Unix seconds). The
+//! [`Pacer`] keeps a local budget for the current window: every request takes one unit before
+//! it is sent, so however many tasks share the client, no more requests leave than the window
+//! allows; when the budget is spent, requests wait for the reset. Until the first response has
+//! told the limit, only one request is in flight (a probe), so a burst of a thousand tasks at
+//! start-up does not overrun an unknown limit either.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use tokio::time::Instant;
+
+use crate::retry;
+
+/// How long a waiting request sleeps before looking again while the limit is unknown.
+const PROBE_POLL: Duration = Duration::from_millis(5);
+
+/// Local view of the current rate-limit window.
+#[derive(Debug, Default)]
+struct Window {
+    /// `X-RateLimit-Limit`, once seen.
+    limit: Option<u64>,
+    /// Requests this client may still send in the current window (`None`: unknown).
+    remaining: Option<u64>,
+    /// When the current window ends (`None`: unknown).
+    reset: Option<Instant>,
+    /// A request is in flight while nothing is known yet.
+    probing: bool,
+}
+
+/// Shared pacing state of one client (one API key).
+#[derive(Debug, Default)]
+pub(crate) struct Pacer {
+    window: Mutex<Window>,
+}
+
+fn lock(m: &Mutex<Window>) -> std::sync::MutexGuard<'_, Window> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Pacer {
+    /// Wait until the window has budget for one more request, and take it.
+    pub(crate) async fn acquire(&self) {
+        loop {
+            let wake = {
+                let mut w = lock(&self.window);
+                let now = Instant::now();
+                if w.reset.is_some_and(|r| now >= r) {
+                    // The window turned over: the full limit again; the next response tells
+                    // when the new window ends.
+                    w.reset = None;
+                    w.remaining = w.limit;
+                }
+                match (w.remaining, w.limit) {
+                    (Some(n), _) if n > 0 => {
+                        w.remaining = Some(n - 1);
+                        return;
+                    }
+                    (Some(_), _) => w.reset.unwrap_or(now + PROBE_POLL),
+                    (None, None) if !w.probing => {
+                        w.probing = true;
+                        return;
+                    }
+                    (None, None) => now + PROBE_POLL,
+                    (None, Some(_)) => return,
+                }
+            };
+            tracing::trace!(
+                wait_ms = wake.saturating_duration_since(Instant::now()).as_millis() as u64,
+                "pacing: waiting for rate-limit budget"
+            );
+            tokio::time::sleep_until(wake).await;
+        }
+    }
+
+    /// Learn from a response's rate-limit headers (any status, `429` included).
+    pub(crate) fn observe(&self, headers: &HeaderMap) {
+        let limit = header_u64(headers, "x-ratelimit-limit");
+        let remaining = retry::rate_limit_remaining(headers);
+        let reset = retry::rate_limit_reset(headers).map(|d| Instant::now() + d);
+        let mut w = lock(&self.window);
+        w.probing = false;
+        if let Some(l) = limit.filter(|&l| l > 0) {
+            w.limit = Some(l);
+        }
+        let (Some(rem), Some(reset)) = (remaining, reset) else {
+            return;
+        };
+        let newer = w
+            .reset
+            .is_none_or(|cur| reset > cur + Duration::from_millis(500));
+        if newer {
+            // First news of this window: the server's count, less nothing we can know of.
+            w.reset = Some(reset);
+            w.remaining = Some(match w.remaining {
+                Some(local) => local.min(rem),
+                None => rem,
+            });
+        } else {
+            // Same window: our own count already includes requests still in flight; the
+            // server's is lower only when someone else spends the same key.
+            w.remaining = Some(w.remaining.map_or(rem, |local| local.min(rem)));
+        }
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(limit: u64, remaining: u64, reset_in: Duration) -> HeaderMap {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970");
+        let reset = (now + reset_in).as_secs();
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-ratelimit-limit", limit),
+            ("x-ratelimit-remaining", remaining),
+            ("x-ratelimit-reset", reset),
+        ] {
+            h.insert(k, HeaderValue::from_str(&v.to_string()).expect("digits"));
+        }
+        h
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_probe_until_the_limit_is_known_then_the_budget() {
+        let p = std::sync::Arc::new(Pacer::default());
+        p.acquire().await; // the probe
+        let second = {
+            let p = p.clone();
+            tokio::spawn(async move { p.acquire().await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!second.is_finished(), "waits for the probe's answer");
+        p.observe(&headers(3, 2, Duration::from_secs(30)));
+        second.await.expect("joins");
+        // One unit left in this window (3 - probe - second).
+        p.acquire().await;
+        let t = Instant::now();
+        let blocked = {
+            let p = p.clone();
+            tokio::spawn(async move { p.acquire().await })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!blocked.is_finished(), "budget spent: waits for the reset");
+        blocked.await.expect("joins after the reset");
+        assert!(t.elapsed() >= Duration::from_secs(29));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_empties_the_budget_until_reset() {
+        let p = Pacer::default();
+        p.acquire().await;
+        p.observe(&headers(100, 50, Duration::from_secs(60)));
+        p.observe(&headers(100, 0, Duration::from_secs(60)));
+        let t = Instant::now();
+        p.acquire().await;
+        assert!(t.elapsed() >= Duration::from_secs(59));
+    }
+
+    #[test]
+    fn responses_without_headers_change_nothing() {
+        let p = Pacer::default();
+        p.observe(&HeaderMap::new());
+        let w = lock(&p.window);
+        assert_eq!((w.limit, w.remaining, w.reset), (None, None, None));
+    }
+}
