@@ -76,8 +76,10 @@
 //!   timestamp's decimal digits followed by the raw body; headers `x-webhook-timestamp` and
 //!   `x-webhook-signature`, base64) with the sandbox's key: [`Sandbox::webhook_public_key`]
 //!   (hex; random per sandbox unless [`SandboxBuilder::webhook_signing_seed`]). A background
-//!   task sends them without holding up any request: each attempt is signed afresh and limited
-//!   to [`SandboxBuilder::webhook_timeout`]; a non-2xx answer or a transport error is retried
+//!   task sends them without holding up any request, one at a time per target (so each target
+//!   gets its events in order, and a slow one delays nobody else): each attempt is signed
+//!   afresh and limited to [`SandboxBuilder::webhook_timeout`]; a non-2xx answer or a
+//!   transport error is retried
 //!   [`SandboxBuilder::webhook_max_attempts`] times in all, with a doubling
 //!   [`SandboxBuilder::webhook_retry_backoff`]; a deleted target gets no further attempt.
 //!   `GET /webhooks` lists one record per (event, target), newest event first, 30 days back;

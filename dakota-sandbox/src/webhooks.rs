@@ -371,7 +371,21 @@ async fn run(state: SandboxState, mut rx: mpsc::Receiver<Job>) {
         }
     };
     let mut timers: BinaryHeap<Reverse<(DateTime<Utc>, String)>> = BinaryHeap::new();
+    // One delivery in flight per target, the rest queued behind it: a target receives its
+    // events in the order they happened, and a slow target holds up nobody else.
     let mut inflight: JoinSet<()> = JoinSet::new();
+    let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
+    let mut waiting: HashMap<String, VecDeque<Delivery>> = HashMap::new();
+    let start = |inflight: &mut JoinSet<()>,
+                 running: &mut HashMap<tokio::task::Id, String>,
+                 d: Delivery| match &client {
+        Some(c) => {
+            let target = d.target_id.clone();
+            let handle = inflight.spawn(deliver(state.clone(), c.clone(), d));
+            running.insert(handle.id(), target);
+        }
+        None => state.abandon(&d),
+    };
     loop {
         let wait = timers
             .peek()
@@ -380,12 +394,16 @@ async fn run(state: SandboxState, mut rx: mpsc::Receiver<Job>) {
             job = rx.recv() => match job {
                 None => break,
                 Some(Job::Fire { at, application_id }) => timers.push(Reverse((at, application_id))),
-                Some(Job::Deliver(d)) => match &client {
-                    Some(c) => {
-                        inflight.spawn(deliver(state.clone(), c.clone(), d));
+                Some(Job::Deliver(d)) => {
+                    if client.is_none() {
+                        state.abandon(&d);
+                    } else if let Some(queue) = waiting.get_mut(&d.target_id) {
+                        queue.push_back(d);
+                    } else {
+                        waiting.insert(d.target_id.clone(), VecDeque::new());
+                        start(&mut inflight, &mut running, d);
                     }
-                    None => state.abandon(&d),
-                },
+                }
             },
             () = sleep_opt(wait) => {
                 // A timer may wake a hair before the wall clock reaches `at`.
@@ -403,10 +421,23 @@ async fn run(state: SandboxState, mut rx: mpsc::Receiver<Job>) {
                     state.flush_events();
                 }
             }
-            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                if let Err(e) = done {
-                    if e.is_panic() {
-                        tracing::error!("a webhook delivery task panicked");
+            Some(done) = inflight.join_next_with_id(), if !inflight.is_empty() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => {
+                        if e.is_panic() {
+                            tracing::error!("a webhook delivery task panicked");
+                        }
+                        e.id()
+                    }
+                };
+                // The target's next delivery, if any, goes out now.
+                if let Some(target) = running.remove(&id) {
+                    match waiting.get_mut(&target).and_then(VecDeque::pop_front) {
+                        Some(next) => start(&mut inflight, &mut running, next),
+                        None => {
+                            waiting.remove(&target);
+                        }
                     }
                 }
             }

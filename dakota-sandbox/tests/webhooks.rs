@@ -555,6 +555,46 @@ async fn failed_attempts_are_retried_then_recorded() {
 }
 
 #[tokio::test]
+async fn each_target_gets_its_events_in_order_and_a_slow_one_holds_up_nobody() {
+    let api = Api::start(
+        fast()
+            .webhook_max_attempts(4)
+            .webhook_retry_backoff(Duration::from_millis(150)),
+    )
+    .await;
+    // Fails its first two requests: its first event is retried, the rest wait behind it.
+    let mut slow = Receiver::start(2).await;
+    let mut healthy = Receiver::start(0).await;
+    create_target(&api, json!({"url": slow.url, "global": true})).await;
+    create_target(&api, json!({"url": healthy.url, "global": true})).await;
+    api.create_customer("Acme Corp", "business").await;
+    let expected = [
+        "customer.created",
+        "customer.kyb_status.created",
+        "customer.updated",
+        "customer.kyb_status.updated",
+    ];
+    let fast_got = healthy.until("customer.kyb_status.updated").await;
+    assert_eq!(types_of(&fast_got), expected);
+    assert!(
+        slow.calls() < 3,
+        "the healthy target was served while the slow one was still retrying"
+    );
+    let slow_got = slow.until("customer.kyb_status.updated").await;
+    assert_eq!(
+        types_of(&slow_got),
+        [
+            "customer.created",
+            "customer.created",
+            "customer.created",
+            "customer.kyb_status.created",
+            "customer.updated",
+            "customer.kyb_status.updated"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn replays_carry_the_header_and_the_same_id() {
     let api = Api::start(fast()).await;
     let mut rx = Receiver::start(0).await;
