@@ -135,6 +135,10 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
     let created = events::customer_created(&customer, &app);
     store.outbox.extend(created);
     store.tokens.insert(token, application_id.clone());
+    store.dirty.insert(application_id.clone());
+    store
+        .customer_of
+        .insert(application_id.clone(), customer_id.clone());
     store.applications.insert(application_id, app);
     store.customers.insert(customer_id, customer);
     Ok(reply)

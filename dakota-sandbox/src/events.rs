@@ -81,9 +81,21 @@ pub(crate) fn collect(store: &mut Store) -> Vec<PendingEvent> {
     let Store {
         customers,
         applications,
+        dirty,
+        all_dirty,
+        customer_of,
         ..
     } = store;
-    for c in customers.values() {
+    let touched = std::mem::take(dirty);
+    // Only what was touched since the last collection, in customer order.
+    let candidates: Vec<&CustomerRec> = if std::mem::take(all_dirty) {
+        customers.values().collect()
+    } else {
+        let mut ids: Vec<&String> = touched.iter().filter_map(|a| customer_of.get(a)).collect();
+        ids.sort();
+        ids.into_iter().filter_map(|id| customers.get(id)).collect()
+    };
+    for c in candidates {
         let Some(app) = applications.get_mut(&c.application_id) else {
             continue;
         };

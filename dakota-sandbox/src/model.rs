@@ -549,6 +549,13 @@ pub(crate) struct Store {
     pub(crate) simulations: HashMap<String, (String, String, types::SimulateOnboardingResponse)>,
     /// Events raised explicitly by a handler (e.g. `customer.created`), waiting to be published.
     pub(crate) outbox: Vec<crate::events::PendingEvent>,
+    /// Applications touched since events were last collected, so collecting costs what
+    /// changed, not the size of the store (100k customers stay fast).
+    pub(crate) dirty: std::collections::HashSet<String>,
+    /// Every application may have changed (after [`Store::advance_all`]).
+    pub(crate) all_dirty: bool,
+    /// Application id → its customer's id.
+    pub(crate) customer_of: HashMap<String, String>,
 }
 
 impl Store {
@@ -556,6 +563,7 @@ impl Store {
     pub(crate) fn app_mut(&mut self, id: &str, now: DateTime<Utc>) -> Option<&mut AppRec> {
         let app = self.applications.get_mut(id)?;
         app.advance(now);
+        self.dirty.insert(id.to_owned());
         Some(app)
     }
 
@@ -564,6 +572,7 @@ impl Store {
         for app in self.applications.values_mut() {
             app.advance(now);
         }
+        self.all_dirty = true;
     }
 
     /// The `types::Customer` view of a customer (call `advance` on its application first).
