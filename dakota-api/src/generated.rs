@@ -3670,6 +3670,9 @@ pub mod types {
         ApplicationNotReadyError(ApplicationNotReadyError),
         InsufficientCreditsError(InsufficientCreditsError),
         ProblemDetails(ProblemDetails),
+        /// A shape this version of the spec does not describe (e.g. a variant Dakota added
+        /// later), kept as raw JSON.
+        Unknown(::serde_json::Value),
     }
     impl ::std::convert::From<ApplicationNotReadyError>
     for CreateApplicationSubmissionErrorBody {
@@ -4925,6 +4928,9 @@ pub mod types {
         CryptoDestinationRequest(CryptoDestinationRequest),
         FiatUsDestinationRequest(FiatUsDestinationRequest),
         FiatIbanDestinationRequest(FiatIbanDestinationRequest),
+        /// A shape this version of the spec does not describe (e.g. a variant Dakota added
+        /// later), kept as raw JSON.
+        Unknown(::serde_json::Value),
     }
     impl ::std::convert::From<CryptoDestinationRequest> for DestinationRequestUnion {
         fn from(value: CryptoDestinationRequest) -> Self {
@@ -4996,6 +5002,9 @@ pub mod types {
         CryptoDestinationResponse(CryptoDestinationResponse),
         FiatUsDestinationResponse(FiatUsDestinationResponse),
         FiatIbanDestinationResponse(FiatIbanDestinationResponse),
+        /// A shape this version of the spec does not describe (e.g. a variant Dakota added
+        /// later), kept as raw JSON.
+        Unknown(::serde_json::Value),
     }
     impl ::std::convert::From<CryptoDestinationResponse> for DestinationResponseUnion {
         fn from(value: CryptoDestinationResponse) -> Self {
@@ -5745,6 +5754,9 @@ pub mod types {
         RemovePolicyRuleIntent(RemovePolicyRuleIntent),
         UpdatePolicyRuleIntent(UpdatePolicyRuleIntent),
         DeletePolicyIntent(DeletePolicyIntent),
+        /// A shape this version of the spec does not describe (e.g. a variant Dakota added
+        /// later), kept as raw JSON.
+        Unknown(::serde_json::Value),
     }
     impl ::std::convert::From<SendTransactionIntent> for EndorsedRequestIntent {
         fn from(value: SendTransactionIntent) -> Self {
@@ -9463,6 +9475,9 @@ pub mod types {
         OneOffTransactionResponse(PaginatedOneOffTransactionResponse),
         CustomerTransactionResponse(PaginatedCustomerTransactionResponse),
         WalletTransactionResponse(PaginatedWalletTransactionResponse),
+        /// A shape this version of the spec does not describe (e.g. a variant Dakota added
+        /// later), kept as raw JSON.
+        Unknown(::serde_json::Value),
     }
     impl ::std::convert::From<PaginatedOneOffTransactionResponse>
     for PaginatedTransactionResourceResponse {
@@ -11717,6 +11732,9 @@ pub mod types {
         OneOffTransaction(OneOffTransaction),
         WalletTransaction(WalletTransaction),
         Transaction(Transaction),
+        /// A shape this version of the spec does not describe (e.g. a variant Dakota added
+        /// later), kept as raw JSON.
+        Unknown(::serde_json::Value),
     }
     impl ::std::convert::From<OneOffTransaction> for TransactionResource {
         fn from(value: OneOffTransaction) -> Self {

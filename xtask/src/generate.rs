@@ -22,6 +22,8 @@ pub struct Generated {
     pub dropped: Vec<(String, String)>,
     /// Enums made forward-compatible.
     pub opened_enums: BTreeSet<String>,
+    /// Untagged unions given a raw-JSON `Unknown` variant.
+    pub opened_unions: BTreeSet<String>,
     /// The normalized spec that was fed to progenitor.
     pub normalized: Value,
     /// The text of `mock.rs`: progenitor's typed httpmock helpers for every generated
@@ -162,11 +164,13 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
         .map(str::to_string)
         .collect();
     let mut opened = BTreeSet::new();
+    let mut opened_unions = BTreeSet::new();
     for item in file.items.iter_mut() {
         if let syn::Item::Mod(m) = item {
             if m.ident == "types" {
                 if let Some((_, items)) = m.content.as_mut() {
                     opened = open_enums::open_enums(items, &closed);
+                    opened_unions = open_enums::open_unions(items);
                 }
             }
         }
@@ -188,6 +192,7 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
         changes,
         dropped,
         opened_enums: opened,
+        opened_unions,
         normalized: spec,
         mock,
     })

@@ -119,14 +119,15 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
         *per_rule.entry(c.rule).or_default() += 1;
     }
     eprintln!(
-        "normalized {spec_name}: {} change(s) [{}]; {} enum(s) made forward-compatible",
+        "normalized {spec_name}: {} change(s) [{}]; {} enum(s) and {} union(s) made forward-compatible",
         g.changes.len(),
         per_rule
             .iter()
             .map(|(r, n)| format!("{r}: {n}"))
             .collect::<Vec<_>>()
             .join(", "),
-        g.opened_enums.len()
+        g.opened_enums.len(),
+        g.opened_unions.len()
     );
     if verbose {
         for c in &g.changes {

@@ -192,9 +192,83 @@ pub fn open_enums(items: &mut Vec<Item>, closed: &BTreeSet<String>) -> BTreeSet<
     opened
 }
 
+/// Derives a union keeps only when `serde_json::Value` supports them too.
+const VALUE_INCOMPATIBLE_DERIVES: &[&str] = &["Copy", "Hash", "PartialOrd", "Ord"];
+
+/// Open every untagged union among `items` (typify's `oneOf`: newtype variants told apart by
+/// shape) with a last `Unknown(serde_json::Value)` variant: a variant Dakota adds later (a new
+/// `destination_type`, a new intent `type`) then deserializes as raw JSON instead of failing
+/// the whole response or page. Known variants are tried first, so they stay typed. Returns
+/// the names of the unions changed.
+pub fn open_unions(items: &mut [Item]) -> BTreeSet<String> {
+    let mut opened = BTreeSet::new();
+    for item in items.iter_mut() {
+        let Item::Enum(e) = item else { continue };
+        let untagged = e
+            .attrs
+            .iter()
+            .any(|a| a.path().is_ident("serde") && quote!(#a).to_string().contains("untagged"));
+        let newtypes = !e.variants.is_empty()
+            && e.variants
+                .iter()
+                .all(|v| matches!(&v.fields, Fields::Unnamed(f) if f.unnamed.len() == 1));
+        if !untagged || !newtypes || !derives(&e.attrs, "Deserialize") {
+            continue;
+        }
+        if VALUE_INCOMPATIBLE_DERIVES
+            .iter()
+            .any(|d| derives(&e.attrs, d))
+        {
+            continue;
+        }
+        let names = ["Unknown", "UnknownVariant", "Unlisted"];
+        let Some(unknown) = names
+            .iter()
+            .map(|n| format_ident!("{}", n))
+            .find(|n| !e.variants.iter().any(|v| &v.ident == n))
+        else {
+            continue;
+        };
+        e.variants.push(parse_quote! {
+            /// A shape this version of the spec does not describe (e.g. a variant Dakota added
+            /// later), kept as raw JSON.
+            #unknown(::serde_json::Value)
+        });
+        opened.insert(e.ident.to_string());
+    }
+    opened
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opens_untagged_unions_only() {
+        let mut items: Vec<Item> = vec![
+            parse_quote! {
+                #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+                #[serde(untagged)]
+                pub enum Payee { Wallet(WalletPayee), Bank(BankPayee) }
+            },
+            parse_quote! {
+                #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Hash)]
+                #[serde(untagged)]
+                pub enum Hashed { A(A), B(B) }
+            },
+            parse_quote! {
+                #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+                #[serde(tag = "kind")]
+                pub enum Tagged { A { x: i64 } }
+            },
+        ];
+        let opened = open_unions(&mut items);
+        assert_eq!(opened, BTreeSet::from(["Payee".to_string()]));
+        let Item::Enum(e) = &items[0] else { panic!() };
+        let last = e.variants.last().expect("variant");
+        assert_eq!(last.ident, "Unknown");
+        assert!(quote!(#last).to_string().contains("serde_json :: Value"));
+    }
 
     #[test]
     fn opens_a_typify_style_enum() {

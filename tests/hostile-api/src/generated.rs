@@ -38,6 +38,9 @@ pub mod types {
         Send(Send),
         Attach(Attach),
         Detach(Detach),
+        /// A shape this version of the spec does not describe (e.g. a variant Dakota added
+        /// later), kept as raw JSON.
+        Unknown(::serde_json::Value),
     }
     impl ::std::convert::From<Send> for ActionIntent {
         fn from(value: Send) -> Self {
@@ -374,6 +377,9 @@ pub mod types {
     pub enum PayeeUnion {
         BankPayee(BankPayee),
         WalletPayee(WalletPayee),
+        /// A shape this version of the spec does not describe (e.g. a variant Dakota added
+        /// later), kept as raw JSON.
+        Unknown(::serde_json::Value),
     }
     impl ::std::convert::From<BankPayee> for PayeeUnion {
         fn from(value: BankPayee) -> Self {
@@ -418,6 +424,9 @@ pub mod types {
     pub enum PutThingSuccessBody {
         Receipt(Receipt),
         Thing(Thing),
+        /// A shape this version of the spec does not describe (e.g. a variant Dakota added
+        /// later), kept as raw JSON.
+        Unknown(::serde_json::Value),
     }
     impl ::std::convert::From<Receipt> for PutThingSuccessBody {
         fn from(value: Receipt) -> Self {
@@ -501,6 +510,9 @@ pub mod types {
         NoCredits(NoCredits),
         NotReady(NotReady),
         Problem(Problem),
+        /// A shape this version of the spec does not describe (e.g. a variant Dakota added
+        /// later), kept as raw JSON.
+        Unknown(::serde_json::Value),
     }
     impl ::std::convert::From<NoCredits> for SubmitThingErrorBody {
         fn from(value: NoCredits) -> Self {
