@@ -275,7 +275,7 @@ pub(crate) fn put_business(call: &Call<'_>) -> Result<Reply, ApiError> {
         };
         obj.insert("id".into(), json!(app.business_id));
         let entity: types::BusinessEntity = from_json(Value::Object(obj))?;
-        app.business = Some(entity);
+        app.business = Some(Box::new(entity));
         app.updated_at = call.now;
         let business = app
             .business_view()
@@ -307,7 +307,7 @@ pub(crate) fn put_individual(call: &Call<'_>) -> Result<Reply, ApiError> {
             Some(p) => p.id.clone(),
             None => call.state.next_id(call.now),
         };
-        app.primary = Some(primary_entity(&req, &id)?);
+        app.primary = Some(Box::new(primary_entity(&req, &id)?));
         app.updated_at = call.now;
         let individual = app
             .primary_view()
@@ -508,7 +508,7 @@ fn edd_reply(app: &AppRec) -> Result<Reply, ApiError> {
             application_decision: decision(app),
             application_id: model::ksuid(&app.id),
             application_status: app.status.clone(),
-            edd,
+            edd: *edd,
         },
     )
 }
@@ -560,7 +560,7 @@ pub(crate) fn put_edd(call: &Call<'_>) -> Result<Reply, ApiError> {
         obj.insert("business_id".into(), json!(app.business_id));
         obj.insert("created_at".into(), json!(created));
         obj.insert("updated_at".into(), json!(call.now));
-        app.edd = Some(from_json(Value::Object(obj))?);
+        app.edd = Some(Box::new(from_json(Value::Object(obj))?));
         app.updated_at = call.now;
         edd_reply(app)
     })

@@ -100,10 +100,12 @@ pub(crate) struct AppRec {
     pub(crate) kyb_status: types::KybStatus,
     pub(crate) plan: Option<(DateTime<Utc>, Outcome)>,
     pub(crate) business_id: String,
-    pub(crate) business: Option<types::BusinessEntity>,
-    pub(crate) primary: Option<types::IndividualEntity>,
+    // The large records are boxed: an application without them costs a few hundred bytes, and
+    // the B-tree of applications (half-full nodes under time-ordered keys) stays small.
+    pub(crate) business: Option<Box<types::BusinessEntity>>,
+    pub(crate) primary: Option<Box<types::IndividualEntity>>,
     pub(crate) associated: Vec<types::AssociatedIndividualEntity>,
-    pub(crate) edd: Option<types::EddResponse>,
+    pub(crate) edd: Option<Box<types::EddResponse>>,
     pub(crate) attestations: BTreeMap<String, types::CompletedAttestation>,
     pub(crate) poa_status: Option<types::ApplicationPoaStatus>,
     /// The state last announced by webhook events (see [`crate::events`]).
@@ -278,14 +280,14 @@ impl AppRec {
     pub(crate) fn primary_view(&self) -> Option<types::IndividualEntity> {
         self.primary
             .as_ref()
-            .map(|p| with_decision(p, &self.entity_decision()))
+            .map(|p| with_decision(p.as_ref(), &self.entity_decision()))
     }
 
     /// The business with the application's decision stamped on it.
     pub(crate) fn business_view(&self) -> Option<types::BusinessEntity> {
         self.business
             .as_ref()
-            .map(|b| with_decision(b, &self.entity_decision()))
+            .map(|b| with_decision(b.as_ref(), &self.entity_decision()))
     }
 
     /// Associated individuals with the application's decision stamped on them.
@@ -408,7 +410,11 @@ impl AppRec {
             decision_rule_version: (self.decision_method
                 == Some(types::ApplicationDecisionMethod::Auto))
             .then(|| "sandbox-v1".to_owned()),
-            edd: if include.edd { self.edd.clone() } else { None },
+            edd: if include.edd {
+                self.edd.as_deref().cloned()
+            } else {
+                None
+            },
             entities: include.entities.then(|| types::ApplicationEntities {
                 associated_individuals: self.associated_view(),
                 business: self.business_view(),
