@@ -319,7 +319,7 @@ impl Dakota {
 }
 
 /// Per-call settings for [`Dakota::call_with`].
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct CallOptions {
     idempotency_key: Option<String>,
     application_token: Option<SecretString>,

@@ -14,6 +14,6 @@ pub use client::{CallOptions, Dakota, DakotaBuilder, Environment, Response};
 pub use error::{ApiError, Error, FieldError, Problem, TransportKind};
 pub use ksuid::Ksuid;
 pub use onboarding::{Decision, DecisionFeed, NewCustomer, Onboarding, Transition, WaitPolicy};
-pub use pagination::CustomerFilter;
+pub use pagination::{CustomerFilter, ListOperation, LIST_OPERATIONS};
 pub use retry::RetryPolicy;
 pub use time::{UnixNanos, UnixSeconds};
