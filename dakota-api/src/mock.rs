@@ -21,14 +21,18 @@ pub mod operations {
             self.0
         }
         pub fn account_type(self, value: types::AccountType) -> Self {
-            Self(self.0.query_param("account_type", value.to_string()))
+            Self(self.0.query_param("account_type", super::query_value(&value)))
         }
         pub fn crypto_destination_id<'a, T>(self, value: T) -> Self
         where
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("crypto_destination_id", value.to_string()))
+                Self(
+                    self
+                        .0
+                        .query_param("crypto_destination_id", super::query_value(&value)),
+                )
             } else {
                 Self(self.0.query_param_missing("crypto_destination_id"))
             }
@@ -38,7 +42,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("customer_id", value.to_string()))
+                Self(self.0.query_param("customer_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("customer_id"))
             }
@@ -48,7 +52,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("destination_asset", value.to_string()))
+                Self(self.0.query_param("destination_asset", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("destination_asset"))
             }
@@ -58,7 +62,14 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("destination_network_id", value.to_string()))
+                Self(
+                    self
+                        .0
+                        .query_param(
+                            "destination_network_id",
+                            super::query_value(&value),
+                        ),
+                )
             } else {
                 Self(self.0.query_param_missing("destination_network_id"))
             }
@@ -68,7 +79,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -78,7 +89,9 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("fiat_destination_id", value.to_string()))
+                Self(
+                    self.0.query_param("fiat_destination_id", super::query_value(&value)),
+                )
             } else {
                 Self(self.0.query_param_missing("fiat_destination_id"))
             }
@@ -88,7 +101,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -98,7 +111,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("source_network_id", value.to_string()))
+                Self(self.0.query_param("source_network_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("source_network_id"))
             }
@@ -108,7 +121,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -636,7 +649,7 @@ pub mod operations {
             T: Into<Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("created_at_from", value.to_string()))
+                Self(self.0.query_param("created_at_from", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("created_at_from"))
             }
@@ -646,7 +659,7 @@ pub mod operations {
             T: Into<Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("created_at_to", value.to_string()))
+                Self(self.0.query_param("created_at_to", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("created_at_to"))
             }
@@ -656,7 +669,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -666,7 +679,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -676,7 +689,7 @@ pub mod operations {
             T: Into<Option<types::ListApiKeysSortBy>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("sort_by", value.to_string()))
+                Self(self.0.query_param("sort_by", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("sort_by"))
             }
@@ -686,7 +699,7 @@ pub mod operations {
             T: Into<Option<types::ListApiKeysSortDir>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("sort_dir", value.to_string()))
+                Self(self.0.query_param("sort_dir", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("sort_dir"))
             }
@@ -696,7 +709,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -1021,7 +1034,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -1031,7 +1044,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -1041,7 +1054,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -1051,7 +1064,7 @@ pub mod operations {
             T: Into<Option<types::ListApplicationsStatus>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("status", value.to_string()))
+                Self(self.0.query_param("status", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("status"))
             }
@@ -1061,7 +1074,7 @@ pub mod operations {
             T: Into<Option<types::ListApplicationsType>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("type", value.to_string()))
+                Self(self.0.query_param("type", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("type"))
             }
@@ -1154,7 +1167,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("include", value.to_string()))
+                Self(self.0.query_param("include", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("include"))
             }
@@ -2119,7 +2132,7 @@ pub mod operations {
             T: Into<Option<types::ListDocumentsCategory>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("category", value.to_string()))
+                Self(self.0.query_param("category", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("category"))
             }
@@ -2129,7 +2142,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("document_type", value.to_string()))
+                Self(self.0.query_param("document_type", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("document_type"))
             }
@@ -2139,7 +2152,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -2149,7 +2162,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -2159,7 +2172,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -3122,7 +3135,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("auto_account_id", value.to_string()))
+                Self(self.0.query_param("auto_account_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("auto_account_id"))
             }
@@ -3132,7 +3145,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("destination_asset", value.to_string()))
+                Self(self.0.query_param("destination_asset", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("destination_asset"))
             }
@@ -3142,7 +3155,14 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("destination_crypto_address", value.to_string()))
+                Self(
+                    self
+                        .0
+                        .query_param(
+                            "destination_crypto_address",
+                            super::query_value(&value),
+                        ),
+                )
             } else {
                 Self(self.0.query_param_missing("destination_crypto_address"))
             }
@@ -3152,7 +3172,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("destination_id", value.to_string()))
+                Self(self.0.query_param("destination_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("destination_id"))
             }
@@ -3162,7 +3182,14 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("destination_network_id", value.to_string()))
+                Self(
+                    self
+                        .0
+                        .query_param(
+                            "destination_network_id",
+                            super::query_value(&value),
+                        ),
+                )
             } else {
                 Self(self.0.query_param_missing("destination_network_id"))
             }
@@ -3172,7 +3199,7 @@ pub mod operations {
             T: Into<Option<i64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("end_date", value.to_string()))
+                Self(self.0.query_param("end_date", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("end_date"))
             }
@@ -3182,7 +3209,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -3192,7 +3219,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("input_asset", value.to_string()))
+                Self(self.0.query_param("input_asset", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("input_asset"))
             }
@@ -3202,7 +3229,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -3212,7 +3239,9 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("outgoing_amount_max", value.to_string()))
+                Self(
+                    self.0.query_param("outgoing_amount_max", super::query_value(&value)),
+                )
             } else {
                 Self(self.0.query_param_missing("outgoing_amount_max"))
             }
@@ -3222,7 +3251,9 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("outgoing_amount_min", value.to_string()))
+                Self(
+                    self.0.query_param("outgoing_amount_min", super::query_value(&value)),
+                )
             } else {
                 Self(self.0.query_param_missing("outgoing_amount_min"))
             }
@@ -3232,7 +3263,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("provider_id", value.to_string()))
+                Self(self.0.query_param("provider_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("provider_id"))
             }
@@ -3242,7 +3273,7 @@ pub mod operations {
             T: Into<Option<types::ListAutoTransactionsSortBy>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("sort_by", value.to_string()))
+                Self(self.0.query_param("sort_by", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("sort_by"))
             }
@@ -3252,7 +3283,7 @@ pub mod operations {
             T: Into<Option<types::ListAutoTransactionsSortDir>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("sort_dir", value.to_string()))
+                Self(self.0.query_param("sort_dir", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("sort_dir"))
             }
@@ -3262,7 +3293,11 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("source_crypto_address", value.to_string()))
+                Self(
+                    self
+                        .0
+                        .query_param("source_crypto_address", super::query_value(&value)),
+                )
             } else {
                 Self(self.0.query_param_missing("source_crypto_address"))
             }
@@ -3272,7 +3307,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("source_network_id", value.to_string()))
+                Self(self.0.query_param("source_network_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("source_network_id"))
             }
@@ -3282,7 +3317,7 @@ pub mod operations {
             T: Into<Option<i64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("start_date", value.to_string()))
+                Self(self.0.query_param("start_date", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("start_date"))
             }
@@ -3292,7 +3327,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -3302,7 +3337,7 @@ pub mod operations {
             T: Into<Option<types::TransactionStatus>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("status", value.to_string()))
+                Self(self.0.query_param("status", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("status"))
             }
@@ -3312,7 +3347,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("statuses", value.to_string()))
+                Self(self.0.query_param("statuses", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("statuses"))
             }
@@ -3322,7 +3357,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("transaction_hash", value.to_string()))
+                Self(self.0.query_param("transaction_hash", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("transaction_hash"))
             }
@@ -3332,7 +3367,7 @@ pub mod operations {
             T: Into<Option<types::TransactionType>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("type", value.to_string()))
+                Self(self.0.query_param("type", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("type"))
             }
@@ -3342,7 +3377,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("types", value.to_string()))
+                Self(self.0.query_param("types", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("types"))
             }
@@ -3579,7 +3614,11 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("application_statuses", value.to_string()))
+                Self(
+                    self
+                        .0
+                        .query_param("application_statuses", super::query_value(&value)),
+                )
             } else {
                 Self(self.0.query_param_missing("application_statuses"))
             }
@@ -3589,7 +3628,7 @@ pub mod operations {
             T: Into<Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("created_at_from", value.to_string()))
+                Self(self.0.query_param("created_at_from", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("created_at_from"))
             }
@@ -3599,7 +3638,7 @@ pub mod operations {
             T: Into<Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("created_at_to", value.to_string()))
+                Self(self.0.query_param("created_at_to", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("created_at_to"))
             }
@@ -3609,7 +3648,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -3619,7 +3658,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("external_id", value.to_string()))
+                Self(self.0.query_param("external_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("external_id"))
             }
@@ -3629,7 +3668,7 @@ pub mod operations {
             T: Into<Option<bool>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("is_sub_client", value.to_string()))
+                Self(self.0.query_param("is_sub_client", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("is_sub_client"))
             }
@@ -3639,7 +3678,7 @@ pub mod operations {
             T: Into<Option<types::KybStatus>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("kyb_status", value.to_string()))
+                Self(self.0.query_param("kyb_status", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("kyb_status"))
             }
@@ -3649,7 +3688,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("kyb_statuses", value.to_string()))
+                Self(self.0.query_param("kyb_statuses", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("kyb_statuses"))
             }
@@ -3659,7 +3698,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("kyc_statuses", value.to_string()))
+                Self(self.0.query_param("kyc_statuses", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("kyc_statuses"))
             }
@@ -3669,7 +3708,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -3679,7 +3718,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("search", value.to_string()))
+                Self(self.0.query_param("search", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("search"))
             }
@@ -3689,7 +3728,7 @@ pub mod operations {
             T: Into<Option<types::ListCustomersSortBy>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("sort_by", value.to_string()))
+                Self(self.0.query_param("sort_by", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("sort_by"))
             }
@@ -3699,7 +3738,7 @@ pub mod operations {
             T: Into<Option<types::ListCustomersSortDir>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("sort_dir", value.to_string()))
+                Self(self.0.query_param("sort_dir", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("sort_dir"))
             }
@@ -3709,7 +3748,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -3719,7 +3758,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("sub_client_id", value.to_string()))
+                Self(self.0.query_param("sub_client_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("sub_client_id"))
             }
@@ -4087,7 +4126,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -4097,7 +4136,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -4107,7 +4146,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -4334,7 +4373,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -4344,7 +4383,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -4354,7 +4393,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -4442,7 +4481,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -4452,7 +4491,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -4462,7 +4501,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -5828,7 +5867,7 @@ pub mod operations {
             T: Into<Option<types::ListDestinationsDestinationType>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("destination_type", value.to_string()))
+                Self(self.0.query_param("destination_type", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("destination_type"))
             }
@@ -5838,7 +5877,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -5848,7 +5887,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -5858,7 +5897,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -6643,7 +6682,7 @@ pub mod operations {
             T: Into<Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("cursor", value.to_string()))
+                Self(self.0.query_param("cursor", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("cursor"))
             }
@@ -6653,7 +6692,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU32>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -6663,7 +6702,7 @@ pub mod operations {
             T: Into<Option<types::ListSelfServeCreditsLedgerType>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("type", value.to_string()))
+                Self(self.0.query_param("type", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("type"))
             }
@@ -6905,7 +6944,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -6915,7 +6954,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -6925,7 +6964,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -7633,7 +7672,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("amount_max", value.to_string()))
+                Self(self.0.query_param("amount_max", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("amount_max"))
             }
@@ -7643,7 +7682,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("amount_min", value.to_string()))
+                Self(self.0.query_param("amount_min", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("amount_min"))
             }
@@ -7653,7 +7692,7 @@ pub mod operations {
             T: Into<Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("created_at_from", value.to_string()))
+                Self(self.0.query_param("created_at_from", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("created_at_from"))
             }
@@ -7663,7 +7702,7 @@ pub mod operations {
             T: Into<Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("created_at_to", value.to_string()))
+                Self(self.0.query_param("created_at_to", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("created_at_to"))
             }
@@ -7673,7 +7712,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("customer_id", value.to_string()))
+                Self(self.0.query_param("customer_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("customer_id"))
             }
@@ -7683,7 +7722,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("destination_asset", value.to_string()))
+                Self(self.0.query_param("destination_asset", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("destination_asset"))
             }
@@ -7693,7 +7732,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("destination_id", value.to_string()))
+                Self(self.0.query_param("destination_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("destination_id"))
             }
@@ -7703,7 +7742,7 @@ pub mod operations {
             T: Into<Option<types::ListTransactionsDirection>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("direction", value.to_string()))
+                Self(self.0.query_param("direction", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("direction"))
             }
@@ -7713,7 +7752,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -7723,7 +7762,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -7733,7 +7772,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("search", value.to_string()))
+                Self(self.0.query_param("search", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("search"))
             }
@@ -7743,7 +7782,7 @@ pub mod operations {
             T: Into<Option<types::ListTransactionsSortBy>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("sort_by", value.to_string()))
+                Self(self.0.query_param("sort_by", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("sort_by"))
             }
@@ -7753,7 +7792,7 @@ pub mod operations {
             T: Into<Option<types::ListTransactionsSortDir>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("sort_dir", value.to_string()))
+                Self(self.0.query_param("sort_dir", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("sort_dir"))
             }
@@ -7763,7 +7802,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("source_asset", value.to_string()))
+                Self(self.0.query_param("source_asset", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("source_asset"))
             }
@@ -7773,7 +7812,7 @@ pub mod operations {
             T: Into<Option<types::NetworkId>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("source_network_id", value.to_string()))
+                Self(self.0.query_param("source_network_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("source_network_id"))
             }
@@ -7783,7 +7822,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -7793,7 +7832,7 @@ pub mod operations {
             T: Into<Option<types::OneOffTransactionStatus>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("status", value.to_string()))
+                Self(self.0.query_param("status", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("status"))
             }
@@ -7803,7 +7842,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("statuses", value.to_string()))
+                Self(self.0.query_param("statuses", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("statuses"))
             }
@@ -7813,7 +7852,7 @@ pub mod operations {
             T: Into<Option<types::TransactionResourceType>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("transaction_type", value.to_string()))
+                Self(self.0.query_param("transaction_type", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("transaction_type"))
             }
@@ -7823,7 +7862,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("wallet_id", value.to_string()))
+                Self(self.0.query_param("wallet_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("wallet_id"))
             }
@@ -8313,7 +8352,7 @@ pub mod operations {
             T: Into<Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("created_at_from", value.to_string()))
+                Self(self.0.query_param("created_at_from", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("created_at_from"))
             }
@@ -8323,7 +8362,7 @@ pub mod operations {
             T: Into<Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("created_at_to", value.to_string()))
+                Self(self.0.query_param("created_at_to", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("created_at_to"))
             }
@@ -8333,7 +8372,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -8343,7 +8382,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -8353,7 +8392,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("roles", value.to_string()))
+                Self(self.0.query_param("roles", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("roles"))
             }
@@ -8363,7 +8402,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("search", value.to_string()))
+                Self(self.0.query_param("search", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("search"))
             }
@@ -8373,7 +8412,7 @@ pub mod operations {
             T: Into<Option<types::ListClientUsersSortBy>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("sort_by", value.to_string()))
+                Self(self.0.query_param("sort_by", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("sort_by"))
             }
@@ -8383,7 +8422,7 @@ pub mod operations {
             T: Into<Option<types::ListClientUsersSortDir>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("sort_dir", value.to_string()))
+                Self(self.0.query_param("sort_dir", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("sort_dir"))
             }
@@ -8393,7 +8432,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -9534,7 +9573,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("cursor", value.to_string()))
+                Self(self.0.query_param("cursor", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("cursor"))
             }
@@ -9544,7 +9583,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("event_type", value.to_string()))
+                Self(self.0.query_param("event_type", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("event_type"))
             }
@@ -9554,7 +9593,7 @@ pub mod operations {
             T: Into<Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("from", value.to_string()))
+                Self(self.0.query_param("from", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("from"))
             }
@@ -9564,7 +9603,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -9574,7 +9613,7 @@ pub mod operations {
             T: Into<Option<&'a str>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("simulation_id", value.to_string()))
+                Self(self.0.query_param("simulation_id", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("simulation_id"))
             }
@@ -9584,7 +9623,7 @@ pub mod operations {
             T: Into<Option<types::ListWebhookHistoryStatus>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("status", value.to_string()))
+                Self(self.0.query_param("status", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("status"))
             }
@@ -9594,7 +9633,7 @@ pub mod operations {
             T: Into<Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("to", value.to_string()))
+                Self(self.0.query_param("to", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("to"))
             }
@@ -9756,7 +9795,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("ending_before", value.to_string()))
+                Self(self.0.query_param("ending_before", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("ending_before"))
             }
@@ -9766,7 +9805,7 @@ pub mod operations {
             T: Into<Option<::std::num::NonZeroU64>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("limit", value.to_string()))
+                Self(self.0.query_param("limit", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("limit"))
             }
@@ -9776,7 +9815,7 @@ pub mod operations {
             T: Into<Option<&'a types::Ksuid>>,
         {
             if let Some(value) = value.into() {
-                Self(self.0.query_param("starting_after", value.to_string()))
+                Self(self.0.query_param("starting_after", super::query_value(&value)))
             } else {
                 Self(self.0.query_param_missing("starting_after"))
             }
@@ -11899,5 +11938,14 @@ impl MockServerExt for ::httpmock::MockServer {
                 operations::GetWebhookDeliveryThen::new(then),
             )
         })
+    }
+}
+/// A query value as the client puts it on the wire: serde's string form, or the JSON
+/// text of a number or boolean.
+fn query_value<T: ::serde::Serialize + ?Sized>(value: &T) -> String {
+    match ::serde_json::to_value(value) {
+        Ok(::serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
     }
 }

@@ -85,3 +85,36 @@ async fn stubbed_problem_becomes_a_typed_error() {
     let p = e.problem.as_ref().expect("parsed problem");
     assert_eq!(p.detail.as_deref(), Some("No customer with this id"));
 }
+
+/// Query matchers compare what the client really sends: a `DateTime` filter goes out as
+/// RFC 3339, and the generated `when.created_at_from(&t)` expects exactly that.
+#[tokio::test]
+async fn date_time_query_filters_match_what_the_client_sends() {
+    let server = MockServer::start_async().await;
+    let from: chrono::DateTime<chrono::Utc> = "2026-06-05T06:53:20Z".parse().expect("time");
+    let page: types::ListCustomersResponse = serde_json::from_value(json!({
+        "data": [serde_json::to_value(customer()).expect("customer")],
+        "meta": {"has_more_after": false, "has_more_before": false, "total_count": 1}
+    }))
+    .expect("a valid page");
+    let stub = server.list_customers(|when, then| {
+        when.created_at_from(&from)
+            .kyb_status(types::KybStatus::Active);
+        then.ok(&page);
+    });
+
+    let dakota = client(&server);
+    let api = dakota.api();
+    let got = dakota
+        .call(
+            api.list_customers()
+                .created_at_from(from)
+                .kyb_status(types::KybStatus::Active)
+                .send(),
+        )
+        .await
+        .expect("the stub matches the filters as sent")
+        .into_inner();
+    assert_eq!(got.data.len(), 1);
+    stub.assert_async().await;
+}

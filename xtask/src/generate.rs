@@ -202,8 +202,48 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
 /// the normalized spec, as the text of `mock.rs` inside the generated crate.
 fn mock(spec: &Value, header: &str) -> Result<String> {
     let tokens = run_progenitor(spec, |g, openapi| g.httpmock(openapi, "crate"))?;
-    let file: syn::File = syn::parse2(tokens).context("progenitor produced unparsable mocks")?;
+    let mut file: syn::File =
+        syn::parse2(tokens).context("progenitor produced unparsable mocks")?;
+    query_values_as_sent(&mut file);
     Ok(format!("{header}{}", prettyplease::unparse(&file)))
+}
+
+/// progenitor's mocks match a query parameter against `value.to_string()`, but the client
+/// sends query values through serde: a `DateTime` goes out as RFC 3339 (`2026-06-05T06:53:20Z`)
+/// while its `Display` is `2026-06-05 06:53:20 UTC`, so such a stub never matched. Every query
+/// matcher is rewritten to `query_value(&value)`, which encodes as the client does (the serde
+/// string form; the JSON text of numbers and booleans), and the helper is added to the module.
+fn query_values_as_sent(file: &mut syn::File) {
+    use syn::visit_mut::VisitMut;
+    struct Rewrite;
+    impl VisitMut for Rewrite {
+        fn visit_expr_method_call_mut(&mut self, call: &mut syn::ExprMethodCall) {
+            syn::visit_mut::visit_expr_method_call_mut(self, call);
+            if call.method != "query_param" || call.args.len() != 2 {
+                return;
+            }
+            let Some(syn::Expr::MethodCall(inner)) = call.args.get_mut(1) else {
+                return;
+            };
+            let receiver = &inner.receiver;
+            if inner.method == "to_string" && inner.args.is_empty() {
+                let arg: syn::Expr = syn::parse_quote!(super::query_value(&#receiver));
+                call.args[1] = arg;
+            }
+        }
+    }
+    Rewrite.visit_file_mut(file);
+    file.items.push(syn::parse_quote! {
+        /// A query value as the client puts it on the wire: serde's string form, or the JSON
+        /// text of a number or boolean.
+        fn query_value<T: ::serde::Serialize + ?Sized>(value: &T) -> String {
+            match ::serde_json::to_value(value) {
+                Ok(::serde_json::Value::String(s)) => s,
+                Ok(other) => other.to_string(),
+                Err(_) => String::new(),
+            }
+        }
+    });
 }
 
 /// Names of the items of the generated `types` module.

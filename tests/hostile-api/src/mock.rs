@@ -359,3 +359,12 @@ impl MockServerExt for ::httpmock::MockServer {
         })
     }
 }
+/// A query value as the client puts it on the wire: serde's string form, or the JSON
+/// text of a number or boolean.
+fn query_value<T: ::serde::Serialize + ?Sized>(value: &T) -> String {
+    match ::serde_json::to_value(value) {
+        Ok(::serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
