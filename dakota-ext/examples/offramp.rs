@@ -18,45 +18,22 @@
 //! today it does not (they answer 501), so the example prints the requests it would send and
 //! exits 0.
 
+mod common;
+
+use common::{BoxError, Flow};
 use dakota_api::types;
-use dakota_ext::Dakota;
-use std::error::Error as StdError;
 use std::process::ExitCode;
 
-type BoxError = Box<dyn StdError>;
-
-/// The operations this flow calls.
-const OPERATIONS: &[&str] = &[
-    "createCustomer",
-    "createRecipient",
-    "createDestination",
-    "createAccount",
-];
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            if let Some(id) = e
-                .downcast_ref::<dakota_ext::Error>()
-                .and_then(dakota_ext::Error::request_id)
-            {
-                eprintln!("(request id {id})");
-            }
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn customer() -> Result<types::CustomerCreateRequest, BoxError> {
-    Ok(types::CustomerCreateRequest {
-        name: "Harbor & Pine Trading LLC".parse()?,
-        customer_type: types::CustomerCreateRequestCustomerType::Business,
-        external_id: Some("crm-acct-40721".into()),
-        is_sub_client: false,
-        sub_client_id: None,
+fn main() -> ExitCode {
+    common::main(|| {
+        Ok(Flow {
+            kind: "offramp",
+            customer: common::business_customer()?,
+            recipient: recipient()?,
+            destination: us_bank_account()?,
+            account: offramp_account,
+            report,
+        })
     })
 }
 
@@ -133,100 +110,8 @@ fn offramp_account(destination: types::Ksuid) -> Result<types::AccountCreateRequ
     })
 }
 
-fn json(body: &impl serde::Serialize) -> Result<String, BoxError> {
-    Ok(serde_json::to_string_pretty(body)?.replace('\n', "\n   "))
-}
-
-async fn run() -> Result<(), BoxError> {
-    // Keep the sandbox alive for the whole run; dropping it shuts it down.
-    let (dakota, _sandbox) = if std::env::var_os("DAKOTA_API_KEY").is_some() {
-        let d = Dakota::from_env()?;
-        println!("target: {}", d.environment().base_url());
-        (d, None)
-    } else {
-        let missing: Vec<&str> = OPERATIONS
-            .iter()
-            .copied()
-            .filter(|op| !dakota_sandbox::IMPLEMENTED_OPERATIONS.contains(op))
-            .collect();
-        if !missing.is_empty() {
-            return dry_run(&missing);
-        }
-        let sandbox = dakota_sandbox::Sandbox::builder().start().await?;
-        println!("target: local Dakota sandbox at {}", sandbox.base_url());
-        let d = Dakota::builder()
-            .base_url(sandbox.base_url())?
-            .api_key(sandbox.api_key())
-            .build()?;
-        (d, Some(sandbox))
-    };
-    let api = dakota.api();
-
-    let customer_id: types::Ksuid = match std::env::var("DAKOTA_CUSTOMER_ID") {
-        Ok(id) => {
-            println!("1. customer {id} (from DAKOTA_CUSTOMER_ID)");
-            id.parse()?
-        }
-        Err(_) => {
-            let body = customer()?;
-            println!("1. POST /customers\n   {}", json(&body)?);
-            let created = dakota.call(api.create_customer().body(body).send()).await?;
-            println!(
-                "   customer {}; onboarding application {} at {}",
-                created.id.as_str(),
-                created.application_id.as_str(),
-                created.application_url
-            );
-            println!("   (the customer must pass onboarding before money moves)");
-            created.into_inner().id
-        }
-    };
-
-    let body = recipient()?;
-    println!(
-        "2. POST /customers/{}/recipients\n   {}",
-        customer_id.as_str(),
-        json(&body)?
-    );
-    let recipient = dakota
-        .call(
-            api.create_recipient()
-                .customer_id(customer_id.clone())
-                .body(body)
-                .send(),
-        )
-        .await?
-        .into_inner();
-    println!(
-        "   recipient {} ({})",
-        recipient.id.as_str(),
-        recipient.status
-    );
-
-    let body = us_bank_account()?;
-    println!(
-        "3. POST /recipients/{}/destinations\n   {}",
-        recipient.id.as_str(),
-        json(&body)?
-    );
-    let destination = dakota
-        .call(
-            api.create_destination()
-                .recipient_id(recipient.id.clone())
-                .body(body)
-                .send(),
-        )
-        .await?
-        .into_inner();
-    println!("   destination {}", destination.id.as_str());
-
-    let body = offramp_account(destination.id)?;
-    println!("4. POST /accounts\n   {}", json(&body)?);
-    let account = dakota
-        .call(api.create_account().body(body).send())
-        .await?
-        .into_inner();
-    println!("   offramp account {}", account.id.as_str());
+/// What to do with the new account.
+fn report(account: &types::AccountResponse) {
     match (&account.source_crypto_address, &account.source_network_id) {
         (Some(address), Some(network)) => println!(
             "   send {} on {network} to {address}; it arrives as {} over {}",
@@ -239,40 +124,4 @@ async fn run() -> Result<(), BoxError> {
         ),
         _ => println!("   (no deposit address yet; read it later with getAccount)"),
     }
-    Ok(())
-}
-
-/// No key and no local implementation: show the typed requests instead.
-fn dry_run(missing: &[&str]) -> Result<(), BoxError> {
-    println!(
-        "DAKOTA_API_KEY is not set, and the local sandbox (dakota-sandbox) does not implement \
-         {} yet (it answers 501 for them), so nothing is sent.",
-        missing.join(", ")
-    );
-    println!(
-        "Set DAKOTA_API_KEY (and optionally DAKOTA_ENVIRONMENT, DAKOTA_CUSTOMER_ID) to run this \
-         flow against Dakota. The requests it would send:\n"
-    );
-    println!(
-        "1. POST /customers  (createCustomer)\n   {}",
-        json(&customer()?)?
-    );
-    println!(
-        "2. POST /customers/{{customer_id from step 1}}/recipients  (createRecipient)\n   {}",
-        json(&recipient()?)?
-    );
-    println!(
-        "3. POST /recipients/{{recipient_id from step 2}}/destinations  (createDestination)\n   {}",
-        json(&us_bank_account()?)?
-    );
-    // Any valid id stands in for the one step 3 returns; it is shown as a placeholder.
-    let account = offramp_account("000000000000000000000000000".parse()?)?;
-    println!(
-        "4. POST /accounts  (createAccount)\n   {}",
-        json(&account)?.replace(
-            "\"000000000000000000000000000\"",
-            "\"<destination id from step 3>\""
-        )
-    );
-    Ok(())
 }
