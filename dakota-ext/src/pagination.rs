@@ -236,6 +236,27 @@ impl Dakota {
     }
 }
 
+/// The `after` and `fetch` of a generated list builder whose pages are `$response`: continue
+/// with the builder's `$after(cursor)` setter, send with its `send()`.
+macro_rules! list_plumbing {
+    ($response:ty, $after:ident, $cursor:ty) => {
+        fn after(self, cursor: $cursor) -> Self {
+            self.$after(cursor)
+        }
+
+        fn fetch(
+            self,
+        ) -> impl Future<
+            Output = Result<
+                ResponseValue<$response>,
+                progenitor_client::Error<types::ProblemDetails>,
+            >,
+        > + Send {
+            self.send()
+        }
+    };
+}
+
 macro_rules! list_operations {
     (
         starting_after {
@@ -277,20 +298,7 @@ macro_rules! list_operations {
                 type Response = types::$response;
                 type ErrorBody = types::ProblemDetails;
 
-                fn after(self, cursor: String) -> Self {
-                    self.starting_after(cursor)
-                }
-
-                fn fetch(
-                    self,
-                ) -> impl Future<
-                    Output = Result<
-                        ResponseValue<types::$response>,
-                        progenitor_client::Error<types::ProblemDetails>,
-                    >,
-                > + Send {
-                    self.send()
-                }
+                list_plumbing!(types::$response, starting_after, String);
 
                 fn page(r: types::$response) -> Result<CursorPage<types::$item, String>, Error> {
                     Ok(CursorPage {
@@ -369,20 +377,11 @@ impl ListOperation for builder::ListTransactions<'_> {
     type Response = types::PaginatedTransactionResourceResponse;
     type ErrorBody = types::ProblemDetails;
 
-    fn after(self, cursor: String) -> Self {
-        self.starting_after(cursor)
-    }
-
-    fn fetch(
-        self,
-    ) -> impl Future<
-        Output = Result<
-            ResponseValue<types::PaginatedTransactionResourceResponse>,
-            progenitor_client::Error<types::ProblemDetails>,
-        >,
-    > + Send {
-        self.send()
-    }
+    list_plumbing!(
+        types::PaginatedTransactionResourceResponse,
+        starting_after,
+        String
+    );
 
     fn page(
         r: types::PaginatedTransactionResourceResponse,
@@ -436,20 +435,7 @@ impl ListOperation for builder::ListWebhookHistory<'_> {
     type Response = types::WebhookHistoryList;
     type ErrorBody = types::ProblemDetails;
 
-    fn after(self, cursor: String) -> Self {
-        self.cursor(cursor)
-    }
-
-    fn fetch(
-        self,
-    ) -> impl Future<
-        Output = Result<
-            ResponseValue<types::WebhookHistoryList>,
-            progenitor_client::Error<types::ProblemDetails>,
-        >,
-    > + Send {
-        self.send()
-    }
+    list_plumbing!(types::WebhookHistoryList, cursor, String);
 
     fn page(
         r: types::WebhookHistoryList,
@@ -471,20 +457,11 @@ impl ListOperation for builder::ListSelfServeCreditsLedger<'_> {
     type Response = types::SelfServeCreditsLedgerResponse;
     type ErrorBody = types::ProblemDetails;
 
-    fn after(self, cursor: chrono::DateTime<chrono::Utc>) -> Self {
-        self.cursor(cursor)
-    }
-
-    fn fetch(
-        self,
-    ) -> impl Future<
-        Output = Result<
-            ResponseValue<types::SelfServeCreditsLedgerResponse>,
-            progenitor_client::Error<types::ProblemDetails>,
-        >,
-    > + Send {
-        self.send()
-    }
+    list_plumbing!(
+        types::SelfServeCreditsLedgerResponse,
+        cursor,
+        chrono::DateTime<chrono::Utc>
+    );
 
     fn page(
         r: types::SelfServeCreditsLedgerResponse,
