@@ -305,6 +305,21 @@ impl fmt::Debug for Redacted {
     }
 }
 
+/// The cause of `c`. An `io::Error` wrapping another error reports that error's *source* as
+/// its own, skipping the wrapped error itself (an inner `io::Error`, a TLS error): step into
+/// it instead.
+fn next_cause<'a>(
+    c: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    match c
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+        None => c.source(),
+    }
+}
+
 /// What kind of wire failure `e` is, from reqwest's flags and the I/O, hyper or TLS error
 /// among its causes.
 pub(crate) fn transport_kind(e: &reqwest::Error) -> TransportKind {
@@ -321,6 +336,9 @@ pub(crate) fn transport_kind(e: &reqwest::Error) -> TransportKind {
                     return TransportKind::ConnectionReset
                 }
                 K::TimedOut => return TransportKind::Timeout,
+                // While connecting, only the TLS layer reads data it can find invalid (rustls
+                // reports a plain-HTTP answer or a corrupt record this way).
+                K::InvalidData if e.is_connect() => return TransportKind::Tls,
                 _ => {}
             }
         }
@@ -337,7 +355,7 @@ pub(crate) fn transport_kind(e: &reqwest::Error) -> TransportKind {
         if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
             return TransportKind::Tls;
         }
-        cause = c.source();
+        cause = next_cause(c);
     }
     if e.is_connect() {
         TransportKind::Connect
@@ -356,7 +374,7 @@ fn chain_message(e: &reqwest::Error) -> String {
         if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
-        cause = c.source();
+        cause = next_cause(c);
     }
     parts.join(": ")
 }
