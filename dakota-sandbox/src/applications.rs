@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::model::{self, AppRec, Include, Kind, Store, Upload};
 use crate::page::{self, PageQuery};
-use crate::problem::ApiError;
+use crate::problem::{build, ApiError};
 use crate::server::{typed, Call, Reply};
 use crate::state::lock;
 use crate::validate::{self, Errors, PersonUse};
@@ -147,14 +147,16 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
         .values()
         .filter(|a| kind.is_none_or(|k| a.kind == k))
         .filter(|a| status.as_ref().is_none_or(|s| &a.status == s))
-        .map(|a| (a.id.clone(), a.to_list_item()))
-        .collect();
+        .map(|a| Ok((a.id.clone(), a.to_list_item()?)))
+        .collect::<Result<_, ApiError>>()?;
     drop(store);
     let (data, meta) = page::paginate(rows, &q, true)?;
-    Reply::json(
-        StatusCode::OK,
-        &types::ListApplicationsResponse { data, meta },
-    )
+    let body: types::ListApplicationsResponse = build(
+        types::builder::ListApplicationsResponse::default()
+            .data(data)
+            .meta(meta),
+    )?;
+    Reply::json(StatusCode::OK, &body)
 }
 
 fn parse_include(raw: Option<&str>) -> Result<Include, ApiError> {
@@ -191,51 +193,51 @@ pub(crate) fn get(call: &Call<'_>) -> Result<Reply, ApiError> {
             .find(|(k, _)| k == "include")
             .map(|(_, v)| v.as_str()),
     )?;
-    let view = with_app(call, |app, _, _| Ok(app.to_application(&include)))?;
+    let view = with_app(call, |app, _, _| app.to_application(&include))?;
     Reply::json(StatusCode::OK, &view)
 }
 
 fn not_ready(app: &AppRec, code: &str, message: String) -> Result<Reply, ApiError> {
-    let validation = app.validation();
-    let mut incomplete = Vec::new();
-    let doc_info = || types::DocumentInfo {
-        missing_documents: Vec::new(),
-        uploaded_documents: Vec::new(),
+    let validation = app.validation()?;
+    let mut incomplete: Vec<types::ApplicationEntity> = Vec::new();
+    let doc_info = || {
+        build::<types::DocumentInfo, _>(
+            types::builder::DocumentInfo::default()
+                .missing_documents(Vec::<types::MissingDocument>::new())
+                .uploaded_documents(Vec::<types::UploadedDocument>::new()),
+        )
     };
     if let Some(b) = &validation.business {
         if !b.ready {
-            incomplete.push(types::ApplicationEntity {
-                applicant_id: app.business_id.clone(),
-                applicant_type: types::ApplicationEntityApplicantType::Business,
-                document_info: doc_info(),
-                first_name: None,
-                last_name: None,
-                legal_name: app.business.as_ref().map(|b| b.legal_name.clone()),
-                ready: false,
-            });
+            incomplete.push(build(
+                types::builder::ApplicationEntity::default()
+                    .applicant_id(app.business_id.clone())
+                    .applicant_type(types::ApplicationEntityApplicantType::Business)
+                    .document_info(doc_info()?)
+                    .legal_name(app.business.as_ref().map(|b| b.legal_name.clone()))
+                    .ready(false),
+            )?);
         }
     }
     if let Some(p) = &validation.primary_individual {
         if !p.ready {
-            incomplete.push(types::ApplicationEntity {
-                applicant_id: p.id.clone().unwrap_or_else(|| app.id.clone()),
-                applicant_type: types::ApplicationEntityApplicantType::Individual,
-                document_info: doc_info(),
-                first_name: None,
-                last_name: None,
-                legal_name: None,
-                ready: false,
-            });
+            incomplete.push(build(
+                types::builder::ApplicationEntity::default()
+                    .applicant_id(p.id.clone().unwrap_or_else(|| app.id.clone()))
+                    .applicant_type(types::ApplicationEntityApplicantType::Individual)
+                    .document_info(doc_info()?)
+                    .ready(false),
+            )?);
         }
     }
-    let body = types::ApplicationNotReadyError {
-        application_id: model::ksuid(&app.id),
-        code: code.to_owned(),
-        edd: None,
-        incomplete_applicants: incomplete,
-        missing_attestations: validation.attestations.missing.clone(),
-        status_message: message,
-    };
+    let body: types::ApplicationNotReadyError = build(
+        types::builder::ApplicationNotReadyError::default()
+            .application_id(model::ksuid(&app.id))
+            .code(code.to_owned())
+            .incomplete_applicants(incomplete)
+            .missing_attestations(validation.attestations.missing.clone())
+            .status_message(message),
+    )?;
     Reply::json(StatusCode::BAD_REQUEST, &body)
 }
 
@@ -248,14 +250,14 @@ pub(crate) fn submit(call: &Call<'_>) -> Result<Reply, ApiError> {
                 format!("Application is {} and cannot be submitted", app.status),
             );
         }
-        let validation = app.validation();
+        let validation = app.validation()?;
         if !validation.ready {
             return not_ready(app, "application_not_ready", validation.status_message);
         }
         app.status = types::ApplicationStatus::Submitted;
         app.submitted_at = Some(call.now);
         app.updated_at = call.now;
-        Reply::json(StatusCode::OK, &app.to_application(&Include::default()))
+        Reply::json(StatusCode::OK, &app.to_application(&Include::default())?)
     })
 }
 
@@ -280,15 +282,16 @@ pub(crate) fn put_business(call: &Call<'_>) -> Result<Reply, ApiError> {
         let business = app
             .business_view()
             .ok_or_else(|| ApiError::internal("business missing"))?;
-        Reply::json(
-            StatusCode::OK,
-            &types::BusinessDetailsResponse {
-                application_decision: decision(app),
-                application_id: model::ksuid(&app.id),
-                application_status: app.status.clone(),
-                business,
-            },
-        )
+        let body: types::BusinessDetailsResponse = build(
+            types::builder::BusinessDetailsResponse::default()
+                .application_decision(
+                    decision::<types::BusinessDetailsResponseApplicationDecision>(app),
+                )
+                .application_id(model::ksuid(&app.id))
+                .application_status(app.status.clone())
+                .business(business),
+        )?;
+        Reply::json(StatusCode::OK, &body)
     })
 }
 
@@ -312,15 +315,16 @@ pub(crate) fn put_individual(call: &Call<'_>) -> Result<Reply, ApiError> {
         let individual = app
             .primary_view()
             .ok_or_else(|| ApiError::internal("individual missing"))?;
-        Reply::json(
-            StatusCode::OK,
-            &types::IndividualDetailsResponse {
-                application_decision: decision(app),
-                application_id: model::ksuid(&app.id),
-                application_status: app.status.clone(),
-                individual,
-            },
-        )
+        let body: types::IndividualDetailsResponse = build(
+            types::builder::IndividualDetailsResponse::default()
+                .application_decision(decision::<
+                    types::IndividualDetailsResponseApplicationDecision,
+                >(app))
+                .application_id(model::ksuid(&app.id))
+                .application_status(app.status.clone())
+                .individual(individual),
+        )?;
+        Reply::json(StatusCode::OK, &body)
     })
 }
 
@@ -359,12 +363,10 @@ pub(crate) fn add_associated(call: &Call<'_>) -> Result<Reply, ApiError> {
         let id = call.state.next_id(call.now);
         app.associated.push(associated_entity(&req, &id)?);
         app.updated_at = call.now;
-        Reply::json(
-            StatusCode::CREATED,
-            &types::AddAssociatedIndividualResponse {
-                id: model::ksuid(&id),
-            },
-        )
+        let body: types::AddAssociatedIndividualResponse = build(
+            types::builder::AddAssociatedIndividualResponse::default().id(model::ksuid(&id)),
+        )?;
+        Reply::json(StatusCode::CREATED, &body)
     })
 }
 
@@ -404,15 +406,16 @@ pub(crate) fn update_associated(call: &Call<'_>) -> Result<Reply, ApiError> {
             .into_iter()
             .nth(idx)
             .ok_or_else(|| ApiError::internal("individual missing"))?;
-        Reply::json(
-            StatusCode::OK,
-            &types::AssociatedIndividualResponse {
-                application_decision: decision(app),
-                application_id: model::ksuid(&app.id),
-                application_status: app.status.clone(),
-                individual,
-            },
-        )
+        let body: types::AssociatedIndividualResponse = build(
+            types::builder::AssociatedIndividualResponse::default()
+                .application_decision(decision::<
+                    types::AssociatedIndividualResponseApplicationDecision,
+                >(app))
+                .application_id(model::ksuid(&app.id))
+                .application_status(app.status.clone())
+                .individual(individual),
+        )?;
+        Reply::json(StatusCode::OK, &body)
     })
 }
 
@@ -487,11 +490,12 @@ pub(crate) fn attest(call: &Call<'_>) -> Result<Reply, ApiError> {
         };
         app.attestations.insert(
             req.attestation_type.to_string(),
-            types::CompletedAttestation {
-                attested_at: at,
-                attested_by,
-                type_: req.attestation_type.clone(),
-            },
+            build(
+                types::builder::CompletedAttestation::default()
+                    .attested_at(at)
+                    .attested_by(attested_by)
+                    .type_(req.attestation_type.clone()),
+            )?,
         );
         app.updated_at = call.now;
         Ok(Reply::empty(StatusCode::NO_CONTENT))
@@ -502,15 +506,16 @@ fn edd_reply(app: &AppRec) -> Result<Reply, ApiError> {
     let Some(edd) = app.edd.clone() else {
         return Err(ApiError::not_found("EDD record for application", &app.id));
     };
-    Reply::json(
-        StatusCode::OK,
-        &types::EddWithApplicationId {
-            application_decision: decision(app),
-            application_id: model::ksuid(&app.id),
-            application_status: app.status.clone(),
-            edd: *edd,
-        },
-    )
+    let body: types::EddWithApplicationId = build(
+        types::builder::EddWithApplicationId::default()
+            .application_decision(decision::<types::EddWithApplicationIdApplicationDecision>(
+                app,
+            ))
+            .application_id(model::ksuid(&app.id))
+            .application_status(app.status.clone())
+            .edd(*edd),
+    )?;
+    Reply::json(StatusCode::OK, &body)
 }
 
 pub(crate) fn get_edd(call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -614,15 +619,17 @@ fn upload_reply(
             received_bytes: None,
         },
     );
-    Reply::json(
-        StatusCode::OK,
-        &types::DocumentUploadUrlResponse {
-            expires_at,
-            object_path,
-            upload_url: format!("{}/sandbox/uploads/{upload_id}", call.state.base_url()),
-            upload_id,
-        },
-    )
+    let body: types::DocumentUploadUrlResponse = build(
+        types::builder::DocumentUploadUrlResponse::default()
+            .expires_at(expires_at)
+            .object_path(object_path)
+            .upload_url(format!(
+                "{}/sandbox/uploads/{upload_id}",
+                call.state.base_url()
+            ))
+            .upload_id(upload_id),
+    )?;
+    Reply::json(StatusCode::OK, &body)
 }
 
 pub(crate) fn application_upload(call: &Call<'_>) -> Result<Reply, ApiError> {

@@ -8,7 +8,7 @@ use dakota_api::types;
 
 use crate::model::{self, Announced, AppRec, CustomerRec, Kind, Outcome};
 use crate::page::{self, PageQuery};
-use crate::problem::ApiError;
+use crate::problem::{build, ApiError};
 use crate::server::{Call, Reply};
 use crate::state::lock;
 use crate::validate::{self, Errors, Known};
@@ -119,13 +119,14 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
         created_at: now,
         application_id: application_id.clone(),
     };
-    let response = types::CustomerCreateResponse {
-        application_expires_at: expires_at.timestamp_nanos_opt().unwrap_or(i64::MAX),
-        application_id: model::ksuid(&application_id),
-        application_url: model::application_url(state.base_url(), &app),
-        id: model::ksuid(&customer_id),
-        kyb_links: Vec::new(),
-    };
+    let response: types::CustomerCreateResponse = build(
+        types::builder::CustomerCreateResponse::default()
+            .application_expires_at(expires_at.timestamp_nanos_opt().unwrap_or(i64::MAX))
+            .application_id(model::ksuid(&application_id))
+            .application_url(model::application_url(state.base_url(), &app))
+            .id(model::ksuid(&customer_id))
+            .kyb_links(Vec::<types::KybLink>::new()),
+    )?;
     let reply = Reply::json(StatusCode::CREATED, &response)?;
     // Timed transitions also fire from the background task, so their webhooks go out on time.
     if let Some((due, _)) = plan {
@@ -154,7 +155,7 @@ pub(crate) fn get(call: &Call<'_>) -> Result<Reply, ApiError> {
     let Some(c) = store.customers.get(id) else {
         return Err(ApiError::not_found("Customer", id));
     };
-    let view = store.customer_view(c, call.state.base_url());
+    let view = store.customer_view(c, call.state.base_url())?;
     Reply::json(StatusCode::OK, &view)
 }
 
@@ -273,8 +274,11 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
     let mut rows: Vec<(String, types::Customer)> = store
         .customers
         .values()
-        .map(|c| (c.id.clone(), store.customer_view(c, base)))
-        .filter(|(_, c)| {
+        .map(|c| store.customer_view(c, base).map(|v| (c.id.clone(), v)))
+        .filter(|row| {
+            let Ok((_, c)) = row else {
+                return true;
+            };
             external_id.is_none_or(|e| {
                 store
                     .customers
@@ -299,7 +303,7 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
                 && from.is_none_or(|f| c.created_at >= f.timestamp())
                 && to.is_none_or(|t| c.created_at <= t.timestamp())
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     drop(store);
 
     let key = |c: &types::Customer| -> String {
@@ -325,5 +329,10 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
         rows.reverse();
     }
     let (data, meta) = page::paginate(rows, &q, by_id && !desc)?;
-    Reply::json(StatusCode::OK, &types::ListCustomersResponse { data, meta })
+    let body: types::ListCustomersResponse = build(
+        types::builder::ListCustomersResponse::default()
+            .data(data)
+            .meta(meta),
+    )?;
+    Reply::json(StatusCode::OK, &body)
 }

@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use dakota_api::types;
 use serde_json::{json, Value};
 
+use crate::problem::{build, ApiError};
+
 /// Customer or application type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -309,12 +311,13 @@ impl AppRec {
     }
 
     /// Computed validation state (what is still needed before submission).
-    pub(crate) fn validation(&self) -> types::ApplicationValidation {
+    pub(crate) fn validation(&self) -> Result<types::ApplicationValidation, ApiError> {
         let missing_att = self.missing_attestations();
-        let att = types::AttestationValidation {
-            completed: self.attestations.values().cloned().collect(),
-            missing: missing_att.clone(),
-        };
+        let att: types::AttestationValidation = build(
+            types::builder::AttestationValidation::default()
+                .completed(self.attestations.values().cloned().collect::<Vec<_>>())
+                .missing(missing_att.clone()),
+        )?;
         let mut waiting: Vec<String> = Vec::new();
         let (business, primary, associated) = match self.kind {
             Kind::Business => {
@@ -330,45 +333,40 @@ impl AppRec {
                 if !has_control {
                     waiting.push("a control person".into());
                 }
-                let b = types::EntityValidation {
-                    details: types::DetailsValidation {
-                        missing_fields: if details_ready {
-                            vec![]
-                        } else {
-                            vec!["legal_name".into()]
-                        },
-                        ready: details_ready,
-                    },
-                    documents: empty_documents(),
-                    id: Some(self.business_id.clone()),
-                    ready: details_ready,
+                let missing: Vec<String> = if details_ready {
+                    vec![]
+                } else {
+                    vec!["legal_name".into()]
                 };
+                let b: types::EntityValidation = build(
+                    types::builder::EntityValidation::default()
+                        .details(details_validation(missing, details_ready)?)
+                        .documents(empty_documents()?)
+                        .id(Some(self.business_id.clone()))
+                        .ready(details_ready),
+                )?;
                 let assoc = self
                     .associated
                     .iter()
                     .map(|a| individual_validation(&a.id, &a.first_name, &a.last_name))
-                    .collect();
+                    .collect::<Result<Vec<_>, ApiError>>()?;
                 (Some(b), None, assoc)
             }
             Kind::Individual => {
                 let p = match &self.primary {
-                    Some(p) => individual_validation(&p.id, &p.first_name, &p.last_name),
+                    Some(p) => individual_validation(&p.id, &p.first_name, &p.last_name)?,
                     None => {
                         waiting.push("individual details".into());
-                        types::IndividualEntityValidation {
-                            details: types::DetailsValidation {
-                                missing_fields: vec![
-                                    "name".into(),
-                                    "date_of_birth".into(),
-                                    "address".into(),
-                                ],
-                                ready: false,
-                            },
-                            documents: empty_documents(),
-                            id: None,
-                            individual_name: String::new(),
-                            ready: false,
-                        }
+                        build(
+                            types::builder::IndividualEntityValidation::default()
+                                .details(details_validation(
+                                    vec!["name".into(), "date_of_birth".into(), "address".into()],
+                                    false,
+                                )?)
+                                .documents(empty_documents()?)
+                                .individual_name(String::new())
+                                .ready(false),
+                        )?
                     }
                 };
                 (None, Some(p), Vec::new())
@@ -378,55 +376,73 @@ impl AppRec {
             waiting.push("attestations".into());
         }
         let ready = waiting.is_empty();
-        types::ApplicationValidation {
-            associated_individuals: associated,
-            attestations: att,
-            business,
-            edd: None,
-            primary_individual: primary,
-            ready,
-            status_message: if ready {
-                "Application is ready to submit".into()
-            } else {
-                format!("Waiting on: {}", waiting.join(", "))
-            },
-        }
+        build(
+            types::builder::ApplicationValidation::default()
+                .associated_individuals(associated)
+                .attestations(att)
+                .business(business)
+                .primary_individual(primary)
+                .ready(ready)
+                .status_message(if ready {
+                    "Application is ready to submit".to_owned()
+                } else {
+                    format!("Waiting on: {}", waiting.join(", "))
+                }),
+        )
     }
 
     /// The full `types::Application` view; `include` selects the optional sections.
-    pub(crate) fn to_application(&self, include: &Include) -> types::Application {
-        types::Application {
-            application_created_at: self.created_at,
-            application_decision: self
-                .decision
-                .map(|d| types::ApplicationApplicationDecision::from(d.as_str())),
-            application_id: self.id.clone(),
-            application_status: self.status.clone(),
-            application_submitted_at: self.submitted_at,
-            application_type: types::ApplicationApplicationType::from(self.kind.as_str()),
-            application_updated_at: self.updated_at,
-            attestations: include.attestations.then(|| self.attestation_data()),
-            decision_method: self.decision_method.clone(),
-            decision_rule_version: (self.decision_method
-                == Some(types::ApplicationDecisionMethod::Auto))
-            .then(|| "sandbox-v1".to_owned()),
-            edd: if include.edd {
-                self.edd.as_deref().cloned()
-            } else {
-                None
-            },
-            entities: include.entities.then(|| types::ApplicationEntities {
-                associated_individuals: self.associated_view(),
-                business: self.business_view(),
-                primary_individual: self.primary_view(),
-            }),
-            poa_status: self.poa_status.clone(),
-            risk_rating: None,
-            validation: include.validation.then(|| self.validation()),
-        }
+    pub(crate) fn to_application(&self, include: &Include) -> Result<types::Application, ApiError> {
+        let entities = if include.entities {
+            Some(build::<types::ApplicationEntities, _>(
+                types::builder::ApplicationEntities::default()
+                    .associated_individuals(self.associated_view())
+                    .business(self.business_view())
+                    .primary_individual(self.primary_view()),
+            )?)
+        } else {
+            None
+        };
+        let validation = if include.validation {
+            Some(self.validation()?)
+        } else {
+            None
+        };
+        let attestations = if include.attestations {
+            Some(self.attestation_data()?)
+        } else {
+            None
+        };
+        build(
+            types::builder::Application::default()
+                .application_created_at(self.created_at)
+                .application_decision(
+                    self.decision
+                        .map(|d| types::ApplicationApplicationDecision::from(d.as_str())),
+                )
+                .application_id(self.id.clone())
+                .application_status(self.status.clone())
+                .application_submitted_at(self.submitted_at)
+                .application_type(types::ApplicationApplicationType::from(self.kind.as_str()))
+                .application_updated_at(self.updated_at)
+                .attestations(attestations)
+                .decision_method(self.decision_method.clone())
+                .decision_rule_version(
+                    (self.decision_method == Some(types::ApplicationDecisionMethod::Auto))
+                        .then(|| "sandbox-v1".to_owned()),
+                )
+                .edd(if include.edd {
+                    self.edd.as_deref().cloned()
+                } else {
+                    None
+                })
+                .entities(entities)
+                .poa_status(self.poa_status.clone())
+                .validation(validation),
+        )
     }
 
-    fn attestation_data(&self) -> types::AttestationData {
+    fn attestation_data(&self) -> Result<types::AttestationData, ApiError> {
         let mut obj = serde_json::Map::new();
         for (k, a) in &self.attestations {
             obj.insert(
@@ -434,75 +450,89 @@ impl AppRec {
                 json!({"attested_at": a.attested_at, "attested_by": a.attested_by}),
             );
         }
-        serde_json::from_value(Value::Object(obj)).unwrap_or_else(|_| empty_attestation_data())
+        serde_json::from_value(Value::Object(obj))
+            .map_err(|e| ApiError::internal(format!("could not build the attestations: {e}")))
     }
 
     /// The lightweight list item.
-    pub(crate) fn to_list_item(&self) -> types::ApplicationListItem {
+    pub(crate) fn to_list_item(&self) -> Result<types::ApplicationListItem, ApiError> {
+        let item = |id: &str, first: &str, last: &str| {
+            build::<types::IndividualListItem, _>(
+                types::builder::IndividualListItem::default()
+                    .first_name(first.to_owned())
+                    .id(id.to_owned())
+                    .last_name(last.to_owned()),
+            )
+        };
         let mut individuals: Vec<types::IndividualListItem> = Vec::new();
         if let Some(p) = &self.primary {
-            individuals.push(types::IndividualListItem {
-                first_name: p.first_name.clone(),
-                id: p.id.clone(),
-                last_name: p.last_name.clone(),
-            });
+            individuals.push(item(&p.id, &p.first_name, &p.last_name)?);
         }
-        individuals.extend(self.associated.iter().map(|a| types::IndividualListItem {
-            first_name: a.first_name.clone(),
-            id: a.id.clone(),
-            last_name: a.last_name.clone(),
-        }));
-        types::ApplicationListItem {
-            application_decision: self
-                .decision
-                .map(|d| types::ApplicationListItemApplicationDecision::from(d.as_str())),
-            application_id: self.id.clone(),
-            application_status: self.status.clone(),
-            application_type: types::ApplicationListItemApplicationType::from(self.kind.as_str()),
-            business: self.business.as_ref().map(|b| types::BusinessListItem {
-                id: b.id.clone(),
-                legal_name: b.legal_name.clone(),
-            }),
-            created_at: self.created_at,
-            edd_id: self.edd.as_ref().map(|e| e.id.to_string()),
-            individuals,
-            risk_rating: None,
-            submitted_at: self.submitted_at,
-            updated_at: self.updated_at,
+        for a in &self.associated {
+            individuals.push(item(&a.id, &a.first_name, &a.last_name)?);
         }
+        let business = match &self.business {
+            Some(b) => Some(build::<types::BusinessListItem, _>(
+                types::builder::BusinessListItem::default()
+                    .id(b.id.clone())
+                    .legal_name(b.legal_name.clone()),
+            )?),
+            None => None,
+        };
+        build(
+            types::builder::ApplicationListItem::default()
+                .application_decision(
+                    self.decision
+                        .map(|d| types::ApplicationListItemApplicationDecision::from(d.as_str())),
+                )
+                .application_id(self.id.clone())
+                .application_status(self.status.clone())
+                .application_type(types::ApplicationListItemApplicationType::from(
+                    self.kind.as_str(),
+                ))
+                .business(business)
+                .created_at(self.created_at)
+                .edd_id(self.edd.as_ref().map(|e| e.id.to_string()))
+                .individuals(individuals)
+                .submitted_at(self.submitted_at)
+                .updated_at(self.updated_at),
+        )
     }
 }
 
-fn empty_attestation_data() -> types::AttestationData {
-    types::AttestationData {
-        e_sign: None,
-        funds_transfer_agreement: None,
-        information_accuracy: None,
-        lead_bank_privacy_policy: None,
-        privacy_policy: None,
-        terms_of_service: None,
-    }
+fn details_validation(
+    missing_fields: Vec<String>,
+    ready: bool,
+) -> Result<types::DetailsValidation, ApiError> {
+    build(
+        types::builder::DetailsValidation::default()
+            .missing_fields(missing_fields)
+            .ready(ready),
+    )
 }
 
-pub(crate) fn empty_documents() -> types::DocumentValidation {
-    types::DocumentValidation {
-        missing_documents: Vec::new(),
-        ready: true,
-        uploaded_documents: Vec::new(),
-    }
+pub(crate) fn empty_documents() -> Result<types::DocumentValidation, ApiError> {
+    build(
+        types::builder::DocumentValidation::default()
+            .missing_documents(Vec::<types::MissingDocument>::new())
+            .ready(true)
+            .uploaded_documents(Vec::<types::UploadedDocument>::new()),
+    )
 }
 
-fn individual_validation(id: &str, first: &str, last: &str) -> types::IndividualEntityValidation {
-    types::IndividualEntityValidation {
-        details: types::DetailsValidation {
-            missing_fields: Vec::new(),
-            ready: true,
-        },
-        documents: empty_documents(),
-        id: Some(id.to_owned()),
-        individual_name: format!("{first} {last}"),
-        ready: true,
-    }
+fn individual_validation(
+    id: &str,
+    first: &str,
+    last: &str,
+) -> Result<types::IndividualEntityValidation, ApiError> {
+    build(
+        types::builder::IndividualEntityValidation::default()
+            .details(details_validation(Vec::new(), true)?)
+            .documents(empty_documents()?)
+            .id(Some(id.to_owned()))
+            .individual_name(format!("{first} {last}"))
+            .ready(true),
+    )
 }
 
 /// Copies `entity` with the `decision*` fields of `decision` (a JSON object) merged in.
@@ -582,7 +612,11 @@ impl Store {
     }
 
     /// The `types::Customer` view of a customer (call `advance` on its application first).
-    pub(crate) fn customer_view(&self, c: &CustomerRec, base_url: &str) -> types::Customer {
+    pub(crate) fn customer_view(
+        &self,
+        c: &CustomerRec,
+        base_url: &str,
+    ) -> Result<types::Customer, ApiError> {
         let app = self.applications.get(&c.application_id);
         let sub_name = c
             .sub_client_id
@@ -596,28 +630,29 @@ impl Store {
                 .or_else(|| a.business.as_ref().and_then(|b| b.business_email.clone()))
         });
         let updated = app.map_or(c.created_at, |a| a.updated_at.max(c.created_at));
-        types::Customer {
-            application_id: app.and_then(|a| types::Ksuid::try_from(a.id.as_str()).ok()),
-            application_status: app.map(|a| a.status.clone()),
-            application_url: app.map(|a| application_url(base_url, a)),
-            created_at: c.created_at.timestamp(),
-            customer_type: types::CustomerCustomerType::from(c.kind.as_str()),
-            decision: app
-                .and_then(|a| a.decision)
-                .map(|d| types::CustomerDecision::from(d.as_str())),
-            deleted_at: None,
-            email,
-            id: ksuid(&c.id),
-            is_sub_client: c.is_sub_client,
-            kyb_links: Vec::new(),
-            kyb_status: app.map_or(types::KybStatus::Pending, |a| a.kyb_status.clone()),
-            kyc_status: app.map_or(types::KybLinkStatus::NotStarted, AppRec::kyc_status),
-            name: c.name.clone(),
-            provider_statuses: Vec::new(),
-            sub_client_id: c.sub_client_id.as_deref().map(ksuid),
-            sub_client_name: sub_name,
-            updated_at: updated.timestamp(),
-        }
+        build(
+            types::builder::Customer::default()
+                .application_id(app.and_then(|a| types::Ksuid::try_from(a.id.as_str()).ok()))
+                .application_status(app.map(|a| a.status.clone()))
+                .application_url(app.map(|a| application_url(base_url, a)))
+                .created_at(c.created_at.timestamp())
+                .customer_type(types::CustomerCustomerType::from(c.kind.as_str()))
+                .decision(
+                    app.and_then(|a| a.decision)
+                        .map(|d| types::CustomerDecision::from(d.as_str())),
+                )
+                .email(email)
+                .id(ksuid(&c.id))
+                .is_sub_client(c.is_sub_client)
+                .kyb_links(Vec::<types::KybLink>::new())
+                .kyb_status(app.map_or(types::KybStatus::Pending, |a| a.kyb_status.clone()))
+                .kyc_status(app.map_or(types::KybLinkStatus::NotStarted, AppRec::kyc_status))
+                .name(c.name.clone())
+                .provider_statuses(Vec::<types::ProviderKybStatus>::new())
+                .sub_client_id(c.sub_client_id.as_deref().map(ksuid))
+                .sub_client_name(sub_name)
+                .updated_at(updated.timestamp()),
+        )
     }
 }
 

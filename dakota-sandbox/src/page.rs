@@ -3,7 +3,7 @@
 use dakota_api::types;
 
 use crate::ids;
-use crate::problem::ApiError;
+use crate::problem::{build, ApiError};
 use crate::validate::Errors;
 
 /// Default and largest page sizes (spec: `limit` 1..=100, default 20).
@@ -134,11 +134,12 @@ pub(crate) fn paginate<T>(
     } else {
         (0, q.limit.min(n))
     };
-    let meta = types::Meta {
-        has_more_after: end < n,
-        has_more_before: start > 0,
-        total_count: i64::try_from(n).unwrap_or(i64::MAX),
-    };
+    let meta: types::Meta = build(
+        types::builder::Meta::default()
+            .has_more_after(end < n)
+            .has_more_before(start > 0)
+            .total_count(i64::try_from(n).unwrap_or(i64::MAX)),
+    )?;
     let data = rows
         .into_iter()
         .skip(start)

@@ -136,29 +136,59 @@ impl ApiError {
         self
     }
 
-    /// The body as `types::ProblemDetails`.
-    pub(crate) fn to_problem(&self, request_id: &str, instance: &str) -> types::ProblemDetails {
-        types::ProblemDetails {
-            type_: format!(
-                "https://docs.dakota.xyz/api-reference/errors#{}",
-                self.anchor
-            ),
-            title: self.title.clone(),
-            status: i64::from(self.status.as_u16()),
-            detail: Some(self.detail.clone()),
-            instance: Some(instance.to_owned()),
-            request_id: Some(request_id.to_owned()),
-            errors: self
-                .errors
-                .iter()
-                .map(|e| types::ValidationError {
-                    field: e.field.clone(),
-                    message: e.message.clone(),
-                    code: Some(e.code.to_owned()),
-                })
-                .collect(),
-        }
+    /// The body as `types::ProblemDetails` (built through the generated builders; `None` only
+    /// if the spec made a field we fill impossible to build, which the caller renders by hand).
+    pub(crate) fn to_problem(
+        &self,
+        request_id: &str,
+        instance: &str,
+    ) -> Result<types::ProblemDetails, ApiError> {
+        let errors = self
+            .errors
+            .iter()
+            .map(|e| {
+                build(
+                    types::builder::ValidationError::default()
+                        .field(e.field.clone())
+                        .message(e.message.clone())
+                        .code(Some(e.code.to_owned())),
+                )
+            })
+            .collect::<Result<Vec<types::ValidationError>, ApiError>>()?;
+        build(
+            types::builder::ProblemDetails::default()
+                .type_(format!(
+                    "https://docs.dakota.xyz/api-reference/errors#{}",
+                    self.anchor
+                ))
+                .title(self.title.clone())
+                .status(i64::from(self.status.as_u16()))
+                .detail(Some(self.detail.clone()))
+                .instance(Some(instance.to_owned()))
+                .request_id(Some(request_id.to_owned()))
+                .errors(errors),
+        )
     }
+}
+
+/// Finishes a generated builder (`types::builder::X`) into its type `T`. A builder that
+/// cannot finish (a required field the sandbox left unset or a value the type refuses) is a
+/// sandbox bug, answered `500` with the reason, never a panic.
+pub(crate) fn build<T, B>(builder: B) -> Result<T, ApiError>
+where
+    T: TryFrom<B>,
+    T::Error: std::fmt::Display,
+{
+    T::try_from(builder).map_err(|e| {
+        tracing::error!(error = %e, ty = std::any::type_name::<T>(), "could not build a response value");
+        ApiError::internal(format!(
+            "the sandbox could not build a {}: {e}",
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("value")
+        ))
+    })
 }
 
 impl From<QueryRejection> for ApiError {

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use dakota_api::types;
 
 use crate::model::{Decision, Outcome};
-use crate::problem::ApiError;
+use crate::problem::{build, ApiError};
 use crate::server::{typed, Call, Reply};
 use crate::state::lock;
 use crate::validate::{self, Errors};
@@ -80,7 +80,7 @@ pub(crate) fn simulate(call: &Call<'_>) -> Result<Reply, ApiError> {
         T::KybInfoRequest | T::KycInfoRequest => {
             app.reopen(types::ApplicationStatus::RequestForInformation, now);
         }
-        T::Unknown(_) => {
+        _ => {
             return Err(ApiError::field(
                 "type",
                 "invalid_enum",
@@ -95,12 +95,13 @@ pub(crate) fn simulate(call: &Call<'_>) -> Result<Reply, ApiError> {
     }
     // The webhook events this transition causes name the simulation.
     app.simulation = Some(sim_id.clone());
-    let answer = types::SimulateOnboardingResponse {
-        applicant_id: Some(req.applicant_id.clone()),
-        new_state: Some(app.status.to_string()),
-        previous_state: Some(previous),
-        simulation_id: Some(sim_id.clone()),
-    };
+    let answer: types::SimulateOnboardingResponse = build(
+        types::builder::SimulateOnboardingResponse::default()
+            .applicant_id(Some(req.applicant_id.clone()))
+            .new_state(Some(app.status.to_string()))
+            .previous_state(Some(previous))
+            .simulation_id(Some(sim_id.clone())),
+    )?;
     store
         .simulations
         .insert(sim_id, (req.applicant_id.clone(), kind, answer.clone()));
@@ -113,19 +114,24 @@ fn scenario(
     description: &str,
     valid_for: &[&str],
     webhooks: &[&str],
-) -> types::SandboxScenario {
-    types::SandboxScenario {
-        advance_actions: Vec::new(),
-        description: description.to_owned(),
-        example_webhook_sequence: webhooks.iter().map(|s| (*s).to_owned()).collect(),
-        name: name.to_owned(),
-        stateful: false,
-        valid_for: valid_for.iter().map(|s| (*s).to_owned()).collect(),
-    }
+) -> Result<types::SandboxScenario, ApiError> {
+    build(
+        types::builder::SandboxScenario::default()
+            .description(description.to_owned())
+            .example_webhook_sequence(webhooks.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+            .name(name.to_owned())
+            .stateful(false)
+            .valid_for(
+                valid_for
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect::<Vec<_>>(),
+            ),
+    )
 }
 
 /// The catalog served by `GET /sandbox/scenarios` (one entry per `X-Sandbox-Scenario` value).
-pub(crate) fn catalog() -> Vec<types::SandboxScenario> {
+pub(crate) fn catalog() -> Result<Vec<types::SandboxScenario>, ApiError> {
     const ONBOARDING: &[&str] = &["customer_create"];
     const ANY_WRITE: &[&str] = &[
         "customer_create",
@@ -146,7 +152,7 @@ pub(crate) fn catalog() -> Vec<types::SandboxScenario> {
         "onramp",
         "offramp",
     ];
-    vec![
+    [
         scenario(
             "happy_path",
             "Everything succeeds. A new customer's application is approved automatically after the configured delay (5 s by default) and the customer becomes active.",
@@ -243,15 +249,14 @@ pub(crate) fn catalog() -> Vec<types::SandboxScenario> {
             &[],
         ),
     ]
+    .into_iter()
+    .collect()
 }
 
 pub(crate) fn scenarios(_call: &Call<'_>) -> Result<Reply, ApiError> {
-    Reply::json(
-        StatusCode::OK,
-        &types::ListSandboxScenariosResponse {
-            scenarios: catalog(),
-        },
-    )
+    let body: types::ListSandboxScenariosResponse =
+        build(types::builder::ListSandboxScenariosResponse::default().scenarios(catalog()?))?;
+    Reply::json(StatusCode::OK, &body)
 }
 
 /// `PUT /sandbox/uploads/{upload_id}`: accepts the file of a presigned upload (the size is
@@ -290,7 +295,11 @@ mod tests {
 
     #[test]
     fn catalog_names_every_spec_scenario_once() {
-        let names: Vec<String> = catalog().into_iter().map(|s| s.name).collect();
+        let names: Vec<String> = catalog()
+            .expect("the catalog builds")
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
         for s in crate::server::SCENARIOS {
             assert_eq!(names.iter().filter(|n| n == s).count(), 1, "{s}");
             assert!(!matches!(

@@ -290,7 +290,8 @@ async fn handle(State(state): State<SandboxState>, req: Request) -> Response {
 /// Renders a problem+json response.
 pub(crate) fn render(e: &ApiError, request_id: &str, instance: &str) -> Response {
     let problem = e.to_problem(request_id, instance);
-    let body = serde_json::to_vec(&problem).unwrap_or_else(|_| {
+    let encoded = problem.ok().and_then(|p| serde_json::to_vec(&p).ok());
+    let body = encoded.unwrap_or_else(|| {
         format!(
             r#"{{"type":"about:blank","title":"Error","status":{}}}"#,
             e.status.as_u16()

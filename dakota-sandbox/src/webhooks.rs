@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 
 use crate::events::{self, PendingEvent};
 use crate::page::{self, PageQuery};
-use crate::problem::ApiError;
+use crate::problem::{build, ApiError};
 use crate::server::{Call, Reply};
 use crate::state::{lock, SandboxState};
 use crate::validate::{self, Errors};
@@ -54,15 +54,16 @@ impl TargetRec {
         self.global || self.event_types.contains(t)
     }
 
-    fn view(&self) -> types::WebhookTarget {
-        types::WebhookTarget {
-            event_types: self.event_types.clone(),
-            global: self.global,
-            id: crate::model::ksuid(&self.id),
-            time_last_attempted: self.last_attempted,
-            time_last_healthy: self.last_healthy,
-            url: self.url.clone(),
-        }
+    fn view(&self) -> Result<types::WebhookTarget, ApiError> {
+        build(
+            types::builder::WebhookTarget::default()
+                .event_types(self.event_types.clone())
+                .global(self.global)
+                .id(crate::model::ksuid(&self.id))
+                .time_last_attempted(self.last_attempted)
+                .time_last_healthy(self.last_healthy)
+                .url(self.url.clone()),
+        )
     }
 }
 
@@ -105,23 +106,25 @@ impl Webhooks {
             .find(|d| d.event_id == event_id && d.target_id == target_id)
     }
 
-    fn view(&self, d: &DeliveryRec) -> types::WebhookDelivery {
+    fn view(&self, d: &DeliveryRec) -> Result<types::WebhookDelivery, ApiError> {
         let ev = self.events.get(&d.event_id);
-        types::WebhookDelivery {
-            attempts: d.attempts,
-            created_at: d.created_at,
-            delivered_at: d.delivered_at,
-            endpoint_url: d.endpoint_url.clone(),
-            event_type: ev
-                .map(|e| e.event_type.as_str().to_owned())
-                .unwrap_or_default(),
-            id: d.event_id.clone(),
-            is_replay: d.is_replay,
-            payload: ev.map(|e| e.payload.clone()),
-            replay_count: Some(ev.map_or(0, |e| e.replays)),
-            simulation_id: ev.and_then(|e| e.simulation_id.clone()),
-            status: d.status.clone(),
-        }
+        build(
+            types::builder::WebhookDelivery::default()
+                .attempts(d.attempts)
+                .created_at(d.created_at)
+                .delivered_at(d.delivered_at)
+                .endpoint_url(d.endpoint_url.clone())
+                .event_type(
+                    ev.map(|e| e.event_type.as_str().to_owned())
+                        .unwrap_or_default(),
+                )
+                .id(d.event_id.clone())
+                .is_replay(d.is_replay)
+                .payload(ev.map(|e| e.payload.clone()))
+                .replay_count(Some(ev.map_or(0, |e| e.replays)))
+                .simulation_id(ev.and_then(|e| e.simulation_id.clone()))
+                .status(d.status.clone()),
+        )
     }
 
     /// Drops the oldest records beyond [`MAX_DELIVERY_RECORDS`] and events nobody refers to.
@@ -623,7 +626,7 @@ pub(crate) fn create_target(call: &Call<'_>) -> Result<Reply, ApiError> {
         last_healthy: now,
         last_attempted: now,
     };
-    let reply = Reply::json(StatusCode::CREATED, &rec.view())?;
+    let reply = Reply::json(StatusCode::CREATED, &rec.view()?)?;
     lock(&call.state.inner.webhooks)
         .targets
         .insert(rec.id.clone(), rec);
@@ -637,13 +640,15 @@ pub(crate) fn list_targets(call: &Call<'_>) -> Result<Reply, ApiError> {
     let rows: Vec<(String, types::WebhookTarget)> = lock(&call.state.inner.webhooks)
         .targets
         .values()
-        .map(|t| (t.id.clone(), t.view()))
-        .collect();
+        .map(|t| Ok((t.id.clone(), t.view()?)))
+        .collect::<Result<_, ApiError>>()?;
     let (data, meta) = page::paginate(rows, &q, true)?;
-    Reply::json(
-        StatusCode::OK,
-        &types::ListWebhookTargetsResponse { data, meta },
-    )
+    let body: types::ListWebhookTargetsResponse = build(
+        types::builder::ListWebhookTargetsResponse::default()
+            .data(data)
+            .meta(meta),
+    )?;
+    Reply::json(StatusCode::OK, &body)
 }
 
 /// `GET /webhooks/targets/{webhook_target_id}`.
@@ -653,7 +658,7 @@ pub(crate) fn get_target(call: &Call<'_>) -> Result<Reply, ApiError> {
         .targets
         .get(id)
         .map(TargetRec::view)
-        .ok_or_else(|| ApiError::not_found("Webhook target", id))?;
+        .ok_or_else(|| ApiError::not_found("Webhook target", id))??;
     Reply::json(StatusCode::OK, &view)
 }
 
@@ -687,7 +692,7 @@ pub(crate) fn update_target(call: &Call<'_>) -> Result<Reply, ApiError> {
         needs_event_types(&mut errs, next.global, &next.event_types);
     }
     errs.finish()?;
-    let reply = Reply::json(StatusCode::OK, &next.view())?;
+    let reply = Reply::json(StatusCode::OK, &next.view()?)?;
     wh.targets.insert(id.to_owned(), next);
     Ok(reply)
 }
@@ -715,7 +720,7 @@ pub(crate) fn get_delivery(call: &Call<'_>) -> Result<Reply, ApiError> {
         .iter()
         .find(|d| d.event_id == id && d.created_at >= since)
         .map(|d| wh.view(d))
-        .ok_or_else(|| ApiError::not_found("Webhook delivery record", id))?;
+        .ok_or_else(|| ApiError::not_found("Webhook delivery record", id))??;
     Reply::json(StatusCode::OK, &view)
 }
 
@@ -831,15 +836,17 @@ pub(crate) fn list_history(call: &Call<'_>) -> Result<Reply, ApiError> {
     } else {
         None
     };
-    let data = rows[..end].iter().map(|(_, d)| wh.view(d)).collect();
-    Reply::json(
-        StatusCode::OK,
-        &types::WebhookHistoryList {
-            cursor: next,
-            data,
-            has_more,
-        },
-    )
+    let data = rows[..end]
+        .iter()
+        .map(|(_, d)| wh.view(d))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let body: types::WebhookHistoryList = build(
+        types::builder::WebhookHistoryList::default()
+            .cursor(next)
+            .data(data)
+            .has_more(has_more),
+    )?;
+    Reply::json(StatusCode::OK, &body)
 }
 
 /// `POST /webhooks/events/{event_id}/replay`: queues the event again for every target that
@@ -903,12 +910,11 @@ pub(crate) fn replay(call: &Call<'_>) -> Result<Reply, ApiError> {
             },
         );
     }
-    Reply::json(
-        StatusCode::OK,
-        &types::WebhookReplayResponse {
-            replayed_to_count: i64::try_from(targets.len()).unwrap_or(i64::MAX),
-            status: types::WebhookReplayResponseStatus::Queued,
-            webhook_id: id,
-        },
-    )
+    let body: types::WebhookReplayResponse = build(
+        types::builder::WebhookReplayResponse::default()
+            .replayed_to_count(i64::try_from(targets.len()).unwrap_or(i64::MAX))
+            .status(types::WebhookReplayResponseStatus::Queued)
+            .webhook_id(id),
+    )?;
+    Reply::json(StatusCode::OK, &body)
 }
