@@ -3,6 +3,7 @@
 //! ```text
 //! dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] [--token-rate-limit N]
 //!                [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX]
+//! dakota-sandbox --list-operations
 //! ```
 //!
 //! Prints `base_url=...`, `api_key=...` and `webhook_public_key=...` on stdout once it listens.
@@ -15,7 +16,9 @@ use dakota_sandbox::Sandbox;
 
 const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] \
 [--token-rate-limit N] [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX]
+       dakota-sandbox --list-operations
 
+  --list-operations         print the operationIds the sandbox implements, one a line, and exit
   --port N                  local port on 127.0.0.1 (default 0: any free port)
   --auto-approve-secs N     seconds until a new application is approved (default 5)
   --rate-limit N            requests per minute per API key (default 60)
@@ -57,6 +60,12 @@ fn builder_from_args() -> Result<Option<dakota_sandbox::SandboxBuilder>, String>
         let mut value = || inline.clone().or_else(|| args.next());
         b = match flag.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--list-operations" => {
+                for op in dakota_sandbox::IMPLEMENTED_OPERATIONS.iter() {
+                    println!("{op}");
+                }
+                std::process::exit(0);
+            }
             "--port" => b.port(parse(&flag, value())?),
             "--auto-approve-secs" => {
                 b.auto_approve_after(Duration::from_secs(parse(&flag, value())?))
