@@ -33,6 +33,11 @@ pub struct SandboxConfig {
     /// Wait before the second attempt of a delivery; it doubles after every further failure
     /// (default 500 ms).
     pub webhook_retry_backoff: Duration,
+    /// Enforce each operation's spec `security` exactly (default off). Off, as Dakota's
+    /// playground behaves, routes whose spec lists only `ApplicationTokenAuth` also take
+    /// `x-api-key`; on, they answer `401` (or `403` where the spec documents no `401`) to a
+    /// key and take only the application's token.
+    pub strict_auth: bool,
 }
 
 impl Default for SandboxConfig {
@@ -50,6 +55,7 @@ impl Default for SandboxConfig {
             webhook_timeout: Duration::from_secs(5),
             webhook_max_attempts: 4,
             webhook_retry_backoff: Duration::from_millis(500),
+            strict_auth: false,
         }
     }
 }

@@ -314,6 +314,13 @@ impl SandboxBuilder {
         self
     }
 
+    /// Enforce each operation's spec `security` exactly: token-only routes refuse
+    /// `x-api-key` (default off, as Dakota's playground; see [`SandboxConfig::strict_auth`]).
+    pub fn strict_auth(mut self, on: bool) -> Self {
+        self.config.strict_auth = on;
+        self
+    }
+
     /// Local port to bind (default 0: any free port).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] [--token-rate-limit N]
-//!                [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX]
+//!                [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX] [--strict-auth]
 //! dakota-sandbox --list-operations
 //! ```
 //!
@@ -15,7 +15,7 @@ use std::time::Duration;
 use dakota_sandbox::Sandbox;
 
 const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] \
-[--token-rate-limit N] [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX]
+[--token-rate-limit N] [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX] [--strict-auth]
        dakota-sandbox --list-operations
 
   --list-operations         print the operationIds the sandbox implements, one a line, and exit
@@ -26,7 +26,10 @@ const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [-
   --api-key KEY             API key to accept (default: random sk_sandbox_...)
   --network-timeout-secs N  delay of the network_timeout scenario (default 30)
   --webhook-seed HEX        32-byte Ed25519 seed (64 hex digits) signing webhook deliveries,
-                            for a public key that survives restarts (default: random)";
+                            for a public key that survives restarts (default: random)
+  --strict-auth             enforce each operation's spec security exactly: routes that take
+                            only an application token refuse x-api-key (default: lenient,
+                            as Dakota's playground)";
 
 fn parse<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
     let v = value.ok_or_else(|| format!("{flag} needs a value"))?;
@@ -77,6 +80,7 @@ fn builder_from_args() -> Result<Option<dakota_sandbox::SandboxBuilder>, String>
                 b.network_timeout_delay(Duration::from_secs(parse(&flag, value())?))
             }
             "--webhook-seed" => b.webhook_signing_seed(seed(value())?),
+            "--strict-auth" => b.strict_auth(true),
             other => return Err(format!("unknown argument '{other}'")),
         };
     }

@@ -100,6 +100,13 @@ fn authenticate_inner(
     now: DateTime<Utc>,
 ) -> Result<Principal, ApiError> {
     let (key_present, key_ok) = api_key_state(state, &parts.headers);
+    let strict = state.config().strict_auth;
+    if strict && route.auth == Auth::TokenOnly && key_present {
+        return Err(ApiError::unauthorized(
+            "This operation is authorized by an application token (X-Application-Token) only; \
+             the sandbox runs with strict auth, so x-api-key is not accepted here",
+        ));
+    }
     if route.auth == Auth::None {
         return Ok(if key_ok {
             Principal::ApiKey
@@ -116,7 +123,7 @@ fn authenticate_inner(
         ));
     }
     match (route.auth, tokens) {
-        (Auth::ApiKeyOrToken, Some(resolve)) => {
+        (Auth::ApiKeyOrToken | Auth::TokenOnly, Some(resolve)) => {
             let Some(token) = token_from(parts) else {
                 return Err(ApiError::unauthorized(
                     "Missing credentials: send x-api-key or X-Application-Token",
@@ -124,6 +131,9 @@ fn authenticate_inner(
             };
             let app = resolve(state, &token, params.first().map(String::as_str), now)?;
             Ok(Principal::Application(app))
+        }
+        (Auth::TokenOnly, None) if strict => {
+            Err(ApiError::unauthorized("Missing X-Application-Token header"))
         }
         _ => Err(ApiError::unauthorized("Missing x-api-key header")),
     }

@@ -50,8 +50,12 @@ pub(crate) enum Auth {
     None,
     /// `x-api-key` only.
     ApiKey,
-    /// `x-api-key`, or an `X-Application-Token` for the application in the path.
+    /// `x-api-key`, or an `X-Application-Token` for the application in the path (the spec
+    /// lists both schemes).
     ApiKeyOrToken,
+    /// The spec lists only `ApplicationTokenAuth`. Lenient mode (the default, as Dakota's
+    /// playground behaves) also takes `x-api-key`; strict mode takes only the token.
+    TokenOnly,
 }
 
 #[derive(Debug, Clone)]
@@ -122,10 +126,12 @@ pub(crate) static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
         .iter()
         .filter_map(|op| {
             let method = Method::from_bytes(op.method.as_bytes()).ok()?;
-            let auth = if op.security.contains(&"ApplicationTokenAuth") {
-                Auth::ApiKeyOrToken
-            } else {
-                Auth::ApiKey
+            let token = op.security.contains(&"ApplicationTokenAuth");
+            let key = op.security.contains(&"ApiKeyAuth");
+            let auth = match (key, token) {
+                (true, true) => Auth::ApiKeyOrToken,
+                (false, true) => Auth::TokenOnly,
+                _ => Auth::ApiKey,
             };
             Some(Route {
                 op_id: op.operation_id,
