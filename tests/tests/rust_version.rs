@@ -45,8 +45,8 @@ fn metadata() -> Value {
     serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
 }
 
-/// The highest `rust-version` in the normal/build dependency graph of `roots`, with the
-/// packages that declare it.
+/// The highest `rust-version` among the registry packages in the normal/build dependency graph
+/// of `roots`, with the packages that declare it.
 fn floor(meta: &Value, roots: &[&str]) -> ((u64, u64, u64), Vec<String>) {
     let packages: BTreeMap<&str, &Value> = meta["packages"]
         .as_array()
@@ -85,6 +85,10 @@ fn floor(meta: &Value, roots: &[&str]) -> ((u64, u64, u64), Vec<String>) {
     let mut best = ((0, 0, 0), Vec::new());
     for id in seen {
         let p = packages[id];
+        // Our own crates (path packages, no `source`) are what is being checked, not the floor.
+        if p["source"].is_null() {
+            continue;
+        }
         let Some(rv) = p["rust_version"].as_str() else {
             continue;
         };
@@ -107,7 +111,10 @@ fn floor(meta: &Value, roots: &[&str]) -> ((u64, u64, u64), Vec<String>) {
 fn declared_rust_version_is_not_below_the_locked_dependency_floor() {
     let meta = metadata();
     let ((major, minor, patch), why) = floor(&meta, PUBLISHED);
-    println!("computed floor {major}.{minor}.{patch}, from {}", why.join(", "));
+    println!(
+        "computed floor {major}.{minor}.{patch}, from {}",
+        why.join(", ")
+    );
     for p in meta["packages"].as_array().expect("packages") {
         let name = p["name"].as_str().unwrap_or("");
         if !PUBLISHED.contains(&name) || p["source"].is_string() {
@@ -128,14 +135,15 @@ fn declared_rust_version_is_not_below_the_locked_dependency_floor() {
 
 #[test]
 fn the_floor_follows_the_dependency_graph() {
-    // A made-up graph: the root's dev-dependency needs more than anything users build.
+    // A made-up graph: the root's dev-dependency needs more than anything users build, and
+    // the root's own declaration does not count towards the floor.
     let meta = serde_json::json!({
         "packages": [
-            {"id": "a", "name": "dakota-api", "version": "0.1.0", "rust_version": "1.80"},
-            {"id": "b", "name": "uuid", "version": "1.0.0", "rust_version": "1.85.1"},
-            {"id": "c", "name": "build-helper", "version": "1.0.0", "rust_version": "1.86"},
-            {"id": "d", "name": "test-only", "version": "1.0.0", "rust_version": "1.99"},
-            {"id": "e", "name": "no-floor", "version": "1.0.0", "rust_version": null},
+            {"id": "a", "name": "dakota-api", "version": "0.1.0", "rust_version": "1.90", "source": null},
+            {"id": "b", "name": "uuid", "version": "1.0.0", "rust_version": "1.85.1", "source": "registry"},
+            {"id": "c", "name": "build-helper", "version": "1.0.0", "rust_version": "1.86", "source": "registry"},
+            {"id": "d", "name": "test-only", "version": "1.0.0", "rust_version": "1.99", "source": "registry"},
+            {"id": "e", "name": "no-floor", "version": "1.0.0", "rust_version": null, "source": "registry"},
         ],
         "resolve": {"nodes": [
             {"id": "a", "deps": [
