@@ -65,7 +65,9 @@ pub async fn call(
                     let b = client.get_account();
                     let b = b
                         .account_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -79,7 +81,9 @@ pub async fn call(
                     let b = client.delete_account();
                     let b = b
                         .account_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -93,7 +97,9 @@ pub async fn call(
                     let b = client.update_account();
                     let b = b
                         .account_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -161,7 +167,9 @@ pub async fn call(
                     let b = client.delete_api_key();
                     let b = b
                         .api_key_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -185,7 +193,9 @@ pub async fn call(
                     let b = client.get_application();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -199,7 +209,9 @@ pub async fn call(
                     let b = client.add_associated_individual();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -221,11 +233,15 @@ pub async fn call(
                     let b = client.update_associated_individual();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .individual_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -247,11 +263,15 @@ pub async fn call(
                     let b = client.delete_associated_individual();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .individual_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -265,11 +285,15 @@ pub async fn call(
                     let b = client.create_associated_individual_document_upload();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .individual_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -291,11 +315,15 @@ pub async fn call(
                     let b = client.upload_individual_document();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .individual_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -317,7 +345,9 @@ pub async fn call(
                     let b = client.submit_attestation();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -339,7 +369,9 @@ pub async fn call(
                     let b = client.update_business_application_details();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -361,7 +393,9 @@ pub async fn call(
                     let b = client.create_application_document_upload();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -383,7 +417,9 @@ pub async fn call(
                     let b = client.list_documents();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -397,7 +433,9 @@ pub async fn call(
                     let b = client.create_application_document();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -419,11 +457,15 @@ pub async fn call(
                     let b = client.download_document();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .document_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -437,11 +479,15 @@ pub async fn call(
                     let b = client.delete_onboarding_document();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .document_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -455,11 +501,15 @@ pub async fn call(
                     let b = client.create_application_document_verification();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .document_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -473,7 +523,9 @@ pub async fn call(
                     let b = client.get_edd();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -487,7 +539,9 @@ pub async fn call(
                     let b = client.create_or_update_edd();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -509,7 +563,9 @@ pub async fn call(
                     let b = client.update_individual_application_details();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -531,7 +587,9 @@ pub async fn call(
                     let b = client.create_application_submission();
                     let b = b
                         .application_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -555,7 +613,9 @@ pub async fn call(
                     let b = client.get_auto_transaction();
                     let b = b
                         .auto_transaction_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -645,7 +705,9 @@ pub async fn call(
                     let b = client.get_customer();
                     let b = b
                         .customer_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -691,7 +753,9 @@ pub async fn call(
                     let b = client.list_recipients();
                     let b = b
                         .customer_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -705,7 +769,9 @@ pub async fn call(
                     let b = client.create_recipient();
                     let b = b
                         .customer_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -727,7 +793,9 @@ pub async fn call(
                     let b = client.update_customer_sub_client();
                     let b = b
                         .customer_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -1047,7 +1115,9 @@ pub async fn call(
                     let b = b.policy_id(sample::<::std::string::String>("\"ssssss\"")?);
                     let b = b
                         .wallet_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -1070,7 +1140,9 @@ pub async fn call(
                     let b = b.policy_id(sample::<::std::string::String>("\"ssssss\"")?);
                     let b = b
                         .wallet_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -1092,7 +1164,9 @@ pub async fn call(
                     let b = client.get_recipient();
                     let b = b
                         .recipient_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1106,7 +1180,9 @@ pub async fn call(
                     let b = client.update_recipient();
                     let b = b
                         .recipient_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -1128,7 +1204,9 @@ pub async fn call(
                     let b = client.delete_recipient();
                     let b = b
                         .recipient_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1142,7 +1220,9 @@ pub async fn call(
                     let b = client.list_destinations();
                     let b = b
                         .recipient_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1156,7 +1236,9 @@ pub async fn call(
                     let b = client.create_destination();
                     let b = b
                         .recipient_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -1178,11 +1260,15 @@ pub async fn call(
                     let b = client.delete_destination();
                     let b = b
                         .recipient_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .destination_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1380,7 +1466,9 @@ pub async fn call(
                     let b = client.get_signer_group();
                     let b = b
                         .signer_group_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1394,7 +1482,9 @@ pub async fn call(
                     let b = client.create_signer_group_signer();
                     let b = b
                         .signer_group_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -1416,7 +1506,9 @@ pub async fn call(
                     let b = client.delete_signer_group_signer();
                     let b = b
                         .signer_group_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b.signer_id(sample::<::std::string::String>("\"ssssss\"")?);
                     Ok::<
@@ -1431,7 +1523,9 @@ pub async fn call(
                     let b = client.get_wallets_for_signer_group();
                     let b = b
                         .signer_group_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1502,7 +1596,9 @@ pub async fn call(
                     let b = client.get_transaction();
                     let b = b
                         .transaction_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1516,7 +1612,9 @@ pub async fn call(
                     let b = client.create_transaction_cancellation();
                     let b = b
                         .transaction_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1558,7 +1656,9 @@ pub async fn call(
                     let b = client.delete_client_user();
                     let b = b
                         .user_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1572,7 +1672,9 @@ pub async fn call(
                     let b = client.update_client_user();
                     let b = b
                         .user_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -1610,7 +1712,9 @@ pub async fn call(
                     let b = client.get_wallet();
                     let b = b
                         .wallet_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1624,7 +1728,9 @@ pub async fn call(
                     let b = client.get_wallet_balances();
                     let b = b
                         .wallet_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1638,7 +1744,9 @@ pub async fn call(
                     let b = client.get_policies_for_wallet();
                     let b = b
                         .wallet_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1652,7 +1760,9 @@ pub async fn call(
                     let b = client.get_signer_groups_for_wallet();
                     let b = b
                         .wallet_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1666,11 +1776,15 @@ pub async fn call(
                     let b = client.upsert_wallet_signer_group_relationship();
                     let b = b
                         .wallet_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .signer_group_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -1692,11 +1806,15 @@ pub async fn call(
                     let b = client.delete_wallet_signer_group_relationship();
                     let b = b
                         .wallet_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .signer_group_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -1718,7 +1836,9 @@ pub async fn call(
                     let b = client.create_wallet_transaction();
                     let b = b
                         .wallet_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(
@@ -1789,7 +1909,9 @@ pub async fn call(
                     let b = client.get_webhook_target();
                     let b = b
                         .webhook_target_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1803,7 +1925,9 @@ pub async fn call(
                     let b = client.delete_webhook_target();
                     let b = b
                         .webhook_target_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     Ok::<
                         _,
@@ -1817,7 +1941,9 @@ pub async fn call(
                     let b = client.update_webhook_target();
                     let b = b
                         .webhook_target_id(
-                            sample::<types::Ksuid>("\"sssssssssssssssssssssssssss\"")?,
+                            sample::<
+                                crate::ksuid::Ksuid,
+                            >("\"000000000000000000000000000\"")?,
                         );
                     let b = b
                         .body(

@@ -23,7 +23,7 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub capabilities: ::std::option::Option<Capabilities>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub crypto_destination_id: ::std::option::Option<Ksuid>,
+        pub crypto_destination_id: ::std::option::Option<crate::ksuid::Ksuid>,
         ///Asset symbol delivered to the destination.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub destination_asset: ::std::option::Option<
@@ -35,7 +35,7 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub developer_fee_bps: ::std::option::Option<i32>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub fiat_destination_id: ::std::option::Option<Ksuid>,
+        pub fiat_destination_id: ::std::option::Option<crate::ksuid::Ksuid>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub rail: ::std::option::Option<PaymentCapability>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -205,7 +205,7 @@ pub mod types {
         pub destination_asset: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub destination_rail: ::std::option::Option<PaymentCapability>,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub rail: ::std::option::Option<PaymentCapability>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -261,13 +261,13 @@ pub mod types {
     pub struct AccountUpdateRequest {
         pub account_type: AccountType,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub crypto_destination_id: ::std::option::Option<Ksuid>,
+        pub crypto_destination_id: ::std::option::Option<crate::ksuid::Ksuid>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub destination_asset: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub destination_network_id: ::std::option::Option<NetworkId>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub fiat_destination_id: ::std::option::Option<Ksuid>,
+        pub fiat_destination_id: ::std::option::Option<crate::ksuid::Ksuid>,
     }
     impl AccountUpdateRequest {
         pub fn builder() -> builder::AccountUpdateRequest {
@@ -284,7 +284,7 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub struct AddAssociatedIndividualResponse {
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
     }
     impl AddAssociatedIndividualResponse {
         pub fn builder() -> builder::AddAssociatedIndividualResponse {
@@ -941,10 +941,10 @@ pub mod types {
     pub struct ApiKeyListItem {
         ///Creation time, Unix seconds.
         pub created_at: i64,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         ///Last six characters of the secret, to tell keys apart.
         pub key_suffix: ::std::string::String,
-        pub user_id: Ksuid,
+        pub user_id: crate::ksuid::Ksuid,
     }
     impl ApiKeyListItem {
         pub fn builder() -> builder::ApiKeyListItem {
@@ -961,7 +961,7 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub struct ApiKeyResponse {
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         pub key: ::std::string::String,
     }
     impl ApiKeyResponse {
@@ -1867,7 +1867,7 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub struct ApplicationNotReadyError {
-        pub application_id: Ksuid,
+        pub application_id: crate::ksuid::Ksuid,
         pub code: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub edd: ::std::option::Option<EddInfo>,
@@ -2479,7 +2479,7 @@ pub mod types {
         pub application_decision: ::std::option::Option<
             AssociatedIndividualResponseApplicationDecision,
         >,
-        pub application_id: Ksuid,
+        pub application_id: crate::ksuid::Ksuid,
         pub application_status: ApplicationStatus,
         pub individual: AssociatedIndividualEntity,
     }
@@ -2694,7 +2694,7 @@ pub mod types {
     #[non_exhaustive]
     pub struct AttachedWallet {
         pub family: Family,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         pub name: ::std::string::String,
     }
     impl AttachedWallet {
@@ -2925,8 +2925,8 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub struct AutoAccountTransaction {
-        pub auto_account_id: Ksuid,
-        pub client_id: Ksuid,
+        pub auto_account_id: crate::ksuid::Ksuid,
+        pub client_id: crate::ksuid::Ksuid,
         ///Unix seconds; absent until completed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub completed_at: ::std::option::Option<i64>,
@@ -2934,11 +2934,11 @@ pub mod types {
         pub created_at: i64,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub crypto_details: ::std::option::Option<TransactionCryptoDetails>,
-        pub destination_id: Ksuid,
+        pub destination_id: crate::ksuid::Ksuid,
         ///Why the movement failed, when it did.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub failure_reason: ::std::option::Option<::std::string::String>,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         ///The provider's own reference for it.
         pub provider_external_id: ::std::string::String,
         ///Payment provider that carried the movement.
@@ -3014,7 +3014,7 @@ pub mod types {
         ///IBAN, for accounts reachable by SEPA or SWIFT.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub iban: ::std::option::Option<::std::string::String>,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
     }
     impl BankAccount {
         pub fn builder() -> builder::BankAccount {
@@ -3472,7 +3472,7 @@ pub mod types {
         pub application_decision: ::std::option::Option<
             BusinessDetailsResponseApplicationDecision,
         >,
-        pub application_id: Ksuid,
+        pub application_id: crate::ksuid::Ksuid,
         pub application_status: ApplicationStatus,
         pub business: BusinessEntity,
     }
@@ -3818,14 +3818,14 @@ pub mod types {
     #[non_exhaustive]
     pub struct ClientUser {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub client_id: ::std::option::Option<Ksuid>,
+        pub client_id: ::std::option::Option<crate::ksuid::Ksuid>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub client_name: ::std::option::Option<::std::string::String>,
         ///Unix seconds.
         pub created_at: i64,
         pub email: ::std::string::String,
         pub first_name: ::std::string::String,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         pub last_name: ::std::string::String,
         pub role: ClientUserRole,
         ///Whether this user may send SWIFT payments.
@@ -4131,7 +4131,7 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub struct CreateApiKeyForClientRequest {
-        pub client_id: Ksuid,
+        pub client_id: crate::ksuid::Ksuid,
     }
     impl CreateApiKeyForClientRequest {
         pub fn builder() -> builder::CreateApiKeyForClientRequest {
@@ -5272,7 +5272,7 @@ pub mod types {
     #[non_exhaustive]
     pub struct CryptoDestinationResponse {
         pub crypto_address: ::std::string::String,
-        pub destination_id: Ksuid,
+        pub destination_id: crate::ksuid::Ksuid,
         pub destination_type: CryptoDestinationResponseDestinationType,
         pub family: Family,
         pub name: ::std::string::String,
@@ -5349,7 +5349,7 @@ pub mod types {
     #[non_exhaustive]
     pub struct Customer {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub application_id: ::std::option::Option<Ksuid>,
+        pub application_id: ::std::option::Option<crate::ksuid::Ksuid>,
         ///Where the onboarding file stands; left out when the customer has no file.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub application_status: ::std::option::Option<ApplicationStatus>,
@@ -5366,7 +5366,7 @@ pub mod types {
         pub deleted_at: ::std::option::Option<i64>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         ///Decided at sign-up and immutable afterwards.
         #[serde(default)]
         pub is_sub_client: bool,
@@ -5379,7 +5379,7 @@ pub mod types {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub provider_statuses: ::std::vec::Vec<ProviderKybStatus>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub sub_client_id: ::std::option::Option<Ksuid>,
+        pub sub_client_id: ::std::option::Option<crate::ksuid::Ksuid>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub sub_client_name: ::std::option::Option<::std::string::String>,
         ///Last change, Unix seconds.
@@ -5410,7 +5410,7 @@ pub mod types {
         ///Person or company name, 3 to 100 characters, not only whitespace.
         pub name: CustomerCreateRequestName,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub sub_client_id: ::std::option::Option<Ksuid>,
+        pub sub_client_id: ::std::option::Option<crate::ksuid::Ksuid>,
     }
     impl CustomerCreateRequest {
         pub fn builder() -> builder::CustomerCreateRequest {
@@ -5525,10 +5525,10 @@ pub mod types {
     pub struct CustomerCreateResponse {
         ///Token expiry as Unix nanoseconds; set to 30 days after the customer is created.
         pub application_expires_at: i64,
-        pub application_id: Ksuid,
+        pub application_id: crate::ksuid::Ksuid,
         ///Public URL of the onboarding form; it embeds the application token.
         pub application_url: ::std::string::String,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         pub kyb_links: ::std::vec::Vec<KybLink>,
     }
     impl CustomerCreateResponse {
@@ -5747,7 +5747,7 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub struct DestinationResponse {
-        pub destination_id: Ksuid,
+        pub destination_id: crate::ksuid::Ksuid,
         pub destination_type: DestinationResponseDestinationType,
     }
     impl DestinationResponse {
@@ -6010,7 +6010,7 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub struct DocumentUploadResponse {
-        pub document_id: Ksuid,
+        pub document_id: crate::ksuid::Ksuid,
     }
     impl DocumentUploadResponse {
         pub fn builder() -> builder::DocumentUploadResponse {
@@ -6274,7 +6274,7 @@ pub mod types {
     #[non_exhaustive]
     pub struct EddResponse {
         pub account_usage_description: ::std::string::String,
-        pub business_id: Ksuid,
+        pub business_id: crate::ksuid::Ksuid,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub country_of_regulation: ::std::option::Option<EddResponseCountryOfRegulation>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -6282,7 +6282,7 @@ pub mod types {
         pub document_info: ::std::option::Option<DocumentInfo>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub has_transaction_monitoring: ::std::option::Option<bool>,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub is_regulated: ::std::option::Option<bool>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6466,7 +6466,7 @@ pub mod types {
         pub details: DetailsValidation,
         pub documents: DocumentValidation,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub id: ::std::option::Option<Ksuid>,
+        pub id: ::std::option::Option<crate::ksuid::Ksuid>,
         pub ready: bool,
         pub required: bool,
     }
@@ -6489,7 +6489,7 @@ pub mod types {
         pub application_decision: ::std::option::Option<
             EddWithApplicationIdApplicationDecision,
         >,
-        pub application_id: Ksuid,
+        pub application_id: crate::ksuid::Ksuid,
         pub application_status: ApplicationStatus,
         pub edd: EddResponse,
     }
@@ -6648,7 +6648,7 @@ pub mod types {
         ///Emission time, Unix seconds.
         pub created: i64,
         pub data: EventData,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6932,7 +6932,7 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub bic: ::std::option::Option<::std::string::String>,
         pub capabilities: Capabilities,
-        pub destination_id: Ksuid,
+        pub destination_id: crate::ksuid::Ksuid,
         pub destination_type: FiatIbanDestinationResponseDestinationType,
         pub iban: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7496,7 +7496,7 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub bank_phone: ::std::option::Option<::std::string::String>,
         pub capabilities: Capabilities,
-        pub destination_id: Ksuid,
+        pub destination_id: crate::ksuid::Ksuid,
         pub destination_type: FiatUsDestinationResponseDestinationType,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<::std::string::String>,
@@ -7605,7 +7605,7 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub struct IdResponse {
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
     }
     impl IdResponse {
         pub fn builder() -> builder::IdResponse {
@@ -7626,7 +7626,7 @@ pub mod types {
         pub application_decision: ::std::option::Option<
             IndividualDetailsResponseApplicationDecision,
         >,
-        pub application_id: Ksuid,
+        pub application_id: crate::ksuid::Ksuid,
         pub application_status: ApplicationStatus,
         pub individual: IndividualEntity,
     }
@@ -9123,78 +9123,6 @@ pub mod types {
         #[serde(untagged)]
         Unknown(::std::string::String),
     }
-    ///K-Sortable Unique IDentifier: 27 base62 characters, a timestamp followed by random bits. Dakota uses it for entity IDs.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
-    #[serde(transparent)]
-    pub struct Ksuid(::std::string::String);
-    impl ::std::ops::Deref for Ksuid {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-    impl ::std::convert::From<Ksuid> for ::std::string::String {
-        fn from(value: Ksuid) -> Self {
-            value.0
-        }
-    }
-    impl ::std::str::FromStr for Ksuid {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 27usize {
-                return Err("longer than 27 characters".into());
-            }
-            if value.chars().count() < 27usize {
-                return Err("shorter than 27 characters".into());
-            }
-            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-            { ::regress::Regex::new("^[0-9A-Za-z]{27}$").unwrap() });
-            if PATTERN.find(value).is_none() {
-                return Err("doesn't match pattern \"^[0-9A-Za-z]{27}$\"".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for Ksuid {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for Ksuid {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl<'de> ::serde::Deserialize<'de> for Ksuid {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
     ///A verification-provider link the customer can follow to complete KYB.
     #[derive(
         ::serde::Deserialize,
@@ -10369,7 +10297,7 @@ pub mod types {
         #[serde(rename = "createdAt")]
         pub created_at: i64,
         pub description: ::std::string::String,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         #[serde(rename = "inputAmount")]
         pub input_amount: TransactionAmount,
         #[serde(rename = "outputAmount")]
@@ -10462,7 +10390,7 @@ pub mod types {
         pub crypto_address: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub crypto_details: ::std::option::Option<TransactionCryptoDetails>,
-        pub customer_id: Ksuid,
+        pub customer_id: crate::ksuid::Ksuid,
         ///Name of the customer, for display.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub customer_name: ::std::option::Option<::std::string::String>,
@@ -10482,7 +10410,7 @@ pub mod types {
         pub destination_bic: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub destination_iban: ::std::option::Option<::std::string::String>,
-        pub destination_id: Ksuid,
+        pub destination_id: crate::ksuid::Ksuid,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub destination_payment_rail: ::std::option::Option<PaymentCapability>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -10490,7 +10418,7 @@ pub mod types {
         ///Why the transaction failed, when it did.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub failure_reason: ::std::option::Option<::std::string::String>,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         ///Reference text passed to the receiving bank.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub payment_reference: ::std::option::Option<::std::string::String>,
@@ -10542,10 +10470,10 @@ pub mod types {
         ///Amount to deliver, decimal string; omit to accept whatever is deposited.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub amount: ::std::option::Option<OneOffTransactionRequestAmount>,
-        pub customer_id: Ksuid,
+        pub customer_id: crate::ksuid::Ksuid,
         ///Symbol of the asset delivered, e.g. `USD`.
         pub destination_asset: ::std::string::String,
-        pub destination_id: Ksuid,
+        pub destination_id: crate::ksuid::Ksuid,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub destination_network_id: ::std::option::Option<NetworkId>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -11130,7 +11058,7 @@ pub mod types {
     #[non_exhaustive]
     pub struct Policy {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub client_id: ::std::option::Option<Ksuid>,
+        pub client_id: ::std::option::Option<crate::ksuid::Ksuid>,
         ///Unix seconds.
         pub created_at: i64,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -11345,7 +11273,7 @@ pub mod types {
         pub address: ::std::option::Option<Address>,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub destinations: ::std::vec::Vec<DestinationResponseUnion>,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         pub name: ::std::string::String,
         pub status: RecipientResponseStatus,
     }
@@ -12054,8 +11982,8 @@ pub mod types {
     #[non_exhaustive]
     pub struct Signer {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub client_id: ::std::option::Option<Ksuid>,
-        pub id: Ksuid,
+        pub client_id: ::std::option::Option<crate::ksuid::Ksuid>,
+        pub id: crate::ksuid::Ksuid,
         pub key_type: SignerKeyType,
         pub name: ::std::string::String,
         ///ES256: base64 DER SubjectPublicKeyInfo of a P-256 key (PEM also accepted). WEBAUTHN: the credential's public key.
@@ -12119,8 +12047,8 @@ pub mod types {
     )]
     #[non_exhaustive]
     pub struct SignerGroup {
-        pub client_id: Ksuid,
-        pub id: Ksuid,
+        pub client_id: crate::ksuid::Ksuid,
+        pub id: crate::ksuid::Ksuid,
         pub members: ::std::vec::Vec<Signer>,
         pub name: ::std::string::String,
     }
@@ -12981,7 +12909,7 @@ pub mod types {
     #[non_exhaustive]
     pub struct SubClientSummary {
         pub customer_count: i64,
-        pub sub_client_id: Ksuid,
+        pub sub_client_id: crate::ksuid::Ksuid,
         pub sub_client_name: ::std::string::String,
     }
     impl SubClientSummary {
@@ -13245,7 +13173,7 @@ pub mod types {
         #[serde(rename = "createdAt")]
         pub created_at: i64,
         pub description: ::std::string::String,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         #[serde(rename = "inputAmount")]
         pub input_amount: TransactionAmount,
         #[serde(rename = "outputAmount")]
@@ -14095,7 +14023,7 @@ pub mod types {
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub document_type: ::std::string::String,
         pub file_type: ::std::string::String,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub individual_first_name: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -14221,16 +14149,16 @@ pub mod types {
     pub struct Wallet {
         ///On-chain address.
         pub address: ::std::string::String,
-        pub client_id: Ksuid,
+        pub client_id: crate::ksuid::Ksuid,
         ///Unix seconds; filled in on reads.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub created_at: ::std::option::Option<i64>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub customer_id: ::std::option::Option<Ksuid>,
+        pub customer_id: ::std::option::Option<crate::ksuid::Ksuid>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub customer_name: ::std::option::Option<::std::string::String>,
         pub family: Family,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         pub name: ::std::string::String,
     }
     impl Wallet {
@@ -14252,7 +14180,7 @@ pub mod types {
         pub balances: ::std::vec::Vec<AssetBalance>,
         ///Sum of all holdings in USD, decimal string.
         pub total_amount_usd: ::std::string::String,
-        pub wallet_id: Ksuid,
+        pub wallet_id: crate::ksuid::Ksuid,
     }
     impl WalletBalances {
         pub fn builder() -> builder::WalletBalances {
@@ -14270,7 +14198,7 @@ pub mod types {
     #[non_exhaustive]
     pub struct WalletCreateRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub customer_id: ::std::option::Option<Ksuid>,
+        pub customer_id: ::std::option::Option<crate::ksuid::Ksuid>,
         pub family: Family,
         pub name: ::std::string::String,
         ///IDs of policies to attach.
@@ -14306,7 +14234,7 @@ pub mod types {
         ///Sending address.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub from: ::std::option::Option<::std::string::String>,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub network_id: ::std::option::Option<NetworkId>,
         pub resource_type: WalletTransactionResourceType,
@@ -14318,7 +14246,7 @@ pub mod types {
         pub transaction_hash: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub transaction_type: ::std::option::Option<WalletTransactionType>,
-        pub wallet_id: Ksuid,
+        pub wallet_id: crate::ksuid::Ksuid,
     }
     impl WalletTransaction {
         pub fn builder() -> builder::WalletTransaction {
@@ -14556,7 +14484,7 @@ pub mod types {
         pub event_types: ::std::vec::Vec<EventType>,
         ///When true the target gets every event type and `event_types` is not consulted.
         pub global: bool,
-        pub id: Ksuid,
+        pub id: crate::ksuid::Ksuid,
         ///Unix seconds of the last delivery attempt (its creation time until then).
         pub time_last_attempted: i64,
         ///Unix seconds of the last delivery the target accepted (its creation time until then).
@@ -14629,7 +14557,7 @@ pub mod types {
                 ::std::string::String,
             >,
             crypto_destination_id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
             destination_asset: ::std::result::Result<
@@ -14645,7 +14573,7 @@ pub mod types {
                 ::std::string::String,
             >,
             fiat_destination_id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
             rail: ::std::result::Result<
@@ -14714,7 +14642,7 @@ pub mod types {
             }
             pub fn crypto_destination_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.crypto_destination_id = value
@@ -14772,7 +14700,7 @@ pub mod types {
             }
             pub fn fiat_destination_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.fiat_destination_id = value
@@ -14917,7 +14845,7 @@ pub mod types {
                 ::std::option::Option<super::PaymentCapability>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             rail: ::std::result::Result<
                 ::std::option::Option<super::PaymentCapability>,
                 ::std::string::String,
@@ -15027,7 +14955,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -15146,7 +15074,7 @@ pub mod types {
                 ::std::string::String,
             >,
             crypto_destination_id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
             destination_asset: ::std::result::Result<
@@ -15158,7 +15086,7 @@ pub mod types {
                 ::std::string::String,
             >,
             fiat_destination_id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
         }
@@ -15188,7 +15116,7 @@ pub mod types {
             }
             pub fn crypto_destination_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.crypto_destination_id = value
@@ -15230,7 +15158,7 @@ pub mod types {
             }
             pub fn fiat_destination_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.fiat_destination_id = value
@@ -15271,7 +15199,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct AddAssociatedIndividualResponse {
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
         }
         impl ::std::default::Default for AddAssociatedIndividualResponse {
             fn default() -> Self {
@@ -15283,7 +15211,7 @@ pub mod types {
         impl AddAssociatedIndividualResponse {
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -16740,12 +16668,12 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct ApiKeyListItem {
             created_at: ::std::result::Result<i64, ::std::string::String>,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             key_suffix: ::std::result::Result<
                 ::std::string::String,
                 ::std::string::String,
             >,
-            user_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            user_id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
         }
         impl ::std::default::Default for ApiKeyListItem {
             fn default() -> Self {
@@ -16772,7 +16700,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -16794,7 +16722,7 @@ pub mod types {
             }
             pub fn user_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.user_id = value
@@ -16830,7 +16758,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct ApiKeyResponse {
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             key: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for ApiKeyResponse {
@@ -16844,7 +16772,7 @@ pub mod types {
         impl ApiKeyResponse {
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -18061,7 +17989,10 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct ApplicationNotReadyError {
-            application_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            application_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             code: ::std::result::Result<::std::string::String, ::std::string::String>,
             edd: ::std::result::Result<
                 ::std::option::Option<super::EddInfo>,
@@ -18103,7 +18034,7 @@ pub mod types {
         impl ApplicationNotReadyError {
             pub fn application_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.application_id = value
@@ -19094,7 +19025,10 @@ pub mod types {
                 >,
                 ::std::string::String,
             >,
-            application_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            application_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             application_status: ::std::result::Result<
                 super::ApplicationStatus,
                 ::std::string::String,
@@ -19141,7 +19075,7 @@ pub mod types {
             }
             pub fn application_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.application_id = value
@@ -19480,7 +19414,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct AttachedWallet {
             family: ::std::result::Result<super::Family, ::std::string::String>,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for AttachedWallet {
@@ -19507,7 +19441,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -20260,8 +20194,11 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct AutoAccountTransaction {
-            auto_account_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
-            client_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            auto_account_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
+            client_id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             completed_at: ::std::result::Result<
                 ::std::option::Option<i64>,
                 ::std::string::String,
@@ -20271,12 +20208,15 @@ pub mod types {
                 ::std::option::Option<super::TransactionCryptoDetails>,
                 ::std::string::String,
             >,
-            destination_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            destination_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             failure_reason: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             provider_external_id: ::std::result::Result<
                 ::std::string::String,
                 ::std::string::String,
@@ -20367,7 +20307,7 @@ pub mod types {
         impl AutoAccountTransaction {
             pub fn auto_account_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.auto_account_id = value
@@ -20381,7 +20321,7 @@ pub mod types {
             }
             pub fn client_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_id = value
@@ -20433,7 +20373,7 @@ pub mod types {
             }
             pub fn destination_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.destination_id = value
@@ -20461,7 +20401,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -20766,7 +20706,7 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
         }
         impl ::std::default::Default for BankAccount {
             fn default() -> Self {
@@ -20963,7 +20903,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -21810,7 +21750,10 @@ pub mod types {
                 ::std::option::Option<super::BusinessDetailsResponseApplicationDecision>,
                 ::std::string::String,
             >,
-            application_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            application_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             application_status: ::std::result::Result<
                 super::ApplicationStatus,
                 ::std::string::String,
@@ -21855,7 +21798,7 @@ pub mod types {
             }
             pub fn application_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.application_id = value
@@ -22897,7 +22840,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct ClientUser {
             client_id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
             client_name: ::std::result::Result<
@@ -22910,7 +22853,7 @@ pub mod types {
                 ::std::string::String,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             last_name: ::std::result::Result<
                 ::std::string::String,
                 ::std::string::String,
@@ -22939,7 +22882,7 @@ pub mod types {
         impl ClientUser {
             pub fn client_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_id = value
@@ -22999,7 +22942,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -23218,7 +23161,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct CreateApiKeyForClientRequest {
-            client_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            client_id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
         }
         impl ::std::default::Default for CreateApiKeyForClientRequest {
             fn default() -> Self {
@@ -23230,7 +23173,7 @@ pub mod types {
         impl CreateApiKeyForClientRequest {
             pub fn client_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_id = value
@@ -24793,7 +24736,10 @@ pub mod types {
                 ::std::string::String,
                 ::std::string::String,
             >,
-            destination_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            destination_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             destination_type: ::std::result::Result<
                 super::CryptoDestinationResponseDestinationType,
                 ::std::string::String,
@@ -24840,7 +24786,7 @@ pub mod types {
             }
             pub fn destination_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.destination_id = value
@@ -24937,7 +24883,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct Customer {
             application_id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
             application_status: ::std::result::Result<
@@ -24965,7 +24911,7 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             is_sub_client: ::std::result::Result<bool, ::std::string::String>,
             kyb_links: ::std::result::Result<
                 ::std::vec::Vec<super::KybLink>,
@@ -24982,7 +24928,7 @@ pub mod types {
                 ::std::string::String,
             >,
             sub_client_id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
             sub_client_name: ::std::result::Result<
@@ -25020,7 +24966,7 @@ pub mod types {
         impl Customer {
             pub fn application_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.application_id = value
@@ -25126,7 +25072,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -25210,7 +25156,7 @@ pub mod types {
             }
             pub fn sub_client_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.sub_client_id = value
@@ -25314,7 +25260,7 @@ pub mod types {
                 ::std::string::String,
             >,
             sub_client_id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
         }
@@ -25382,7 +25328,7 @@ pub mod types {
             }
             pub fn sub_client_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.sub_client_id = value
@@ -25423,12 +25369,15 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct CustomerCreateResponse {
             application_expires_at: ::std::result::Result<i64, ::std::string::String>,
-            application_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            application_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             application_url: ::std::result::Result<
                 ::std::string::String,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             kyb_links: ::std::result::Result<
                 ::std::vec::Vec<super::KybLink>,
                 ::std::string::String,
@@ -25468,7 +25417,7 @@ pub mod types {
             }
             pub fn application_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.application_id = value
@@ -25496,7 +25445,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -25682,7 +25631,10 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct DestinationResponse {
-            destination_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            destination_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             destination_type: ::std::result::Result<
                 super::DestinationResponseDestinationType,
                 ::std::string::String,
@@ -25703,7 +25655,7 @@ pub mod types {
         impl DestinationResponse {
             pub fn destination_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.destination_id = value
@@ -26105,7 +26057,10 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct DocumentUploadResponse {
-            document_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            document_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for DocumentUploadResponse {
             fn default() -> Self {
@@ -26117,7 +26072,7 @@ pub mod types {
         impl DocumentUploadResponse {
             pub fn document_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.document_id = value
@@ -26793,7 +26748,10 @@ pub mod types {
                 ::std::string::String,
                 ::std::string::String,
             >,
-            business_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            business_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             country_of_regulation: ::std::result::Result<
                 ::std::option::Option<super::EddResponseCountryOfRegulation>,
                 ::std::string::String,
@@ -26810,7 +26768,7 @@ pub mod types {
                 ::std::option::Option<bool>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             is_regulated: ::std::result::Result<
                 ::std::option::Option<bool>,
                 ::std::string::String,
@@ -26909,7 +26867,7 @@ pub mod types {
             }
             pub fn business_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.business_id = value
@@ -26975,7 +26933,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -27235,7 +27193,7 @@ pub mod types {
                 ::std::string::String,
             >,
             id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
             ready: ::std::result::Result<bool, ::std::string::String>,
@@ -27279,7 +27237,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -27343,7 +27301,10 @@ pub mod types {
                 ::std::option::Option<super::EddWithApplicationIdApplicationDecision>,
                 ::std::string::String,
             >,
-            application_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            application_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             application_status: ::std::result::Result<
                 super::ApplicationStatus,
                 ::std::string::String,
@@ -27385,7 +27346,7 @@ pub mod types {
             }
             pub fn application_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.application_id = value
@@ -27617,7 +27578,7 @@ pub mod types {
             >,
             created: ::std::result::Result<i64, ::std::string::String>,
             data: ::std::result::Result<super::EventData, ::std::string::String>,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             metadata: ::std::result::Result<
                 ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 ::std::string::String,
@@ -27680,7 +27641,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -28169,7 +28130,10 @@ pub mod types {
                 super::Capabilities,
                 ::std::string::String,
             >,
-            destination_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            destination_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             destination_type: ::std::result::Result<
                 super::FiatIbanDestinationResponseDestinationType,
                 ::std::string::String,
@@ -28296,7 +28260,7 @@ pub mod types {
             }
             pub fn destination_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.destination_id = value
@@ -28876,7 +28840,10 @@ pub mod types {
                 super::Capabilities,
                 ::std::string::String,
             >,
-            destination_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            destination_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             destination_type: ::std::result::Result<
                 super::FiatUsDestinationResponseDestinationType,
                 ::std::string::String,
@@ -29063,7 +29030,7 @@ pub mod types {
             }
             pub fn destination_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.destination_id = value
@@ -29194,7 +29161,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct IdResponse {
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
         }
         impl ::std::default::Default for IdResponse {
             fn default() -> Self {
@@ -29206,7 +29173,7 @@ pub mod types {
         impl IdResponse {
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -29236,7 +29203,10 @@ pub mod types {
                 >,
                 ::std::string::String,
             >,
-            application_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            application_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             application_status: ::std::result::Result<
                 super::ApplicationStatus,
                 ::std::string::String,
@@ -29281,7 +29251,7 @@ pub mod types {
             }
             pub fn application_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.application_id = value
@@ -33004,7 +32974,7 @@ pub mod types {
                 ::std::string::String,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             input_amount: ::std::result::Result<
                 super::TransactionAmount,
                 ::std::string::String,
@@ -33105,7 +33075,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -33260,7 +33230,10 @@ pub mod types {
                 ::std::option::Option<super::TransactionCryptoDetails>,
                 ::std::string::String,
             >,
-            customer_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            customer_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             customer_name: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -33289,7 +33262,10 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            destination_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            destination_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             destination_payment_rail: ::std::result::Result<
                 ::std::option::Option<super::PaymentCapability>,
                 ::std::string::String,
@@ -33302,7 +33278,7 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             payment_reference: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -33479,7 +33455,7 @@ pub mod types {
             }
             pub fn customer_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.customer_id = value
@@ -33587,7 +33563,7 @@ pub mod types {
             }
             pub fn destination_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.destination_id = value
@@ -33645,7 +33621,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -33943,12 +33919,18 @@ pub mod types {
                 ::std::option::Option<super::OneOffTransactionRequestAmount>,
                 ::std::string::String,
             >,
-            customer_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            customer_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             destination_asset: ::std::result::Result<
                 ::std::string::String,
                 ::std::string::String,
             >,
-            destination_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            destination_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             destination_network_id: ::std::result::Result<
                 ::std::option::Option<super::NetworkId>,
                 ::std::string::String,
@@ -34018,7 +34000,7 @@ pub mod types {
             }
             pub fn customer_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.customer_id = value
@@ -34044,7 +34026,7 @@ pub mod types {
             }
             pub fn destination_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.destination_id = value
@@ -35000,7 +34982,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct Policy {
             client_id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
             created_at: ::std::result::Result<i64, ::std::string::String>,
@@ -35039,7 +35021,7 @@ pub mod types {
         impl Policy {
             pub fn client_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_id = value
@@ -35617,7 +35599,7 @@ pub mod types {
                 ::std::vec::Vec<super::DestinationResponseUnion>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             status: ::std::result::Result<
                 super::RecipientResponseStatus,
@@ -35664,7 +35646,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -37746,10 +37728,10 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct Signer {
             client_id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             key_type: ::std::result::Result<super::SignerKeyType, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             public_key: ::std::result::Result<
@@ -37771,7 +37753,7 @@ pub mod types {
         impl Signer {
             pub fn client_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_id = value
@@ -37783,7 +37765,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -37936,8 +37918,8 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct SignerGroup {
-            client_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            client_id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             members: ::std::result::Result<
                 ::std::vec::Vec<super::Signer>,
                 ::std::string::String,
@@ -37957,7 +37939,7 @@ pub mod types {
         impl SignerGroup {
             pub fn client_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_id = value
@@ -37969,7 +37951,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -39283,7 +39265,10 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct SubClientSummary {
             customer_count: ::std::result::Result<i64, ::std::string::String>,
-            sub_client_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            sub_client_id: ::std::result::Result<
+                crate::ksuid::Ksuid,
+                ::std::string::String,
+            >,
             sub_client_name: ::std::result::Result<
                 ::std::string::String,
                 ::std::string::String,
@@ -39321,7 +39306,7 @@ pub mod types {
             }
             pub fn sub_client_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.sub_client_id = value
@@ -40042,7 +40027,7 @@ pub mod types {
                 ::std::string::String,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             input_amount: ::std::result::Result<
                 super::TransactionAmount,
                 ::std::string::String,
@@ -40170,7 +40155,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -41447,7 +41432,7 @@ pub mod types {
                 ::std::string::String,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             individual_first_name: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -41538,7 +41523,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -41730,13 +41715,13 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct Wallet {
             address: ::std::result::Result<::std::string::String, ::std::string::String>,
-            client_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            client_id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             created_at: ::std::result::Result<
                 ::std::option::Option<i64>,
                 ::std::string::String,
             >,
             customer_id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
             customer_name: ::std::result::Result<
@@ -41744,7 +41729,7 @@ pub mod types {
                 ::std::string::String,
             >,
             family: ::std::result::Result<super::Family, ::std::string::String>,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for Wallet {
@@ -41776,7 +41761,7 @@ pub mod types {
             }
             pub fn client_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.client_id = value
@@ -41800,7 +41785,7 @@ pub mod types {
             }
             pub fn customer_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.customer_id = value
@@ -41836,7 +41821,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -41899,7 +41884,7 @@ pub mod types {
                 ::std::string::String,
                 ::std::string::String,
             >,
-            wallet_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            wallet_id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
         }
         impl ::std::default::Default for WalletBalances {
             fn default() -> Self {
@@ -41954,7 +41939,7 @@ pub mod types {
             }
             pub fn wallet_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.wallet_id = value
@@ -41991,7 +41976,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct WalletCreateRequest {
             customer_id: ::std::result::Result<
-                ::std::option::Option<super::Ksuid>,
+                ::std::option::Option<crate::ksuid::Ksuid>,
                 ::std::string::String,
             >,
             family: ::std::result::Result<super::Family, ::std::string::String>,
@@ -42019,7 +42004,7 @@ pub mod types {
         impl WalletCreateRequest {
             pub fn customer_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::Ksuid>>,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ksuid::Ksuid>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.customer_id = value
@@ -42126,7 +42111,7 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             network_id: ::std::result::Result<
                 ::std::option::Option<super::NetworkId>,
                 ::std::string::String,
@@ -42151,7 +42136,7 @@ pub mod types {
                 ::std::option::Option<super::WalletTransactionType>,
                 ::std::string::String,
             >,
-            wallet_id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            wallet_id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
         }
         impl ::std::default::Default for WalletTransaction {
             fn default() -> Self {
@@ -42237,7 +42222,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -42323,7 +42308,7 @@ pub mod types {
             }
             pub fn wallet_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.wallet_id = value
@@ -42780,7 +42765,7 @@ pub mod types {
                 ::std::string::String,
             >,
             global: ::std::result::Result<bool, ::std::string::String>,
-            id: ::std::result::Result<super::Ksuid, ::std::string::String>,
+            id: ::std::result::Result<crate::ksuid::Ksuid, ::std::string::String>,
             time_last_attempted: ::std::result::Result<i64, ::std::string::String>,
             time_last_healthy: ::std::result::Result<i64, ::std::string::String>,
             url: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -42828,7 +42813,7 @@ pub mod types {
             }
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::Ksuid>,
+                T: ::std::convert::TryInto<crate::ksuid::Ksuid>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -50533,6 +50518,9 @@ pub mod types {
             Ok(Self::from(value))
         }
     }
+    /// The spec's schema of this name, implemented by hand (validated
+    /// on parse); the same type as the crate-level re-export.
+    pub type Ksuid = crate::ksuid::Ksuid;
 }
 #[derive(Clone, Debug)]
 /**Client for Dakota Platform API
@@ -53042,15 +53030,15 @@ pub mod builder {
     pub struct ListAccounts<'a> {
         client: &'a super::Client,
         account_type: Result<types::AccountType, String>,
-        crypto_destination_id: Result<Option<types::Ksuid>, String>,
-        customer_id: Result<Option<types::Ksuid>, String>,
+        crypto_destination_id: Result<Option<crate::ksuid::Ksuid>, String>,
+        customer_id: Result<Option<crate::ksuid::Ksuid>, String>,
         destination_asset: Result<Option<::std::string::String>, String>,
         destination_network_id: Result<Option<::std::string::String>, String>,
-        ending_before: Result<Option<types::Ksuid>, String>,
-        fiat_destination_id: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
+        fiat_destination_id: Result<Option<crate::ksuid::Ksuid>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
         source_network_id: Result<Option<::std::string::String>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
     }
     impl<'a> ListAccounts<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -53081,24 +53069,28 @@ pub mod builder {
         }
         pub fn crypto_destination_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.crypto_destination_id = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for crypto_destination_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for crypto_destination_id failed"
+                        .to_string()
                 });
             self
         }
         pub fn customer_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.customer_id = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `Ksuid` for customer_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for customer_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn destination_asset<V>(mut self, value: V) -> Self
@@ -53129,25 +53121,27 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
         pub fn fiat_destination_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.fiat_destination_id = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for fiat_destination_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for fiat_destination_id failed"
+                        .to_string()
                 });
             self
         }
@@ -53179,13 +53173,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -53588,7 +53583,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetAccount<'a> {
         client: &'a super::Client,
-        account_id: Result<types::Ksuid, String>,
+        account_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetAccount<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -53599,11 +53594,14 @@ pub mod builder {
         }
         pub fn account_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.account_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for account_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for account_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `GET` request to `/accounts/{account_id}`
@@ -53683,7 +53681,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct DeleteAccount<'a> {
         client: &'a super::Client,
-        account_id: Result<types::Ksuid, String>,
+        account_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> DeleteAccount<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -53694,11 +53692,14 @@ pub mod builder {
         }
         pub fn account_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.account_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for account_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for account_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `DELETE` request to `/accounts/{account_id}`
@@ -53803,7 +53804,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct UpdateAccount<'a> {
         client: &'a super::Client,
-        account_id: Result<types::Ksuid, String>,
+        account_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::AccountUpdateRequest, String>,
     }
@@ -53818,11 +53819,14 @@ pub mod builder {
         }
         pub fn account_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.account_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for account_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for account_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn x_idempotency_key<V>(mut self, value: V) -> Self
@@ -53984,11 +53988,11 @@ pub mod builder {
             String,
         >,
         created_at_to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
         sort_by: Result<Option<types::ListApiKeysSortBy>, String>,
         sort_dir: Result<Option<types::ListApiKeysSortDir>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
     }
     impl<'a> ListApiKeys<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -54031,13 +54035,14 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -54080,13 +54085,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -54479,7 +54485,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct DeleteApiKey<'a> {
         client: &'a super::Client,
-        api_key_id: Result<types::Ksuid, String>,
+        api_key_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> DeleteApiKey<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -54490,11 +54496,14 @@ pub mod builder {
         }
         pub fn api_key_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.api_key_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for api_key_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for api_key_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `DELETE` request to `/api-keys/{api_key_id}`
@@ -54571,9 +54580,9 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListApplications<'a> {
         client: &'a super::Client,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
         status: Result<Option<types::ListApplicationsStatus>, String>,
         type_: Result<Option<types::ListApplicationsType>, String>,
     }
@@ -54590,13 +54599,14 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -54615,13 +54625,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -54748,7 +54759,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetApplication<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
         include: Result<Option<::std::string::String>, String>,
     }
     impl<'a> GetApplication<'a> {
@@ -54761,12 +54772,13 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
@@ -54874,7 +54886,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct AddAssociatedIndividual<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::IndividualRequest, String>,
     }
@@ -54889,12 +54901,13 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
@@ -55030,8 +55043,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct UpdateAssociatedIndividual<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
-        individual_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
+        individual_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::IndividualRequest, String>,
     }
@@ -55047,23 +55060,25 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
         pub fn individual_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.individual_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for individual_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for individual_id failed"
+                        .to_string()
                 });
             self
         }
@@ -55200,8 +55215,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct DeleteAssociatedIndividual<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
-        individual_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
+        individual_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> DeleteAssociatedIndividual<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -55213,23 +55228,25 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
         pub fn individual_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.individual_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for individual_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for individual_id failed"
+                        .to_string()
                 });
             self
         }
@@ -55310,8 +55327,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateAssociatedIndividualDocumentUpload<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
-        individual_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
+        individual_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::IndividualDocumentUploadUrlRequest, String>,
     }
@@ -55327,23 +55344,25 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
         pub fn individual_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.individual_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for individual_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for individual_id failed"
+                        .to_string()
                 });
             self
         }
@@ -55498,8 +55517,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct UploadIndividualDocument<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
-        individual_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
+        individual_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::IndividualDocumentUploadRequest, String>,
     }
@@ -55515,23 +55534,25 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
         pub fn individual_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.individual_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for individual_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for individual_id failed"
+                        .to_string()
                 });
             self
         }
@@ -55693,7 +55714,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct SubmitAttestation<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::AttestationSubmitRequest, String>,
     }
@@ -55708,12 +55729,13 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
@@ -55856,7 +55878,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct UpdateBusinessApplicationDetails<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::BusinessApplicationCreateRequest, String>,
     }
@@ -55871,12 +55893,13 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
@@ -56016,7 +56039,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateApplicationDocumentUpload<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::ApplicationDocumentUploadUrlRequest, String>,
     }
@@ -56031,12 +56054,13 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
@@ -56183,12 +56207,12 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListDocuments<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
         category: Result<Option<types::ListDocumentsCategory>, String>,
         document_type: Result<Option<::std::string::String>, String>,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
     }
     impl<'a> ListDocuments<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -56204,12 +56228,13 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
@@ -56241,13 +56266,14 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -56266,13 +56292,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -56395,7 +56422,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateApplicationDocument<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::ApplicationDocumentUploadRequest, String>,
     }
@@ -56410,12 +56437,13 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
@@ -56569,8 +56597,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct DownloadDocument<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
-        document_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
+        document_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> DownloadDocument<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -56582,22 +56610,26 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
         pub fn document_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.document_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for document_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for document_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `GET` request to `/applications/{application_id}/documents/{document_id}`
@@ -56682,8 +56714,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct DeleteOnboardingDocument<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
-        document_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
+        document_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> DeleteOnboardingDocument<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -56695,22 +56727,26 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
         pub fn document_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.document_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for document_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for document_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `DELETE` request to `/applications/{application_id}/documents/{document_id}`
@@ -56796,8 +56832,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateApplicationDocumentVerification<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
-        document_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
+        document_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
     }
     impl<'a> CreateApplicationDocumentVerification<'a> {
@@ -56811,22 +56847,26 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
         pub fn document_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.document_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for document_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for document_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn x_idempotency_key<V>(mut self, value: V) -> Self
@@ -56940,7 +56980,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetEdd<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetEdd<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -56951,12 +56991,13 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
@@ -57045,7 +57086,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateOrUpdateEdd<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::EddRequest, String>,
     }
@@ -57060,12 +57101,13 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
@@ -57204,7 +57246,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct UpdateIndividualApplicationDetails<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::IndividualRequest, String>,
     }
@@ -57219,12 +57261,13 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
@@ -57360,7 +57403,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateApplicationSubmission<'a> {
         client: &'a super::Client,
-        application_id: Result<types::Ksuid, String>,
+        application_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
     }
     impl<'a> CreateApplicationSubmission<'a> {
@@ -57373,12 +57416,13 @@ pub mod builder {
         }
         pub fn application_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.application_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for application_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for application_id failed"
+                        .to_string()
                 });
             self
         }
@@ -57498,13 +57542,13 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListAutoTransactions<'a> {
         client: &'a super::Client,
-        auto_account_id: Result<Option<types::Ksuid>, String>,
+        auto_account_id: Result<Option<crate::ksuid::Ksuid>, String>,
         destination_asset: Result<Option<::std::string::String>, String>,
         destination_crypto_address: Result<Option<::std::string::String>, String>,
-        destination_id: Result<Option<types::Ksuid>, String>,
+        destination_id: Result<Option<crate::ksuid::Ksuid>, String>,
         destination_network_id: Result<Option<::std::string::String>, String>,
         end_date: Result<Option<i64>, String>,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         input_asset: Result<Option<::std::string::String>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
         outgoing_amount_max: Result<Option<::std::string::String>, String>,
@@ -57515,7 +57559,7 @@ pub mod builder {
         source_crypto_address: Result<Option<::std::string::String>, String>,
         source_network_id: Result<Option<::std::string::String>, String>,
         start_date: Result<Option<i64>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
         status: Result<Option<types::TransactionStatus>, String>,
         statuses: Result<Option<::std::string::String>, String>,
         transaction_hash: Result<Option<::std::string::String>, String>,
@@ -57553,13 +57597,14 @@ pub mod builder {
         }
         pub fn auto_account_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.auto_account_id = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for auto_account_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for auto_account_id failed"
+                        .to_string()
                 });
             self
         }
@@ -57591,13 +57636,14 @@ pub mod builder {
         }
         pub fn destination_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.destination_id = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for destination_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for destination_id failed"
+                        .to_string()
                 });
             self
         }
@@ -57626,13 +57672,14 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -57765,13 +57812,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -58059,7 +58107,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetAutoTransaction<'a> {
         client: &'a super::Client,
-        auto_transaction_id: Result<types::Ksuid, String>,
+        auto_transaction_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetAutoTransaction<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -58072,12 +58120,13 @@ pub mod builder {
         }
         pub fn auto_transaction_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.auto_transaction_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for auto_transaction_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for auto_transaction_id failed"
+                        .to_string()
                 });
             self
         }
@@ -58262,7 +58311,7 @@ pub mod builder {
             String,
         >,
         created_at_to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         external_id: Result<Option<::std::string::String>, String>,
         is_sub_client: Result<Option<bool>, String>,
         kyb_status: Result<Option<types::KybStatus>, String>,
@@ -58272,8 +58321,8 @@ pub mod builder {
         search: Result<Option<::std::string::String>, String>,
         sort_by: Result<Option<types::ListCustomersSortBy>, String>,
         sort_dir: Result<Option<types::ListCustomersSortDir>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
-        sub_client_id: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
+        sub_client_id: Result<Option<crate::ksuid::Ksuid>, String>,
     }
     impl<'a> ListCustomers<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -58337,13 +58386,14 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -58463,25 +58513,27 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
         pub fn sub_client_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.sub_client_id = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for sub_client_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for sub_client_id failed"
+                        .to_string()
                 });
             self
         }
@@ -59046,7 +59098,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetCustomer<'a> {
         client: &'a super::Client,
-        customer_id: Result<types::Ksuid, String>,
+        customer_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetCustomer<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -59057,11 +59109,14 @@ pub mod builder {
         }
         pub fn customer_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.customer_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for customer_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for customer_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `GET` request to `/customers/{customer_id}`
@@ -59364,10 +59419,10 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListRecipients<'a> {
         client: &'a super::Client,
-        customer_id: Result<types::Ksuid, String>,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        customer_id: Result<crate::ksuid::Ksuid, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
     }
     impl<'a> ListRecipients<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -59381,22 +59436,26 @@ pub mod builder {
         }
         pub fn customer_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.customer_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for customer_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for customer_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -59415,13 +59474,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -59516,7 +59576,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateRecipient<'a> {
         client: &'a super::Client,
-        customer_id: Result<types::Ksuid, String>,
+        customer_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::RecipientRequest, String>,
     }
@@ -59531,11 +59591,14 @@ pub mod builder {
         }
         pub fn customer_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.customer_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for customer_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for customer_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn x_idempotency_key<V>(mut self, value: V) -> Self
@@ -59663,7 +59726,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct UpdateCustomerSubClient<'a> {
         client: &'a super::Client,
-        customer_id: Result<types::Ksuid, String>,
+        customer_id: Result<crate::ksuid::Ksuid, String>,
         body: Result<types::builder::UpdateCustomerSubClientRequest, String>,
     }
     impl<'a> UpdateCustomerSubClient<'a> {
@@ -59676,11 +59739,14 @@ pub mod builder {
         }
         pub fn customer_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.customer_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for customer_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for customer_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn body<V>(mut self, value: V) -> Self
@@ -59778,9 +59844,9 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListEvents<'a> {
         client: &'a super::Client,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
     }
     impl<'a> ListEvents<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -59793,13 +59859,14 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -59818,13 +59885,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -60954,9 +61022,9 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListPolicies<'a> {
         client: &'a super::Client,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
     }
     impl<'a> ListPolicies<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -60969,13 +61037,14 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -60994,13 +61063,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -62165,7 +62235,7 @@ pub mod builder {
     pub struct UpsertPolicyWalletRelationship<'a> {
         client: &'a super::Client,
         policy_id: Result<::std::string::String, String>,
-        wallet_id: Result<types::Ksuid, String>,
+        wallet_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::EndorsedRequest, String>,
     }
@@ -62193,11 +62263,14 @@ pub mod builder {
         }
         pub fn wallet_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.wallet_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for wallet_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for wallet_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn x_idempotency_key<V>(mut self, value: V) -> Self
@@ -62366,7 +62439,7 @@ pub mod builder {
     pub struct DeletePolicyWalletRelationship<'a> {
         client: &'a super::Client,
         policy_id: Result<::std::string::String, String>,
-        wallet_id: Result<types::Ksuid, String>,
+        wallet_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::EndorsedRequest, String>,
     }
@@ -62394,11 +62467,14 @@ pub mod builder {
         }
         pub fn wallet_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.wallet_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for wallet_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for wallet_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn x_idempotency_key<V>(mut self, value: V) -> Self
@@ -62566,7 +62642,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetRecipient<'a> {
         client: &'a super::Client,
-        recipient_id: Result<types::Ksuid, String>,
+        recipient_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetRecipient<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -62577,12 +62653,13 @@ pub mod builder {
         }
         pub fn recipient_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.recipient_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for recipient_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for recipient_id failed"
+                        .to_string()
                 });
             self
         }
@@ -62657,7 +62734,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct UpdateRecipient<'a> {
         client: &'a super::Client,
-        recipient_id: Result<types::Ksuid, String>,
+        recipient_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::RecipientRequest, String>,
     }
@@ -62672,12 +62749,13 @@ pub mod builder {
         }
         pub fn recipient_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.recipient_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for recipient_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for recipient_id failed"
+                        .to_string()
                 });
             self
         }
@@ -62806,7 +62884,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct DeleteRecipient<'a> {
         client: &'a super::Client,
-        recipient_id: Result<types::Ksuid, String>,
+        recipient_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> DeleteRecipient<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -62817,12 +62895,13 @@ pub mod builder {
         }
         pub fn recipient_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.recipient_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for recipient_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for recipient_id failed"
+                        .to_string()
                 });
             self
         }
@@ -62908,11 +62987,11 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListDestinations<'a> {
         client: &'a super::Client,
-        recipient_id: Result<types::Ksuid, String>,
+        recipient_id: Result<crate::ksuid::Ksuid, String>,
         destination_type: Result<Option<types::ListDestinationsDestinationType>, String>,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
     }
     impl<'a> ListDestinations<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -62927,12 +63006,13 @@ pub mod builder {
         }
         pub fn recipient_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.recipient_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for recipient_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for recipient_id failed"
+                        .to_string()
                 });
             self
         }
@@ -62951,13 +63031,14 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -62976,13 +63057,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -63091,7 +63173,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateDestination<'a> {
         client: &'a super::Client,
-        recipient_id: Result<types::Ksuid, String>,
+        recipient_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::DestinationRequestUnion, String>,
     }
@@ -63106,12 +63188,13 @@ pub mod builder {
         }
         pub fn recipient_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.recipient_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for recipient_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for recipient_id failed"
+                        .to_string()
                 });
             self
         }
@@ -63220,8 +63303,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct DeleteDestination<'a> {
         client: &'a super::Client,
-        recipient_id: Result<types::Ksuid, String>,
-        destination_id: Result<types::Ksuid, String>,
+        recipient_id: Result<crate::ksuid::Ksuid, String>,
+        destination_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> DeleteDestination<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -63233,23 +63316,25 @@ pub mod builder {
         }
         pub fn recipient_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.recipient_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for recipient_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for recipient_id failed"
+                        .to_string()
                 });
             self
         }
         pub fn destination_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.destination_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for destination_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for destination_id failed"
+                        .to_string()
                 });
             self
         }
@@ -64846,9 +64931,9 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListSignerGroups<'a> {
         client: &'a super::Client,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
     }
     impl<'a> ListSignerGroups<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -64861,13 +64946,14 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -64886,13 +64972,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -65122,7 +65209,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetSignerGroup<'a> {
         client: &'a super::Client,
-        signer_group_id: Result<types::Ksuid, String>,
+        signer_group_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetSignerGroup<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -65133,12 +65220,13 @@ pub mod builder {
         }
         pub fn signer_group_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.signer_group_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for signer_group_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for signer_group_id failed"
+                        .to_string()
                 });
             self
         }
@@ -65217,7 +65305,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateSignerGroupSigner<'a> {
         client: &'a super::Client,
-        signer_group_id: Result<types::Ksuid, String>,
+        signer_group_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::CreateSignerGroupSignerRequest, String>,
     }
@@ -65232,12 +65320,13 @@ pub mod builder {
         }
         pub fn signer_group_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.signer_group_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for signer_group_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for signer_group_id failed"
+                        .to_string()
                 });
             self
         }
@@ -65381,7 +65470,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct DeleteSignerGroupSigner<'a> {
         client: &'a super::Client,
-        signer_group_id: Result<types::Ksuid, String>,
+        signer_group_id: Result<crate::ksuid::Ksuid, String>,
         signer_id: Result<::std::string::String, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
     }
@@ -65396,12 +65485,13 @@ pub mod builder {
         }
         pub fn signer_group_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.signer_group_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for signer_group_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for signer_group_id failed"
+                        .to_string()
                 });
             self
         }
@@ -65524,7 +65614,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetWalletsForSignerGroup<'a> {
         client: &'a super::Client,
-        signer_group_id: Result<types::Ksuid, String>,
+        signer_group_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetWalletsForSignerGroup<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -65535,12 +65625,13 @@ pub mod builder {
         }
         pub fn signer_group_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.signer_group_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for signer_group_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for signer_group_id failed"
+                        .to_string()
                 });
             self
         }
@@ -65874,22 +65965,22 @@ pub mod builder {
             String,
         >,
         created_at_to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-        customer_id: Result<Option<types::Ksuid>, String>,
+        customer_id: Result<Option<crate::ksuid::Ksuid>, String>,
         destination_asset: Result<Option<::std::string::String>, String>,
-        destination_id: Result<Option<types::Ksuid>, String>,
+        destination_id: Result<Option<crate::ksuid::Ksuid>, String>,
         direction: Result<Option<types::ListTransactionsDirection>, String>,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
         search: Result<Option<::std::string::String>, String>,
         sort_by: Result<Option<types::ListTransactionsSortBy>, String>,
         sort_dir: Result<Option<types::ListTransactionsSortDir>, String>,
         source_asset: Result<Option<::std::string::String>, String>,
         source_network_id: Result<Option<types::NetworkId>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
         status: Result<Option<types::OneOffTransactionStatus>, String>,
         statuses: Result<Option<::std::string::String>, String>,
         transaction_type: Result<Option<types::TransactionResourceType>, String>,
-        wallet_id: Result<Option<types::Ksuid>, String>,
+        wallet_id: Result<Option<crate::ksuid::Ksuid>, String>,
     }
     impl<'a> ListTransactions<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -65971,12 +66062,15 @@ pub mod builder {
         }
         pub fn customer_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.customer_id = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `Ksuid` for customer_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for customer_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn destination_asset<V>(mut self, value: V) -> Self
@@ -65994,13 +66088,14 @@ pub mod builder {
         }
         pub fn destination_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.destination_id = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for destination_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for destination_id failed"
+                        .to_string()
                 });
             self
         }
@@ -66019,13 +66114,14 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -66108,13 +66204,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -66159,12 +66256,15 @@ pub mod builder {
         }
         pub fn wallet_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.wallet_id = value
                 .try_into()
                 .map(Some)
-                .map_err(|_| "conversion to `Ksuid` for wallet_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for wallet_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `GET` request to `/transactions`
@@ -66631,7 +66731,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetTransaction<'a> {
         client: &'a super::Client,
-        transaction_id: Result<types::Ksuid, String>,
+        transaction_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetTransaction<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -66642,12 +66742,13 @@ pub mod builder {
         }
         pub fn transaction_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.transaction_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for transaction_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for transaction_id failed"
+                        .to_string()
                 });
             self
         }
@@ -66743,7 +66844,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateTransactionCancellation<'a> {
         client: &'a super::Client,
-        transaction_id: Result<types::Ksuid, String>,
+        transaction_id: Result<crate::ksuid::Ksuid, String>,
         x_sandbox_error_message: Result<
             Option<types::CreateTransactionCancellationXSandboxErrorMessage>,
             String,
@@ -66773,12 +66874,13 @@ pub mod builder {
         }
         pub fn transaction_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.transaction_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for transaction_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for transaction_id failed"
+                        .to_string()
                 });
             self
         }
@@ -66979,13 +67081,13 @@ pub mod builder {
             String,
         >,
         created_at_to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
         roles: Result<Option<::std::string::String>, String>,
         search: Result<Option<::std::string::String>, String>,
         sort_by: Result<Option<types::ListClientUsersSortBy>, String>,
         sort_dir: Result<Option<types::ListClientUsersSortDir>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
     }
     impl<'a> ListClientUsers<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -67030,13 +67132,14 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -67107,13 +67210,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -67366,7 +67470,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct DeleteClientUser<'a> {
         client: &'a super::Client,
-        user_id: Result<types::Ksuid, String>,
+        user_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> DeleteClientUser<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -67377,11 +67481,14 @@ pub mod builder {
         }
         pub fn user_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.user_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for user_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for user_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `DELETE` request to `/users/{user_id}`
@@ -67458,7 +67565,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct UpdateClientUser<'a> {
         client: &'a super::Client,
-        user_id: Result<types::Ksuid, String>,
+        user_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::UpdateClientUserRequest, String>,
     }
@@ -67473,11 +67580,14 @@ pub mod builder {
         }
         pub fn user_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.user_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for user_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for user_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn x_idempotency_key<V>(mut self, value: V) -> Self
@@ -67768,7 +67878,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetWallet<'a> {
         client: &'a super::Client,
-        wallet_id: Result<types::Ksuid, String>,
+        wallet_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetWallet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -67779,11 +67889,14 @@ pub mod builder {
         }
         pub fn wallet_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.wallet_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for wallet_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for wallet_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `GET` request to `/wallets/{wallet_id}`
@@ -67860,7 +67973,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetWalletBalances<'a> {
         client: &'a super::Client,
-        wallet_id: Result<types::Ksuid, String>,
+        wallet_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetWalletBalances<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -67871,11 +67984,14 @@ pub mod builder {
         }
         pub fn wallet_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.wallet_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for wallet_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for wallet_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `GET` request to `/wallets/{wallet_id}/balances`
@@ -67953,7 +68069,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetPoliciesForWallet<'a> {
         client: &'a super::Client,
-        wallet_id: Result<types::Ksuid, String>,
+        wallet_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetPoliciesForWallet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -67964,11 +68080,14 @@ pub mod builder {
         }
         pub fn wallet_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.wallet_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for wallet_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for wallet_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `GET` request to `/wallets/{wallet_id}/policies`
@@ -68049,7 +68168,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetSignerGroupsForWallet<'a> {
         client: &'a super::Client,
-        wallet_id: Result<types::Ksuid, String>,
+        wallet_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetSignerGroupsForWallet<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -68060,11 +68179,14 @@ pub mod builder {
         }
         pub fn wallet_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.wallet_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for wallet_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for wallet_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `GET` request to `/wallets/{wallet_id}/signer-groups`
@@ -68145,8 +68267,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct UpsertWalletSignerGroupRelationship<'a> {
         client: &'a super::Client,
-        wallet_id: Result<types::Ksuid, String>,
-        signer_group_id: Result<types::Ksuid, String>,
+        wallet_id: Result<crate::ksuid::Ksuid, String>,
+        signer_group_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::EndorsedRequest, String>,
     }
@@ -68162,21 +68284,25 @@ pub mod builder {
         }
         pub fn wallet_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.wallet_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for wallet_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for wallet_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn signer_group_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.signer_group_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for signer_group_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for signer_group_id failed"
+                        .to_string()
                 });
             self
         }
@@ -68338,8 +68464,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct DeleteWalletSignerGroupRelationship<'a> {
         client: &'a super::Client,
-        wallet_id: Result<types::Ksuid, String>,
-        signer_group_id: Result<types::Ksuid, String>,
+        wallet_id: Result<crate::ksuid::Ksuid, String>,
+        signer_group_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::EndorsedRequest, String>,
     }
@@ -68355,21 +68481,25 @@ pub mod builder {
         }
         pub fn wallet_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.wallet_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for wallet_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for wallet_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn signer_group_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.signer_group_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for signer_group_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for signer_group_id failed"
+                        .to_string()
                 });
             self
         }
@@ -68531,7 +68661,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateWalletTransaction<'a> {
         client: &'a super::Client,
-        wallet_id: Result<types::Ksuid, String>,
+        wallet_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::EndorsedRequest, String>,
     }
@@ -68546,11 +68676,14 @@ pub mod builder {
         }
         pub fn wallet_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.wallet_id = value
                 .try_into()
-                .map_err(|_| "conversion to `Ksuid` for wallet_id failed".to_string());
+                .map_err(|_| {
+                    "conversion to `crate :: ksuid :: Ksuid` for wallet_id failed"
+                        .to_string()
+                });
             self
         }
         pub fn x_idempotency_key<V>(mut self, value: V) -> Self
@@ -69030,9 +69163,9 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListWebhookTargets<'a> {
         client: &'a super::Client,
-        ending_before: Result<Option<types::Ksuid>, String>,
+        ending_before: Result<Option<crate::ksuid::Ksuid>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
-        starting_after: Result<Option<types::Ksuid>, String>,
+        starting_after: Result<Option<crate::ksuid::Ksuid>, String>,
     }
     impl<'a> ListWebhookTargets<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -69045,13 +69178,14 @@ pub mod builder {
         }
         pub fn ending_before<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.ending_before = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for ending_before failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for ending_before failed"
+                        .to_string()
                 });
             self
         }
@@ -69070,13 +69204,14 @@ pub mod builder {
         }
         pub fn starting_after<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.starting_after = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `Ksuid` for starting_after failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for starting_after failed"
+                        .to_string()
                 });
             self
         }
@@ -69286,7 +69421,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetWebhookTarget<'a> {
         client: &'a super::Client,
-        webhook_target_id: Result<types::Ksuid, String>,
+        webhook_target_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> GetWebhookTarget<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -69299,12 +69434,13 @@ pub mod builder {
         }
         pub fn webhook_target_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.webhook_target_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for webhook_target_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for webhook_target_id failed"
+                        .to_string()
                 });
             self
         }
@@ -69376,7 +69512,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct DeleteWebhookTarget<'a> {
         client: &'a super::Client,
-        webhook_target_id: Result<types::Ksuid, String>,
+        webhook_target_id: Result<crate::ksuid::Ksuid, String>,
     }
     impl<'a> DeleteWebhookTarget<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -69389,12 +69525,13 @@ pub mod builder {
         }
         pub fn webhook_target_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.webhook_target_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for webhook_target_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for webhook_target_id failed"
+                        .to_string()
                 });
             self
         }
@@ -69466,7 +69603,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct UpdateWebhookTarget<'a> {
         client: &'a super::Client,
-        webhook_target_id: Result<types::Ksuid, String>,
+        webhook_target_id: Result<crate::ksuid::Ksuid, String>,
         x_idempotency_key: Result<Option<::uuid::Uuid>, String>,
         body: Result<types::builder::WebhookTargetUpdateRequest, String>,
     }
@@ -69483,12 +69620,13 @@ pub mod builder {
         }
         pub fn webhook_target_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::Ksuid>,
+            V: std::convert::TryInto<crate::ksuid::Ksuid>,
         {
             self.webhook_target_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `Ksuid` for webhook_target_id failed".to_string()
+                    "conversion to `crate :: ksuid :: Ksuid` for webhook_target_id failed"
+                        .to_string()
                 });
             self
         }
@@ -71736,5 +71874,1623 @@ pub mod registry {
                 _ => return None,
             },
         )
+    }
+}
+/// Every operation's builder behind one trait: what `send()` returns, for code that
+/// handles all operations alike.
+pub mod operation {
+    #[allow(unused_imports)]
+    use super::{types, ByteStream};
+    /// An operation ready to send: a builder from `Client`'s methods.
+    pub trait Operation: Sized + Send {
+        /// The success body type.
+        type Success;
+        /// The documented error body type.
+        type ErrorBody;
+        /// Send the request (the builder's own `send`).
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send;
+    }
+    impl Operation for super::builder::AddAssociatedIndividual<'_> {
+        type Success = types::AddAssociatedIndividualResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::AddAssociatedIndividual::send(self)
+        }
+    }
+    impl Operation for super::builder::AddPolicyRule<'_> {
+        type Success = types::Policy;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::AddPolicyRule::send(self)
+        }
+    }
+    impl Operation for super::builder::AdvanceSimulation<'_> {
+        type Success = types::AdvanceSimulationResult;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::AdvanceSimulation::send(self)
+        }
+    }
+    impl Operation for super::builder::ApproveMandate<'_> {
+        type Success = types::MandateResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ApproveMandate::send(self)
+        }
+    }
+    impl Operation for super::builder::BulkImportFromSumsubTokens<'_> {
+        type Success = types::BulkImportFromSumsubTokensResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::BulkImportFromSumsubTokens::send(self)
+        }
+    }
+    impl Operation for super::builder::CancelMandate<'_> {
+        type Success = types::MandateResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CancelMandate::send(self)
+        }
+    }
+    impl Operation for super::builder::CancelScheduledPayment<'_> {
+        type Success = types::ScheduledPaymentResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CancelScheduledPayment::send(self)
+        }
+    }
+    impl Operation for super::builder::ChatCustomerInsights<'_> {
+        type Success = types::InsightChatResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ChatCustomerInsights::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateAccount<'_> {
+        type Success = types::AccountResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateAccount::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateApiKey<'_> {
+        type Success = types::ApiKeyResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateApiKey::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateApiKeyForClient<'_> {
+        type Success = types::ApiKeyResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateApiKeyForClient::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateApplicationDocument<'_> {
+        type Success = types::DocumentUploadResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateApplicationDocument::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateApplicationDocumentUpload<'_> {
+        type Success = types::DocumentUploadUrlResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateApplicationDocumentUpload::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateApplicationDocumentVerification<'_> {
+        type Success = types::DocumentUploadResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateApplicationDocumentVerification::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateApplicationSubmission<'_> {
+        type Success = types::Application;
+        type ErrorBody = types::CreateApplicationSubmissionErrorBody;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateApplicationSubmission::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateAssociatedIndividualDocumentUpload<'_> {
+        type Success = types::DocumentUploadUrlResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateAssociatedIndividualDocumentUpload::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateClientUser<'_> {
+        type Success = types::ClientUser;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateClientUser::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateCustomer<'_> {
+        type Success = types::CustomerCreateResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateCustomer::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateDestination<'_> {
+        type Success = types::IdResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateDestination::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateInstructions<'_> {
+        type Success = types::AgenticInstructionsResult;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateInstructions::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateMandate<'_> {
+        type Success = types::Mandate;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateMandate::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateOrUpdateEdd<'_> {
+        type Success = types::EddWithApplicationId;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateOrUpdateEdd::send(self)
+        }
+    }
+    impl Operation for super::builder::CreatePaymentAgent<'_> {
+        type Success = types::PaymentAgentResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreatePaymentAgent::send(self)
+        }
+    }
+    impl Operation for super::builder::CreatePaymentAgentProposals<'_> {
+        type Success = types::AgenticProposalsResult;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreatePaymentAgentProposals::send(self)
+        }
+    }
+    impl Operation for super::builder::CreatePolicy<'_> {
+        type Success = types::Policy;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreatePolicy::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateRecipient<'_> {
+        type Success = types::RecipientResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateRecipient::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateSelfServeCreditsPurchase<'_> {
+        type Success = types::SelfServeCreditsPurchaseResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateSelfServeCreditsPurchase::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateSigner<'_> {
+        type Success = types::Signer;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateSigner::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateSignerGroup<'_> {
+        type Success = types::SignerGroup;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateSignerGroup::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateSignerGroupSigner<'_> {
+        type Success = types::SignerGroup;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateSignerGroupSigner::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateTransaction<'_> {
+        type Success = types::OneOffTransaction;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateTransaction::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateTransactionCancellation<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateTransactionCancellation::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateWallet<'_> {
+        type Success = types::Wallet;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateWallet::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateWalletTransaction<'_> {
+        type Success = types::WalletTransaction;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateWalletTransaction::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateWebhookTarget<'_> {
+        type Success = types::WebhookTarget;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateWebhookTarget::send(self)
+        }
+    }
+    impl Operation for super::builder::DeleteAccount<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeleteAccount::send(self)
+        }
+    }
+    impl Operation for super::builder::DeleteAllApiKeys<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeleteAllApiKeys::send(self)
+        }
+    }
+    impl Operation for super::builder::DeleteApiKey<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeleteApiKey::send(self)
+        }
+    }
+    impl Operation for super::builder::DeleteAssociatedIndividual<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeleteAssociatedIndividual::send(self)
+        }
+    }
+    impl Operation for super::builder::DeleteClientUser<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeleteClientUser::send(self)
+        }
+    }
+    impl Operation for super::builder::DeleteDestination<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeleteDestination::send(self)
+        }
+    }
+    impl Operation for super::builder::DeleteOnboardingDocument<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeleteOnboardingDocument::send(self)
+        }
+    }
+    impl Operation for super::builder::DeletePolicy<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeletePolicy::send(self)
+        }
+    }
+    impl Operation for super::builder::DeletePolicyRule<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeletePolicyRule::send(self)
+        }
+    }
+    impl Operation for super::builder::DeletePolicyWalletRelationship<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeletePolicyWalletRelationship::send(self)
+        }
+    }
+    impl Operation for super::builder::DeleteRecipient<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeleteRecipient::send(self)
+        }
+    }
+    impl Operation for super::builder::DeleteSigner<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeleteSigner::send(self)
+        }
+    }
+    impl Operation for super::builder::DeleteSignerGroupSigner<'_> {
+        type Success = types::SignerGroup;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeleteSignerGroupSigner::send(self)
+        }
+    }
+    impl Operation for super::builder::DeleteWalletSignerGroupRelationship<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeleteWalletSignerGroupRelationship::send(self)
+        }
+    }
+    impl Operation for super::builder::DeleteWebhookTarget<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DeleteWebhookTarget::send(self)
+        }
+    }
+    impl Operation for super::builder::DownloadDocument<'_> {
+        type Success = ByteStream;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DownloadDocument::send(self)
+        }
+    }
+    impl Operation for super::builder::GetAccount<'_> {
+        type Success = types::AccountResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetAccount::send(self)
+        }
+    }
+    impl Operation for super::builder::GetApplication<'_> {
+        type Success = types::Application;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetApplication::send(self)
+        }
+    }
+    impl Operation for super::builder::GetAutoTransaction<'_> {
+        type Success = types::AutoAccountTransaction;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetAutoTransaction::send(self)
+        }
+    }
+    impl Operation for super::builder::GetCountries<'_> {
+        type Success = ::std::vec::Vec<types::Country>;
+        type ErrorBody = ();
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetCountries::send(self)
+        }
+    }
+    impl Operation for super::builder::GetCustomer<'_> {
+        type Success = types::Customer;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetCustomer::send(self)
+        }
+    }
+    impl Operation for super::builder::GetCustomerInsights<'_> {
+        type Success = types::InsightReport;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetCustomerInsights::send(self)
+        }
+    }
+    impl Operation for super::builder::GetEdd<'_> {
+        type Success = types::EddWithApplicationId;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetEdd::send(self)
+        }
+    }
+    impl Operation for super::builder::GetInstruction<'_> {
+        type Success = types::AgenticInstruction;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetInstruction::send(self)
+        }
+    }
+    impl Operation for super::builder::GetMandate<'_> {
+        type Success = types::Mandate;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetMandate::send(self)
+        }
+    }
+    impl Operation for super::builder::GetPoliciesForWallet<'_> {
+        type Success = ::std::vec::Vec<types::AttachedPolicy>;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetPoliciesForWallet::send(self)
+        }
+    }
+    impl Operation for super::builder::GetPolicy<'_> {
+        type Success = types::Policy;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetPolicy::send(self)
+        }
+    }
+    impl Operation for super::builder::GetRecipient<'_> {
+        type Success = types::RecipientResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetRecipient::send(self)
+        }
+    }
+    impl Operation for super::builder::GetSelfServeCreditsBalance<'_> {
+        type Success = types::SelfServeCreditsBalanceResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetSelfServeCreditsBalance::send(self)
+        }
+    }
+    impl Operation for super::builder::GetSelfServeCreditsPricing<'_> {
+        type Success = types::ClientPricingConfig;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetSelfServeCreditsPricing::send(self)
+        }
+    }
+    impl Operation for super::builder::GetSignerGroup<'_> {
+        type Success = types::SignerGroup;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetSignerGroup::send(self)
+        }
+    }
+    impl Operation for super::builder::GetSignerGroupsForWallet<'_> {
+        type Success = ::std::vec::Vec<types::SignerGroup>;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetSignerGroupsForWallet::send(self)
+        }
+    }
+    impl Operation for super::builder::GetSimulation<'_> {
+        type Success = types::SimulationInspection;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetSimulation::send(self)
+        }
+    }
+    impl Operation for super::builder::GetSubClientSummary<'_> {
+        type Success = types::GetSubClientSummaryResponse;
+        type ErrorBody = ();
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetSubClientSummary::send(self)
+        }
+    }
+    impl Operation for super::builder::GetSupportedNetworks<'_> {
+        type Success = ::std::vec::Vec<::std::string::String>;
+        type ErrorBody = ();
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetSupportedNetworks::send(self)
+        }
+    }
+    impl Operation for super::builder::GetTransaction<'_> {
+        type Success = types::TransactionResource;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetTransaction::send(self)
+        }
+    }
+    impl Operation for super::builder::GetWallet<'_> {
+        type Success = types::Wallet;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetWallet::send(self)
+        }
+    }
+    impl Operation for super::builder::GetWalletBalances<'_> {
+        type Success = types::WalletBalances;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetWalletBalances::send(self)
+        }
+    }
+    impl Operation for super::builder::GetWalletsForPolicy<'_> {
+        type Success = ::std::vec::Vec<types::AttachedWallet>;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetWalletsForPolicy::send(self)
+        }
+    }
+    impl Operation for super::builder::GetWalletsForSignerGroup<'_> {
+        type Success = ::std::vec::Vec<types::AttachedWallet>;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetWalletsForSignerGroup::send(self)
+        }
+    }
+    impl Operation for super::builder::GetWebhookDelivery<'_> {
+        type Success = types::WebhookDelivery;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetWebhookDelivery::send(self)
+        }
+    }
+    impl Operation for super::builder::GetWebhookTarget<'_> {
+        type Success = types::WebhookTarget;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::GetWebhookTarget::send(self)
+        }
+    }
+    impl Operation for super::builder::ListAccounts<'_> {
+        type Success = types::PaginatedAccountResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListAccounts::send(self)
+        }
+    }
+    impl Operation for super::builder::ListApiKeys<'_> {
+        type Success = types::ListApiKeysResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListApiKeys::send(self)
+        }
+    }
+    impl Operation for super::builder::ListApplications<'_> {
+        type Success = types::ListApplicationsResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListApplications::send(self)
+        }
+    }
+    impl Operation for super::builder::ListAutoTransactions<'_> {
+        type Success = types::PaginatedAutoTransactionResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListAutoTransactions::send(self)
+        }
+    }
+    impl Operation for super::builder::ListClientUsers<'_> {
+        type Success = types::ListClientUsersResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListClientUsers::send(self)
+        }
+    }
+    impl Operation for super::builder::ListCustomers<'_> {
+        type Success = types::ListCustomersResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListCustomers::send(self)
+        }
+    }
+    impl Operation for super::builder::ListDestinations<'_> {
+        type Success = types::ListDestinationsResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListDestinations::send(self)
+        }
+    }
+    impl Operation for super::builder::ListDocuments<'_> {
+        type Success = types::ListDocumentsResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListDocuments::send(self)
+        }
+    }
+    impl Operation for super::builder::ListEvents<'_> {
+        type Success = types::PaginatedEventResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListEvents::send(self)
+        }
+    }
+    impl Operation for super::builder::ListMandates<'_> {
+        type Success = ::std::vec::Vec<types::Mandate>;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListMandates::send(self)
+        }
+    }
+    impl Operation for super::builder::ListPolicies<'_> {
+        type Success = types::ListPoliciesResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListPolicies::send(self)
+        }
+    }
+    impl Operation for super::builder::ListRecipients<'_> {
+        type Success = types::ListRecipientsResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListRecipients::send(self)
+        }
+    }
+    impl Operation for super::builder::ListSandboxScenarios<'_> {
+        type Success = types::ListSandboxScenariosResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListSandboxScenarios::send(self)
+        }
+    }
+    impl Operation for super::builder::ListScheduledPayments<'_> {
+        type Success = ::std::vec::Vec<types::ScheduledPaymentResponse>;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListScheduledPayments::send(self)
+        }
+    }
+    impl Operation for super::builder::ListSelfServeCreditTiers<'_> {
+        type Success = types::SelfServeCreditTiersResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListSelfServeCreditTiers::send(self)
+        }
+    }
+    impl Operation for super::builder::ListSelfServeCreditsLedger<'_> {
+        type Success = types::SelfServeCreditsLedgerResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListSelfServeCreditsLedger::send(self)
+        }
+    }
+    impl Operation for super::builder::ListSignerGroups<'_> {
+        type Success = types::ListSignerGroupsResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListSignerGroups::send(self)
+        }
+    }
+    impl Operation for super::builder::ListTransactions<'_> {
+        type Success = types::PaginatedTransactionResourceResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListTransactions::send(self)
+        }
+    }
+    impl Operation for super::builder::ListWebhookHistory<'_> {
+        type Success = types::WebhookHistoryList;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListWebhookHistory::send(self)
+        }
+    }
+    impl Operation for super::builder::ListWebhookTargets<'_> {
+        type Success = types::ListWebhookTargetsResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ListWebhookTargets::send(self)
+        }
+    }
+    impl Operation for super::builder::ReplayWebhookDelivery<'_> {
+        type Success = types::WebhookReplayResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::ReplayWebhookDelivery::send(self)
+        }
+    }
+    impl Operation for super::builder::RevokePaymentAgent<'_> {
+        type Success = types::PaymentAgentResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::RevokePaymentAgent::send(self)
+        }
+    }
+    impl Operation for super::builder::SimulateInbound<'_> {
+        type Success = types::SimulateInboundResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::SimulateInbound::send(self)
+        }
+    }
+    impl Operation for super::builder::SimulateOnboarding<'_> {
+        type Success = types::SimulateOnboardingResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::SimulateOnboarding::send(self)
+        }
+    }
+    impl Operation for super::builder::SubmitAttestation<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::SubmitAttestation::send(self)
+        }
+    }
+    impl Operation for super::builder::UpdateAccount<'_> {
+        type Success = types::AccountResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::UpdateAccount::send(self)
+        }
+    }
+    impl Operation for super::builder::UpdateAssociatedIndividual<'_> {
+        type Success = types::AssociatedIndividualResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::UpdateAssociatedIndividual::send(self)
+        }
+    }
+    impl Operation for super::builder::UpdateBusinessApplicationDetails<'_> {
+        type Success = types::BusinessDetailsResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::UpdateBusinessApplicationDetails::send(self)
+        }
+    }
+    impl Operation for super::builder::UpdateClientUser<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::UpdateClientUser::send(self)
+        }
+    }
+    impl Operation for super::builder::UpdateCustomerSubClient<'_> {
+        type Success = types::Customer;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::UpdateCustomerSubClient::send(self)
+        }
+    }
+    impl Operation for super::builder::UpdateIndividualApplicationDetails<'_> {
+        type Success = types::IndividualDetailsResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::UpdateIndividualApplicationDetails::send(self)
+        }
+    }
+    impl Operation for super::builder::UpdatePolicyRule<'_> {
+        type Success = types::Policy;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::UpdatePolicyRule::send(self)
+        }
+    }
+    impl Operation for super::builder::UpdateRecipient<'_> {
+        type Success = types::RecipientResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::UpdateRecipient::send(self)
+        }
+    }
+    impl Operation for super::builder::UpdateWebhookTarget<'_> {
+        type Success = types::WebhookTarget;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::UpdateWebhookTarget::send(self)
+        }
+    }
+    impl Operation for super::builder::UploadIndividualDocument<'_> {
+        type Success = types::DocumentUploadResponse;
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::UploadIndividualDocument::send(self)
+        }
+    }
+    impl Operation for super::builder::UpsertPolicyWalletRelationship<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::UpsertPolicyWalletRelationship::send(self)
+        }
+    }
+    impl Operation for super::builder::UpsertWalletSignerGroupRelationship<'_> {
+        type Success = ();
+        type ErrorBody = types::ProblemDetails;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::UpsertWalletSignerGroupRelationship::send(self)
+        }
     }
 }

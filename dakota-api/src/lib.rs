@@ -1,9 +1,11 @@
 //! Generated Rust client and types for the Dakota Platform API.
 //!
-//! Everything in [`generated`] comes from `openapi/dakota.yaml` through `cargo xtask generate`
-//! (progenitor, builder interface); never edit it by hand. This file and [`transport`] are the
-//! only hand-written parts: they let a higher layer (dakota-ext) run every request through its
-//! own pipeline (auth, idempotency keys, retries, tracing) via progenitor's `exec` hook.
+//! Everything in `generated` comes from `openapi/dakota.yaml` through `cargo xtask generate`
+//! (progenitor, builder interface); never edit it by hand. This file, [`transport`] and
+//! [`ksuid`] are the only hand-written parts: `transport` lets a higher layer (dakota-ext) run
+//! every request through its own pipeline (auth, idempotency keys, retries, tracing) via
+//! progenitor's `exec` hook; `ksuid` is the spec's `KSUID` schema as a validated type, which
+//! the generator substitutes for the schema everywhere (`types::Ksuid` is the same type).
 //!
 //! Enums are forward-compatible: a value the spec does not list deserializes into the
 //! `Unknown(String)` variant every enum has, instead of failing the response.
@@ -33,6 +35,7 @@ pub mod conformance;
     rustdoc::all
 )]
 mod generated;
+pub mod ksuid;
 /// Typed [httpmock](https://docs.rs/httpmock) helpers for every operation, generated with the
 /// client: `server.get_customer(|when, then| { ... })` stubs `getCustomer` with typed
 /// parameters and bodies. Enable the `mock` feature in your dev-dependencies.
@@ -49,3 +52,4 @@ pub mod mock;
 pub mod transport;
 
 pub use generated::*;
+pub use ksuid::{Ksuid, KsuidError};

@@ -25,7 +25,7 @@ pub mod operations {
         }
         pub fn crypto_destination_id<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(
@@ -39,7 +39,7 @@ pub mod operations {
         }
         pub fn customer_id<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("customer_id", super::query_value(&value)))
@@ -76,7 +76,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -86,7 +86,7 @@ pub mod operations {
         }
         pub fn fiat_destination_id<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(
@@ -118,7 +118,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -349,7 +349,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn account_id(self, value: &types::Ksuid) -> Self {
+        pub fn account_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/accounts/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -421,7 +421,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn account_id(self, value: &types::Ksuid) -> Self {
+        pub fn account_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/accounts/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -523,7 +523,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn account_id(self, value: &types::Ksuid) -> Self {
+        pub fn account_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/accounts/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -666,7 +666,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -706,7 +706,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -963,7 +963,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn api_key_id(self, value: &types::Ksuid) -> Self {
+        pub fn api_key_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/api-keys/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -1031,7 +1031,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -1051,7 +1051,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -1157,7 +1157,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/applications/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -1262,7 +1262,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!(
                         "^/applications/{}/associated-individuals$", value.to_string()
@@ -1365,7 +1365,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!(
                         "^/applications/{}/associated-individuals/.*$", value.to_string()
@@ -1374,7 +1374,7 @@ pub mod operations {
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn individual_id(self, value: &types::Ksuid) -> Self {
+        pub fn individual_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!(
                         "^/applications/.*/associated-individuals/{}$", value.to_string()
@@ -1468,7 +1468,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!(
                         "^/applications/{}/associated-individuals/.*$", value.to_string()
@@ -1477,7 +1477,7 @@ pub mod operations {
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn individual_id(self, value: &types::Ksuid) -> Self {
+        pub fn individual_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!(
                         "^/applications/.*/associated-individuals/{}$", value.to_string()
@@ -1552,7 +1552,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!(
                         "^/applications/{}/associated-individuals/.*/document-uploads$",
@@ -1562,7 +1562,7 @@ pub mod operations {
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn individual_id(self, value: &types::Ksuid) -> Self {
+        pub fn individual_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!(
                         "^/applications/.*/associated-individuals/{}/document-uploads$",
@@ -1677,7 +1677,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!(
                         "^/applications/{}/associated-individuals/.*/documents$", value
@@ -1687,7 +1687,7 @@ pub mod operations {
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn individual_id(self, value: &types::Ksuid) -> Self {
+        pub fn individual_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!(
                         "^/applications/.*/associated-individuals/{}/documents$", value
@@ -1808,7 +1808,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/{}/attestations$", value.to_string()),
                 )
@@ -1912,7 +1912,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/{}/business-details$", value.to_string()),
                 )
@@ -2011,7 +2011,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/{}/document-uploads$", value.to_string()),
                 )
@@ -2120,7 +2120,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/{}/documents$", value.to_string()),
                 )
@@ -2149,7 +2149,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -2169,7 +2169,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -2266,7 +2266,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/{}/documents$", value.to_string()),
                 )
@@ -2385,14 +2385,14 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/{}/documents/.*$", value.to_string()),
                 )
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn document_id(self, value: &types::Ksuid) -> Self {
+        pub fn document_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/.*/documents/{}$", value.to_string()),
                 )
@@ -2489,14 +2489,14 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/{}/documents/.*$", value.to_string()),
                 )
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn document_id(self, value: &types::Ksuid) -> Self {
+        pub fn document_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/.*/documents/{}$", value.to_string()),
                 )
@@ -2580,7 +2580,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!(
                         "^/applications/{}/documents/.*/verifications$", value
@@ -2590,7 +2590,7 @@ pub mod operations {
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn document_id(self, value: &types::Ksuid) -> Self {
+        pub fn document_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!(
                         "^/applications/.*/documents/{}/verifications$", value
@@ -2699,7 +2699,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/{}/edd$", value.to_string()),
                 )
@@ -2786,7 +2786,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/{}/edd$", value.to_string()),
                 )
@@ -2896,7 +2896,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/{}/individual-details$", value.to_string()),
                 )
@@ -2994,7 +2994,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn application_id(self, value: &types::Ksuid) -> Self {
+        pub fn application_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/applications/{}/submissions$", value.to_string()),
                 )
@@ -3132,7 +3132,7 @@ pub mod operations {
         }
         pub fn auto_account_id<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("auto_account_id", super::query_value(&value)))
@@ -3169,7 +3169,7 @@ pub mod operations {
         }
         pub fn destination_id<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("destination_id", super::query_value(&value)))
@@ -3206,7 +3206,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -3324,7 +3324,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -3471,7 +3471,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn auto_transaction_id(self, value: &types::Ksuid) -> Self {
+        pub fn auto_transaction_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/auto-transactions/{}$", value.to_string()),
                 )
@@ -3645,7 +3645,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -3745,7 +3745,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -3755,7 +3755,7 @@ pub mod operations {
         }
         pub fn sub_client_id<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("sub_client_id", super::query_value(&value)))
@@ -4040,7 +4040,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn customer_id(self, value: &types::Ksuid) -> Self {
+        pub fn customer_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/customers/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -4252,7 +4252,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn customer_id(self, value: &types::Ksuid) -> Self {
+        pub fn customer_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/customers/{}/recipients$", value.to_string()),
                 )
@@ -4261,7 +4261,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -4281,7 +4281,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -4358,7 +4358,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn customer_id(self, value: &types::Ksuid) -> Self {
+        pub fn customer_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/customers/{}/recipients$", value.to_string()),
                 )
@@ -4447,7 +4447,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn customer_id(self, value: &types::Ksuid) -> Self {
+        pub fn customer_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/customers/{}/sub-client$", value.to_string()),
                 )
@@ -4508,7 +4508,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -4528,7 +4528,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -5198,7 +5198,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -5218,7 +5218,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -6067,7 +6067,7 @@ pub mod operations {
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn wallet_id(self, value: &types::Ksuid) -> Self {
+        pub fn wallet_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/policies/.*/wallets/{}$", value.to_string()),
                 )
@@ -6213,7 +6213,7 @@ pub mod operations {
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn wallet_id(self, value: &types::Ksuid) -> Self {
+        pub fn wallet_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/policies/.*/wallets/{}$", value.to_string()),
                 )
@@ -6350,7 +6350,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn recipient_id(self, value: &types::Ksuid) -> Self {
+        pub fn recipient_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/recipients/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -6413,7 +6413,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn recipient_id(self, value: &types::Ksuid) -> Self {
+        pub fn recipient_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/recipients/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -6498,7 +6498,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn recipient_id(self, value: &types::Ksuid) -> Self {
+        pub fn recipient_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/recipients/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -6575,7 +6575,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn recipient_id(self, value: &types::Ksuid) -> Self {
+        pub fn recipient_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/recipients/{}/destinations$", value.to_string()),
                 )
@@ -6594,7 +6594,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -6614,7 +6614,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -6691,7 +6691,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn recipient_id(self, value: &types::Ksuid) -> Self {
+        pub fn recipient_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/recipients/{}/destinations$", value.to_string()),
                 )
@@ -6781,14 +6781,14 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn recipient_id(self, value: &types::Ksuid) -> Self {
+        pub fn recipient_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/recipients/{}/destinations/.*$", value.to_string()),
                 )
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn destination_id(self, value: &types::Ksuid) -> Self {
+        pub fn destination_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/recipients/.*/destinations/{}$", value.to_string()),
                 )
@@ -7821,7 +7821,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -7841,7 +7841,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -8005,7 +8005,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn signer_group_id(self, value: &types::Ksuid) -> Self {
+        pub fn signer_group_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/signer-groups/{}$", value.to_string()),
                 )
@@ -8081,7 +8081,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn signer_group_id(self, value: &types::Ksuid) -> Self {
+        pub fn signer_group_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/signer-groups/{}/signers$", value.to_string()),
                 )
@@ -8189,7 +8189,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn signer_group_id(self, value: &types::Ksuid) -> Self {
+        pub fn signer_group_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/signer-groups/{}/signers/.*$", value.to_string()),
                 )
@@ -8300,7 +8300,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn signer_group_id(self, value: &types::Ksuid) -> Self {
+        pub fn signer_group_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/signer-groups/{}/wallets$", value.to_string()),
                 )
@@ -8589,7 +8589,7 @@ pub mod operations {
         }
         pub fn customer_id<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("customer_id", super::query_value(&value)))
@@ -8609,7 +8609,7 @@ pub mod operations {
         }
         pub fn destination_id<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("destination_id", super::query_value(&value)))
@@ -8629,7 +8629,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -8699,7 +8699,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -8739,7 +8739,7 @@ pub mod operations {
         }
         pub fn wallet_id<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("wallet_id", super::query_value(&value)))
@@ -8993,7 +8993,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn transaction_id(self, value: &types::Ksuid) -> Self {
+        pub fn transaction_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/transactions/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -9087,7 +9087,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn transaction_id(self, value: &types::Ksuid) -> Self {
+        pub fn transaction_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/transactions/{}/cancellations$", value.to_string()),
                 )
@@ -9249,7 +9249,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -9309,7 +9309,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -9464,7 +9464,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn user_id(self, value: &types::Ksuid) -> Self {
+        pub fn user_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/users/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -9530,7 +9530,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn user_id(self, value: &types::Ksuid) -> Self {
+        pub fn user_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/users/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -9736,7 +9736,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn wallet_id(self, value: &types::Ksuid) -> Self {
+        pub fn wallet_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(&format!("^/wallets/{}$", value.to_string()))
                 .unwrap();
             Self(self.0.path_matches(re))
@@ -9810,7 +9810,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn wallet_id(self, value: &types::Ksuid) -> Self {
+        pub fn wallet_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/wallets/{}/balances$", value.to_string()),
                 )
@@ -9886,7 +9886,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn wallet_id(self, value: &types::Ksuid) -> Self {
+        pub fn wallet_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/wallets/{}/policies$", value.to_string()),
                 )
@@ -9962,7 +9962,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn wallet_id(self, value: &types::Ksuid) -> Self {
+        pub fn wallet_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/wallets/{}/signer-groups$", value.to_string()),
                 )
@@ -10039,14 +10039,14 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn wallet_id(self, value: &types::Ksuid) -> Self {
+        pub fn wallet_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/wallets/{}/signer-groups/.*$", value.to_string()),
                 )
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn signer_group_id(self, value: &types::Ksuid) -> Self {
+        pub fn signer_group_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/wallets/.*/signer-groups/{}$", value.to_string()),
                 )
@@ -10177,14 +10177,14 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn wallet_id(self, value: &types::Ksuid) -> Self {
+        pub fn wallet_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/wallets/{}/signer-groups/.*$", value.to_string()),
                 )
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn signer_group_id(self, value: &types::Ksuid) -> Self {
+        pub fn signer_group_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/wallets/.*/signer-groups/{}$", value.to_string()),
                 )
@@ -10314,7 +10314,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn wallet_id(self, value: &types::Ksuid) -> Self {
+        pub fn wallet_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/wallets/{}/transactions$", value.to_string()),
                 )
@@ -10672,7 +10672,7 @@ pub mod operations {
         }
         pub fn ending_before<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("ending_before", super::query_value(&value)))
@@ -10692,7 +10692,7 @@ pub mod operations {
         }
         pub fn starting_after<'a, T>(self, value: T) -> Self
         where
-            T: Into<Option<&'a types::Ksuid>>,
+            T: Into<Option<&'a crate::ksuid::Ksuid>>,
         {
             if let Some(value) = value.into() {
                 Self(self.0.query_param("starting_after", super::query_value(&value)))
@@ -10831,7 +10831,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn webhook_target_id(self, value: &types::Ksuid) -> Self {
+        pub fn webhook_target_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/webhooks/targets/{}$", value.to_string()),
                 )
@@ -10898,7 +10898,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn webhook_target_id(self, value: &types::Ksuid) -> Self {
+        pub fn webhook_target_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/webhooks/targets/{}$", value.to_string()),
                 )
@@ -10959,7 +10959,7 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn webhook_target_id(self, value: &types::Ksuid) -> Self {
+        pub fn webhook_target_id(self, value: &crate::ksuid::Ksuid) -> Self {
             let re = regex::Regex::new(
                     &format!("^/webhooks/targets/{}$", value.to_string()),
                 )

@@ -203,10 +203,7 @@ async fn bulk_onboarding(count429: Count429) -> Result<(), Box<dyn std::error::E
         .base_url(sandbox.base_url())?
         .api_key(sandbox.api_key())
         .pacing(true)
-        .retry(RetryPolicy {
-            max_attempts: 10,
-            ..RetryPolicy::default()
-        })
+        .retry(RetryPolicy::default().max_attempts(10))
         .build()?;
     let started = Instant::now();
     let results: Vec<_> = futures::stream::iter(0..n)

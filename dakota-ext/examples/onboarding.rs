@@ -94,11 +94,9 @@ async fn run() -> Result<Decision, dakota_ext::Error> {
         "3. GET /applications/{}  (polling within the token's rate budget)",
         onboarding.application_id
     );
-    let policy = WaitPolicy {
-        initial_interval: Duration::from_secs(1),
-        max_interval: Duration::from_secs(10),
-        ..WaitPolicy::default()
-    };
+    let policy = WaitPolicy::default()
+        .initial_interval(Duration::from_secs(1))
+        .max_interval(Duration::from_secs(10));
     let mut transitions = std::pin::pin!(onboarding.transitions(&dakota, policy));
     while let Some(t) = transitions.next().await {
         let t = t?;

@@ -27,6 +27,7 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "x-idempotency-key";
 
 /// Which Dakota deployment to talk to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Environment {
     /// `https://api.platform.sandbox.dakota.xyz` (simulated money; the default).
     #[default]
@@ -265,7 +266,7 @@ impl DakotaBuilder {
         }
         let http = match self.http {
             Some(c) => c,
-            None => http
+            None => crate::tls::configure(http)?
                 .build()
                 .map_err(|e| Error::Config(format!("cannot build HTTP client: {e}")))?,
         };
@@ -394,6 +395,7 @@ impl Dakota {
 
 /// Per-call settings for [`Dakota::call_with`].
 #[derive(Default, Clone)]
+#[must_use]
 pub struct CallOptions {
     idempotency_key: Option<String>,
     application_token: Option<SecretString>,
@@ -979,6 +981,67 @@ async fn convert_error<E: serde::Serialize>(
                 };
             }
             api_error(status, Some(&headers), error_body(&bytes), key, None)
+        }
+    }
+}
+
+impl<E: serde::Serialize> From<progenitor_client::Error<E>> for Error {
+    /// For a generated call sent without [`Dakota::call`] (`dakota.api().get_customer()
+    /// ...send().await?` in a function returning [`Error`]): the same variants as through
+    /// `call`, from what the error itself carries. `call` knows more (the operation, the
+    /// idempotency key, the body of an undocumented error status), so prefer it.
+    fn from(e: progenitor_client::Error<E>) -> Self {
+        use progenitor_client::Error as P;
+        match e {
+            P::InvalidRequest(msg) | P::Custom(msg) => Error::InvalidInput(msg),
+            P::CommunicationError(err) | P::InvalidUpgrade(err) | P::ResponseBodyError(err) => {
+                wire_error(err, None, None)
+            }
+            P::ErrorResponse(rv) => {
+                let status = rv.status().as_u16();
+                let headers = rv.headers().clone();
+                let body = serde_json::to_value(rv.into_inner()).ok();
+                api_error(status, Some(&headers), body, None, None)
+            }
+            P::InvalidResponsePayload(bytes, err) => Error::Decode {
+                status: 0,
+                content_type: None,
+                snippet: snippet(&bytes, 200),
+                message: format!(
+                    "invalid JSON at line {} column {}: {err}",
+                    err.line(),
+                    err.column()
+                ),
+                source: Some(Box::new(err) as BoxError),
+            },
+            P::UnexpectedResponse(resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp.headers();
+                if (300..400).contains(&status) {
+                    return Error::Redirect {
+                        operation: "request",
+                        status,
+                        location: headers
+                            .get(reqwest::header::LOCATION)
+                            .and_then(|v| v.to_str().ok())
+                            .map(|l| snippet(l.as_bytes(), 200)),
+                    };
+                }
+                if (200..300).contains(&status) {
+                    return Error::Decode {
+                        status,
+                        content_type: headers
+                            .get(reqwest::header::CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string),
+                        snippet: String::new(),
+                        message: "status not documented for this operation".into(),
+                        source: None,
+                    };
+                }
+                // Reading the body needs an await; `Dakota::call` does, this conversion cannot.
+                api_error(status, Some(headers), None, None, None)
+            }
         }
     }
 }

@@ -49,6 +49,7 @@ pub struct Problem {
 
 /// An error response from the API: a documented or undocumented non-2xx status.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ApiError {
     /// HTTP status.
     pub status: u16,
@@ -352,7 +353,12 @@ pub(crate) fn transport_kind(e: &reqwest::Error) -> TransportKind {
         }
         // rustls and native-tls errors are not nameable without their crates; their messages are.
         let text = c.to_string().to_ascii_lowercase();
-        if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+        // OpenSSL (native-tls) reports as "SSL routines: ... wrong version number" and the like.
+        if text.contains("certificate")
+            || text.contains("tls")
+            || text.contains("handshake")
+            || text.contains("ssl")
+        {
             return TransportKind::Tls;
         }
         cause = next_cause(c);

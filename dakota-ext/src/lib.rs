@@ -1,4 +1,10 @@
 //! Ergonomic Dakota Platform client on top of the generated `dakota-api` crate.
+//!
+//! Everything a signature of this crate mentions is reachable from here, so depending on
+//! `dakota-ext` alone is enough: the generated request and response types are [`types`] (the
+//! builders are [`types::builder`]), the generated client is [`api`], and the `chrono`, `url`,
+//! `reqwest` and `secrecy` types that appear in signatures are re-exported ([`DateTime`],
+//! [`Utc`], [`Url`], [`SecretString`], and the crates themselves).
 
 mod auth;
 pub mod body_limit;
@@ -9,13 +15,30 @@ pub mod onboarding;
 mod pacing;
 pub mod pagination;
 pub mod retry;
+pub mod send;
 pub mod time;
+mod tls;
 pub mod webhook;
 
 pub use client::{CallOptions, Dakota, DakotaBuilder, Environment, Response};
 pub use error::{ApiError, Error, FieldError, Problem, TransportKind};
 pub use ksuid::Ksuid;
-pub use onboarding::{Decision, DecisionFeed, NewCustomer, Onboarding, Transition, WaitPolicy};
+pub use onboarding::{
+    Decision, DecisionFeed, NewCustomer, Onboarding, OnboardingApi, Transition, WaitPolicy,
+};
 pub use pagination::{CustomerFilter, ListOperation, LIST_OPERATIONS};
 pub use retry::RetryPolicy;
+pub use send::SendWith;
 pub use time::{UnixNanos, UnixSeconds};
+
+/// The generated crate: the client ([`api::Client`], what [`Dakota::api`] returns), its
+/// per-operation builders ([`api::builder`]) and the spec's types ([`api::types`]).
+pub use dakota_api as api;
+/// The spec's request and response types (`types::CustomerCreateRequest`, ...) and their
+/// builders (`types::builder::...`).
+pub use dakota_api::types;
+
+pub use chrono::{self, DateTime, Utc};
+pub use reqwest;
+pub use secrecy::{self, SecretString};
+pub use url::{self, Url};

@@ -27,6 +27,7 @@ use url::Url;
 
 /// The customer to onboard.
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct NewCustomer {
     name: String,
     customer_type: types::CustomerCreateRequestCustomerType,
@@ -97,7 +98,7 @@ impl NewCustomer {
             .name(name)
             .customer_type(self.customer_type.clone())
             .external_id(self.external_id.clone())
-            .sub_client_id(self.sub_client_id.map(types::Ksuid::from))
+            .sub_client_id(self.sub_client_id)
             .is_sub_client(self.is_sub_client)
             .try_into()
             .map_err(|e: types::error::ConversionError| Error::InvalidInput(e.to_string()))
@@ -141,6 +142,7 @@ impl fmt::Debug for Onboarding {
 
 /// The outcome of an application.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Decision {
     /// Approved (or completed).
     Approved,
@@ -163,8 +165,11 @@ pub struct Transition {
     pub decision: Option<Decision>,
 }
 
-/// How [`Onboarding::wait_for_decision`] polls.
+/// How [`Onboarding::wait_for_decision`] polls. Start from [`WaitPolicy::default`] and change
+/// what you need: `WaitPolicy::default().timeout(Duration::from_secs(600))`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[must_use]
 pub struct WaitPolicy {
     /// First interval between polls.
     pub initial_interval: Duration,
@@ -188,16 +193,56 @@ impl Default for WaitPolicy {
     }
 }
 
-/// Entry point: [`Dakota::onboarding`].
-#[derive(Debug, Clone, Copy)]
-pub struct OnboardingApi<'a> {
-    dakota: &'a Dakota,
+impl WaitPolicy {
+    /// First interval between polls.
+    pub fn initial_interval(mut self, d: Duration) -> Self {
+        self.initial_interval = d;
+        self
+    }
+
+    /// Cap on the interval (it doubles after each unchanged poll).
+    pub fn max_interval(mut self, d: Duration) -> Self {
+        self.max_interval = d;
+        self
+    }
+
+    /// Give up after this long.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Never more than this many polls in any rolling hour.
+    pub fn max_polls_per_hour(mut self, n: u32) -> Self {
+        self.max_polls_per_hour = n;
+        self
+    }
+}
+
+/// Entry point: [`Dakota::onboarding`]. Holds its own handle on the client (a cheap clone), so
+/// the futures its methods return own everything they use: store them, spawn them, or
+/// `join!` several without keeping the facade alive.
+#[derive(Debug, Clone)]
+pub struct OnboardingApi {
+    dakota: Dakota,
 }
 
 impl Dakota {
     /// The onboarding facade.
-    pub fn onboarding(&self) -> OnboardingApi<'_> {
-        OnboardingApi { dakota: self }
+    ///
+    /// ```no_run
+    /// # async fn f(dakota: dakota_ext::Dakota) -> Result<(), Box<dyn std::error::Error>> {
+    /// use dakota_ext::NewCustomer;
+    /// // The future owns what it needs: it can be stored or spawned.
+    /// let start = dakota.onboarding().start(NewCustomer::business("Acme Corp"));
+    /// let onboarding = tokio::spawn(start).await??;
+    /// println!("{}", onboarding.application_url);
+    /// # Ok(()) }
+    /// ```
+    pub fn onboarding(&self) -> OnboardingApi {
+        OnboardingApi {
+            dakota: self.clone(),
+        }
     }
 }
 
@@ -217,25 +262,42 @@ fn parse_url(s: &str) -> Result<Url, Error> {
     })
 }
 
-fn ksuid(s: &str, what: &str) -> Result<Ksuid, Error> {
-    Ksuid::parse(s).map_err(|e| Error::Decode {
-        status: 200,
-        content_type: Some("application/json".into()),
-        snippet: String::new(),
-        message: format!("{what} is not a KSUID: {e}"),
-        source: Some(Box::new(e)),
-    })
-}
-
-impl OnboardingApi<'_> {
+impl OnboardingApi {
     /// Start (or resume) onboarding. With an `external_id`, an existing customer with that id
     /// is returned instead of creating a second one, and the create call uses an idempotency
     /// key derived from the external id, so two concurrent starts still make one customer.
-    pub async fn start(&self, customer: NewCustomer) -> Result<Onboarding, Error> {
+    pub fn start(
+        &self,
+        customer: NewCustomer,
+    ) -> impl Future<Output = Result<Onboarding, Error>> + Send + 'static {
+        let this = self.clone();
+        async move { this.start_owned(customer).await }
+    }
+
+    /// The onboarding of the customer with this external id, if there is one.
+    pub fn find(
+        &self,
+        external_id: impl Into<String>,
+    ) -> impl Future<Output = Result<Option<Onboarding>, Error>> + Send + 'static {
+        let this = self.clone();
+        let external_id = external_id.into();
+        async move { this.find_owned(&external_id).await }
+    }
+
+    /// The onboarding of an existing customer.
+    pub fn resume(
+        &self,
+        customer_id: Ksuid,
+    ) -> impl Future<Output = Result<Onboarding, Error>> + Send + 'static {
+        let this = self.clone();
+        async move { this.resume_owned(customer_id).await }
+    }
+
+    async fn start_owned(&self, customer: NewCustomer) -> Result<Onboarding, Error> {
         let body = customer.to_request()?;
         let mut opts = CallOptions::default();
         if let Some(ext) = &customer.external_id {
-            if let Some(existing) = self.find(ext).await? {
+            if let Some(existing) = self.find_owned(ext).await? {
                 return Ok(existing);
             }
             let key = uuid::Uuid::new_v5(
@@ -256,7 +318,7 @@ impl OnboardingApi<'_> {
                 if matches!(e.status, 409 | 422) && customer.external_id.is_some() =>
             {
                 let ext = customer.external_id.as_deref().unwrap_or_default();
-                return self.find(ext).await?.ok_or(Error::Api(e));
+                return self.find_owned(ext).await?.ok_or(Error::Api(e));
             }
             Err(e) => return Err(e),
         };
@@ -264,8 +326,8 @@ impl OnboardingApi<'_> {
         let c = created.into_inner();
         let url = parse_url(&c.application_url)?;
         Ok(Onboarding {
-            customer_id: ksuid(&c.id, "customer id")?,
-            application_id: ksuid(&c.application_id, "application id")?,
+            customer_id: c.id,
+            application_id: c.application_id,
             token: token_of(&url),
             application_url: url,
             expires_at: Some(
@@ -282,8 +344,7 @@ impl OnboardingApi<'_> {
         })
     }
 
-    /// The onboarding of the customer with this external id, if there is one.
-    pub async fn find(&self, external_id: &str) -> Result<Option<Onboarding>, Error> {
+    async fn find_owned(&self, external_id: &str) -> Result<Option<Onboarding>, Error> {
         let api = self.dakota.api();
         let page = self
             .dakota
@@ -301,8 +362,7 @@ impl OnboardingApi<'_> {
         self.resume_customer(c).map(Some)
     }
 
-    /// The onboarding of an existing customer.
-    pub async fn resume(&self, customer_id: Ksuid) -> Result<Onboarding, Error> {
+    async fn resume_owned(&self, customer_id: Ksuid) -> Result<Onboarding, Error> {
         let api = self.dakota.api();
         let c = self
             .dakota
@@ -313,13 +373,14 @@ impl OnboardingApi<'_> {
     }
 
     fn resume_customer(&self, c: types::Customer) -> Result<Onboarding, Error> {
-        let application_id = c.application_id.as_ref().ok_or_else(|| {
-            Error::InvalidInput(format!("customer {} has no application", c.id.as_str()))
-        })?;
+        let application_id = c
+            .application_id
+            .as_ref()
+            .ok_or_else(|| Error::InvalidInput(format!("customer {} has no application", c.id)))?;
         let url = parse_url(c.application_url.as_deref().unwrap_or_default())?;
         Ok(Onboarding {
-            customer_id: ksuid(&c.id, "customer id")?,
-            application_id: ksuid(application_id, "application id")?,
+            customer_id: c.id,
+            application_id: *application_id,
             token: token_of(&url),
             application_url: url,
             expires_at: None,

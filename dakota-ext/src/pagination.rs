@@ -159,7 +159,7 @@ where
         },
         |mut st| async move {
             if st.done {
-                return Ok(None);
+                return Ok::<_, Error>(None);
             }
             let page = (st.fetch)(st.cursor.clone()).await?;
             // An empty page ends the list too, so a server that keeps saying has_more cannot
@@ -529,6 +529,7 @@ fn page_size(n: u64) -> NonZeroU64 {
 /// Filters for [`Dakota::customers`]. For every other filter of `listCustomers`, pass
 /// `dakota.api().list_customers()` configured as needed to [`Dakota::paginate`].
 #[derive(Debug, Clone, Default)]
+#[must_use]
 pub struct CustomerFilter {
     /// Only the customer with this external id.
     pub external_id: Option<String>,
@@ -570,9 +571,15 @@ impl Dakota {
         self.paginate(self.api().list_applications().limit(page_size(page)))
     }
 
-    /// Every event, `page` (1..=100) at a time.
-    pub fn events(&self, page: u64) -> impl Stream<Item = Result<types::Event, Error>> + Send + '_ {
+    /// Every event, `page` (1..=100) at a time, as the same [`crate::webhook::Event`] a
+    /// webhook delivers (typed payload), so one handler or [`crate::webhook::EventRouter`]
+    /// serves both a catch-up poll and live deliveries.
+    pub fn events(
+        &self,
+        page: u64,
+    ) -> impl Stream<Item = Result<crate::webhook::Event, Error>> + Send + '_ {
         self.paginate(self.api().list_events().limit(page_size(page)))
+            .map_ok(crate::webhook::Event::from)
     }
 }
 

@@ -7,8 +7,18 @@
 use reqwest::header::HeaderMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// How failed requests are retried.
+/// How failed requests are retried. Start from [`RetryPolicy::default`] (or
+/// [`RetryPolicy::none`]) and change what you need:
+///
+/// ```
+/// use dakota_ext::RetryPolicy;
+/// use std::time::Duration;
+/// let policy = RetryPolicy::default().max_attempts(6).max_backoff(Duration::from_secs(20));
+/// assert_eq!(policy.max_attempts, 6);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[must_use]
 pub struct RetryPolicy {
     /// Total attempts including the first (1 = never retry).
     pub max_attempts: u32,
@@ -42,6 +52,36 @@ impl RetryPolicy {
             max_attempts: 1,
             ..Self::default()
         }
+    }
+
+    /// Total attempts including the first (1 = never retry).
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n;
+        self
+    }
+
+    /// Backoff before the first retry; doubles each time (before jitter).
+    pub fn initial_backoff(mut self, d: Duration) -> Self {
+        self.initial_backoff = d;
+        self
+    }
+
+    /// Cap on the computed backoff.
+    pub fn max_backoff(mut self, d: Duration) -> Self {
+        self.max_backoff = d;
+        self
+    }
+
+    /// Longest server-requested wait the client will honour.
+    pub fn max_retry_after(mut self, d: Duration) -> Self {
+        self.max_retry_after = d;
+        self
+    }
+
+    /// Randomize backoff (full jitter); on by default.
+    pub fn jitter(mut self, on: bool) -> Self {
+        self.jitter = on;
+        self
     }
 
     /// Backoff before retry number `retry` (1-based), before any server hint.

@@ -1,4 +1,5 @@
-//! Receiving Dakota webhooks: signature verification, typed events, deduplication and (with the
+//! Receiving Dakota webhooks: signature verification, typed events, routing by event type
+//! ([`EventRouter`]: exact types, wildcards, a default handler), deduplication and (with the
 //! `axum` feature) a ready-made endpoint.
 //!
 //! # How Dakota signs a delivery
@@ -58,6 +59,7 @@
 mod error;
 mod event;
 mod key;
+pub mod route;
 mod store;
 mod verify;
 
@@ -68,5 +70,6 @@ pub use dakota_api::types::{EventRequest, EventType};
 pub use error::{Field, WebhookError};
 pub use event::{ApplicationSubmitted, CustomerSnapshot, Event, Object, Payload, Snapshot};
 pub use key::{Signer, WebhookKey};
+pub use route::{EventRouter, HandlerError, Pattern, Routed};
 pub use store::{IdempotencyStore, InMemoryStore, StoreError, StoreFuture};
 pub use verify::{HeaderSource, Verifier, DEFAULT_TOLERANCE, SIGNATURE_HEADER, TIMESTAMP_HEADER};

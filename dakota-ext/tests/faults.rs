@@ -31,11 +31,9 @@ fn client(url: &str, retry: RetryPolicy) -> Dakota {
 }
 
 fn no_jitter() -> RetryPolicy {
-    RetryPolicy {
-        jitter: false,
-        initial_backoff: Duration::from_secs(1),
-        ..RetryPolicy::default()
-    }
+    RetryPolicy::default()
+        .jitter(false)
+        .initial_backoff(Duration::from_secs(1))
 }
 
 fn create_body() -> dakota_api::types::CustomerCreateRequest {
@@ -143,10 +141,7 @@ async fn lost_response_after_commit_creates_exactly_one_customer() {
     });
     let dakota = client(
         &server.url,
-        RetryPolicy {
-            initial_backoff: Duration::from_millis(10),
-            ..RetryPolicy::default()
-        },
+        RetryPolicy::default().initial_backoff(Duration::from_millis(10)),
     );
     let r = dakota
         .call(dakota.api().create_customer().body(create_body()).send())
@@ -181,10 +176,7 @@ async fn mutating_request_without_a_key_is_not_retried() {
         .expect("url")
         .api_key(KEY)
         .auto_idempotency_keys(false)
-        .retry(RetryPolicy {
-            initial_backoff: Duration::from_millis(1),
-            ..RetryPolicy::default()
-        })
+        .retry(RetryPolicy::default().initial_backoff(Duration::from_millis(1)))
         .build()
         .expect("client");
     let err = dakota

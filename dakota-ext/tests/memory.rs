@@ -77,7 +77,7 @@ async fn oversized_bodies_are_refused_with_bounded_memory_and_downloads_stream()
                 dakota
                     .api()
                     .list_recipients()
-                    .customer_id(format!("{customer:0<27}").as_str())
+                    .customer_id(format!("0{customer:0<26}").as_str())
                     .send(),
             )
             .await

@@ -337,12 +337,12 @@ async fn is_retryable_agrees_with_the_retry_loop() {
             .base_url(&server.url)
             .expect("url")
             .api_key(KEY)
-            .retry(RetryPolicy {
-                max_attempts: 2,
-                initial_backoff: Duration::ZERO,
-                jitter: false,
-                ..RetryPolicy::default()
-            })
+            .retry(
+                RetryPolicy::default()
+                    .max_attempts(2)
+                    .initial_backoff(Duration::ZERO)
+                    .jitter(false),
+            )
             .build()
             .expect("client");
         let err = get_customer(&dakota).await.expect_err("error status");

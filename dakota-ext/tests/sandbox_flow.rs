@@ -23,12 +23,11 @@ async fn start(b: SandboxBuilder) -> (Sandbox, Dakota) {
 }
 
 fn fast_poll() -> WaitPolicy {
-    WaitPolicy {
-        initial_interval: Duration::from_millis(50),
-        max_interval: Duration::from_millis(200),
-        timeout: Duration::from_secs(20),
-        max_polls_per_hour: 90,
-    }
+    WaitPolicy::default()
+        .initial_interval(Duration::from_millis(50))
+        .max_interval(Duration::from_millis(200))
+        .timeout(Duration::from_secs(20))
+        .max_polls_per_hour(90)
 }
 
 #[tokio::test]

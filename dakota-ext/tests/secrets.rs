@@ -49,11 +49,11 @@ async fn api_key_never_appears_in_debug_or_logs() {
         .expect("url")
         .api_key(KEY)
         .application_token("tok_secret_application_token")
-        .retry(RetryPolicy {
-            initial_backoff: Duration::from_millis(1),
-            max_attempts: 2,
-            ..RetryPolicy::default()
-        })
+        .retry(
+            RetryPolicy::default()
+                .initial_backoff(Duration::from_millis(1))
+                .max_attempts(2),
+        )
         .build()
         .expect("client");
     let err = dakota

@@ -121,12 +121,11 @@ async fn an_applicant_with_only_the_token_completes_onboarding_on_a_strict_sandb
     let decision = o
         .wait_for_decision(
             &applicant,
-            WaitPolicy {
-                initial_interval: Duration::from_millis(50),
-                max_interval: Duration::from_millis(200),
-                timeout: Duration::from_secs(20),
-                max_polls_per_hour: 90,
-            },
+            WaitPolicy::default()
+                .initial_interval(Duration::from_millis(50))
+                .max_interval(Duration::from_millis(200))
+                .timeout(Duration::from_secs(20))
+                .max_polls_per_hour(90),
         )
         .await
         .expect("decision");

@@ -1079,6 +1079,75 @@ mod axum_endpoint {
     }
 
     #[tokio::test]
+    async fn the_endpoint_routes_by_event_type() {
+        use dakota_ext::webhook::{CustomerSnapshot, EventRouter};
+        use std::sync::Mutex;
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (a, b, c) = (seen.clone(), seen.clone(), seen.clone());
+        let routes = EventRouter::new()
+            .on_object(
+                EventType::CustomerUpdated,
+                move |_e: Event, customer: CustomerSnapshot| {
+                    a.lock()
+                        .expect("lock")
+                        .push(format!("updated {}", customer.id));
+                    async { Ok::<(), std::io::Error>(()) }
+                },
+            )
+            .on("transaction.*", move |e: Event| {
+                b.lock().expect("lock").push(format!("tx {}", e.type_str()));
+                async { Err::<(), _>(std::io::Error::other("ledger down")) }
+            })
+            .default_handler(move |e: Event| {
+                c.lock()
+                    .expect("lock")
+                    .push(format!("default {}", e.type_str()));
+                async { Ok::<(), std::io::Error>(()) }
+            });
+        let app = WebhookEndpoint::new(verifier(), InMemoryStore::new(), routes.into_handler())
+            .into_router(PATH);
+
+        let (status, json, _) = send(
+            &app,
+            delivery(&customer_event("2tYtKmOzQsDbpmMU0Ws2Ha1Ai9n")),
+        )
+        .await;
+        assert_eq!(
+            (status, json["status"].as_str()),
+            (StatusCode::OK, Some("processed"))
+        );
+        let tx = event_json(
+            "2tYtKmOzQsDbpmMU0Ws2Ha1Ai9o",
+            "transaction.completed",
+            serde_json::json!({"object": {"id": "t1"}}),
+        );
+        // The wildcard handler fails: 500, and Dakota's redelivery runs it again.
+        assert_eq!(
+            send(&app, delivery(&tx)).await.0,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            send(&app, delivery(&tx)).await.0,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let other = event_json(
+            "2tYtKmOzQsDbpmMU0Ws2Ha1Ai9p",
+            "wallet.created",
+            serde_json::json!({"object": {"id": "w1"}}),
+        );
+        assert_eq!(send(&app, delivery(&other)).await.0, StatusCode::OK);
+        assert_eq!(
+            *seen.lock().expect("lock"),
+            [
+                "updated 2tYtKmOzQsDbpmMU0Ws2Ha1Ai9m",
+                "tx transaction.completed",
+                "tx transaction.completed",
+                "default wallet.created",
+            ]
+        );
+    }
+
+    #[tokio::test]
     async fn handler_failure_is_500_and_redelivery_succeeds() {
         let calls = Arc::new(AtomicUsize::new(0));
         let app = counting_app(Arc::clone(&calls), Arc::new(AtomicUsize::new(1)));

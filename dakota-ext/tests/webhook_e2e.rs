@@ -96,12 +96,11 @@ async fn receiver(
 
 /// Polling so slow that only a webhook can decide within the test's time limits.
 fn slow_fallback() -> WaitPolicy {
-    WaitPolicy {
-        initial_interval: Duration::from_secs(60),
-        max_interval: Duration::from_secs(60),
-        timeout: Duration::from_secs(120),
-        max_polls_per_hour: 90,
-    }
+    WaitPolicy::default()
+        .initial_interval(Duration::from_secs(60))
+        .max_interval(Duration::from_secs(60))
+        .timeout(Duration::from_secs(120))
+        .max_polls_per_hour(90)
 }
 
 async fn wait_handled(seen: &Seen, pred: impl Fn(&[(String, String, SystemTime)]) -> bool) {

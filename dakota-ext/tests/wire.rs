@@ -129,15 +129,12 @@ fn recorder() -> FaultServer {
 }
 
 fn client(url: &str, key: Option<&str>, token: Option<&str>) -> Dakota {
-    let mut b = Dakota::builder()
-        .base_url(url)
-        .expect("url")
-        .retry(RetryPolicy {
-            max_attempts: 2,
-            initial_backoff: Duration::ZERO,
-            jitter: false,
-            ..RetryPolicy::default()
-        });
+    let mut b = Dakota::builder().base_url(url).expect("url").retry(
+        RetryPolicy::default()
+            .max_attempts(2)
+            .initial_backoff(Duration::ZERO)
+            .jitter(false),
+    );
     if let Some(k) = key {
         b = b.api_key(k);
     }

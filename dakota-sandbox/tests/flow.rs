@@ -45,7 +45,7 @@ async fn seed_flow_individual_customer_is_approved() {
     assert_eq!(customer.kyb_status, types::KybStatus::Active);
     assert_eq!(customer.decision, Some(types::CustomerDecision::Approved));
     assert_eq!(customer.kyc_status, types::KybLinkStatus::Approved);
-    assert_eq!(customer.application_id.as_deref(), Some(&app_id));
+    assert_eq!(customer.application_id.as_deref(), Some(app_id.as_str()));
     let now_s = chrono::Utc::now().timestamp();
     assert!(
         (customer.created_at - now_s).abs() < 60,

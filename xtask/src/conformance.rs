@@ -336,7 +336,13 @@ fn schema_sample(spec: &Value, schema: &Value, depth: usize) -> Value {
             Some("uri") | Some("url") => json!("https://example.com/sample"),
             _ => {
                 let n = schema.get("minLength").and_then(Value::as_u64).unwrap_or(6) as usize;
-                json!("s".repeat(n.max(1)))
+                // A pattern that admits digits gets zeros: the smallest value of such ids
+                // (`sss…` fits `^[0-9A-Za-z]{27}$` but is above the largest KSUID).
+                let digits = schema
+                    .get("pattern")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| p.contains("0-9") || p.contains("\\d"));
+                json!(if digits { "0" } else { "s" }.repeat(n.max(1)))
             }
         },
     }

@@ -5,7 +5,9 @@ use crate::open_enums;
 use crate::stable;
 use anyhow::{anyhow, Context, Result};
 use heck::ToUpperCamelCase;
-use progenitor_impl::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
+use progenitor_impl::{
+    GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle, TypeImpl,
+};
 use quote::{format_ident, quote};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -46,6 +48,17 @@ pub fn parse_spec(text: &str) -> Result<Value> {
     serde_json::to_value(yaml).context("spec YAML has no JSON equivalent")
 }
 
+/// Component schemas the generated crate implements by hand instead (type name as progenitor
+/// names it, the hand-written type, the traits it implements that generated code may rely on).
+/// A spec without such a schema is unaffected; a spec with one gets every use of the schema
+/// typed as the hand-written type and `types::<name>` as an alias of it, so there is one type
+/// per concept. The hand-written module ships beside `lib.rs` (`dakota-api/src/ksuid.rs`).
+pub const REPLACED_SCHEMAS: &[(&str, &str, &[TypeImpl])] = &[(
+    "Ksuid",
+    "crate::ksuid::Ksuid",
+    &[TypeImpl::Display, TypeImpl::FromStr],
+)];
+
 fn settings() -> GenerationSettings {
     let mut s = GenerationSettings::default();
     s.with_interface(InterfaceStyle::Builder)
@@ -53,7 +66,24 @@ fn settings() -> GenerationSettings {
         .with_derive("schemars::JsonSchema")
         .with_inner_type(quote!(crate::transport::Inner))
         .with_hooks(HooksMode::Expected);
+    for (name, rust, impls) in REPLACED_SCHEMAS {
+        s.with_replacement(name, rust, impls.iter().copied());
+    }
     s
+}
+
+/// The replaced schemas `spec` has, as `(type name, hand-written type)`.
+fn replaced_in(spec: &Value) -> Vec<(&'static str, &'static str)> {
+    let schemas = spec
+        .pointer("/components/schemas")
+        .and_then(Value::as_object);
+    REPLACED_SCHEMAS
+        .iter()
+        .filter(|(name, _, _)| {
+            schemas.is_some_and(|s| s.keys().any(|k| k.to_upper_camel_case() == *name))
+        })
+        .map(|(name, rust, _)| (*name, *rust))
+        .collect()
 }
 
 /// Run progenitor on a normalized spec, turning a panic into an error.
@@ -179,12 +209,23 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
                     opened = open_enums::open_enums(items, &closed);
                     opened_unions = open_enums::open_unions(items);
                     non_exhaustive = stable::non_exhaustive(items);
+                    for (name, rust) in replaced_in(&spec) {
+                        let name = format_ident!("{}", name);
+                        let rust: syn::Type = syn::parse_str(rust)
+                            .with_context(|| format!("replacement type {rust} does not parse"))?;
+                        items.push(syn::parse_quote! {
+                            /// The spec's schema of this name, implemented by hand (validated
+                            /// on parse); the same type as the crate-level re-export.
+                            pub type #name = #rust;
+                        });
+                    }
                 }
             }
         }
     }
     let registry = registry(&spec, &file);
     file.items.push(registry);
+    file.items.push(operation_trait(&file));
 
     let digest = Sha256::digest(spec_text.as_bytes());
     let sha: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -393,6 +434,58 @@ fn result_args(ty: &syn::Type) -> Option<(syn::Type, syn::Type)> {
     let ok = first_generic(&tys.next()?)?;
     let err = first_generic(&tys.next()?)?;
     Some((ok, err))
+}
+
+/// Emit `pub mod operation`: an `Operation` trait implemented by every builder that has a
+/// `send`, with its success and error body types, so a higher layer can add methods to every
+/// operation at once (dakota-ext's `send_with(&dakota)`) instead of wrapping each by hand.
+fn operation_trait(file: &syn::File) -> syn::Item {
+    let impls = send_types(file).into_iter().map(|(name, (ok, err))| {
+        let name = format_ident!("{}", name);
+        quote! {
+            impl Operation for super::builder::#name<'_> {
+                type Success = #ok;
+                type ErrorBody = #err;
+                fn send(
+                    self,
+                ) -> impl ::std::future::Future<
+                    Output = ::std::result::Result<
+                        super::ResponseValue<Self::Success>,
+                        super::Error<Self::ErrorBody>,
+                    >,
+                > + Send {
+                    super::builder::#name::send(self)
+                }
+            }
+        }
+    });
+    syn::parse_quote! {
+        /// Every operation's builder behind one trait: what `send()` returns, for code that
+        /// handles all operations alike.
+        pub mod operation {
+            #[allow(unused_imports)]
+            use super::{types, ByteStream};
+
+            /// An operation ready to send: a builder from `Client`'s methods.
+            pub trait Operation: Sized + Send {
+                /// The success body type.
+                type Success;
+                /// The documented error body type.
+                type ErrorBody;
+                /// Send the request (the builder's own `send`).
+                fn send(
+                    self,
+                ) -> impl ::std::future::Future<
+                    Output = ::std::result::Result<
+                        super::ResponseValue<Self::Success>,
+                        super::Error<Self::ErrorBody>,
+                    >,
+                > + Send;
+            }
+
+            #(#impls)*
+        }
+    }
 }
 
 /// Emit `pub mod registry`: deserialize-and-reserialize by component schema name or by

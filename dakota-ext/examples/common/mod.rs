@@ -3,7 +3,7 @@
 //! when neither Dakota (no `DAKOTA_API_KEY`) nor the local sandbox can serve them.
 
 use dakota_api::types;
-use dakota_ext::Dakota;
+use dakota_ext::{Dakota, SendWith as _};
 use std::error::Error as StdError;
 use std::process::ExitCode;
 
@@ -120,13 +120,11 @@ pub async fn run(flow: Flow) -> Result<(), BoxError> {
         customer_id.as_str(),
         json(&body)?
     );
-    let recipient = dakota
-        .call(
-            api.create_recipient()
-                .customer_id(customer_id.clone())
-                .body(body)
-                .send(),
-        )
+    let recipient = api
+        .create_recipient()
+        .customer_id(customer_id)
+        .body(body)
+        .send_with(&dakota)
         .await?
         .into_inner();
     println!(
@@ -141,13 +139,11 @@ pub async fn run(flow: Flow) -> Result<(), BoxError> {
         recipient.id.as_str(),
         json(&body)?
     );
-    let destination = dakota
-        .call(
-            api.create_destination()
-                .recipient_id(recipient.id.clone())
-                .body(body)
-                .send(),
-        )
+    let destination = api
+        .create_destination()
+        .recipient_id(recipient.id)
+        .body(body)
+        .send_with(&dakota)
         .await?
         .into_inner();
     println!("   destination {}", destination.id.as_str());

@@ -54,6 +54,7 @@ pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(72 * 3600);
 
 /// Builds the webhook endpoint: a [`Verifier`], an [`IdempotencyStore`] and your handler
 /// `Fn(Event) -> impl Future<Output = Result<(), E>>`.
+#[must_use]
 pub struct WebhookEndpoint<S, H> {
     verifier: Verifier,
     store: S,

@@ -74,6 +74,7 @@ impl<T: HeaderSource + ?Sized> HeaderSource for &T {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct Verifier {
     keys: Vec<WebhookKey>,
     tolerance: Duration,

@@ -316,8 +316,7 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
                     && app_statuses.as_ref().is_none_or(|v| {
                         c.application_status.as_ref().is_some_and(|s| v.contains(s))
                     })
-                    && sub_client_id
-                        .is_none_or(|s| c.sub_client_id.as_deref().map(String::as_str) == Some(s))
+                    && sub_client_id.is_none_or(|s| c.sub_client_id.as_deref() == Some(s))
                     && is_sub_client.is_none_or(|want| !want || c.is_sub_client)
                     && from.is_none_or(|f| c.created_at >= f.timestamp())
                     && to.is_none_or(|t| c.created_at <= t.timestamp())

@@ -2331,3 +2331,95 @@ pub mod registry {
         )
     }
 }
+/// Every operation's builder behind one trait: what `send()` returns, for code that
+/// handles all operations alike.
+pub mod operation {
+    #[allow(unused_imports)]
+    use super::{types, ByteStream};
+    /// An operation ready to send: a builder from `Client`'s methods.
+    pub trait Operation: Sized + Send {
+        /// The success body type.
+        type Success;
+        /// The documented error body type.
+        type ErrorBody;
+        /// Send the request (the builder's own `send`).
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send;
+    }
+    impl Operation for super::builder::CreatePayee<'_> {
+        type Success = types::Action;
+        type ErrorBody = ();
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreatePayee::send(self)
+        }
+    }
+    impl Operation for super::builder::CreateThing<'_> {
+        type Success = types::Thing;
+        type ErrorBody = types::Problem;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::CreateThing::send(self)
+        }
+    }
+    impl Operation for super::builder::DownloadFile<'_> {
+        type Success = ByteStream;
+        type ErrorBody = types::Problem;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::DownloadFile::send(self)
+        }
+    }
+    impl Operation for super::builder::PutThing<'_> {
+        type Success = types::PutThingSuccessBody;
+        type ErrorBody = ();
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::PutThing::send(self)
+        }
+    }
+    impl Operation for super::builder::SubmitThing<'_> {
+        type Success = types::Thing;
+        type ErrorBody = types::SubmitThingErrorBody;
+        fn send(
+            self,
+        ) -> impl ::std::future::Future<
+            Output = ::std::result::Result<
+                super::ResponseValue<Self::Success>,
+                super::Error<Self::ErrorBody>,
+            >,
+        > + Send {
+            super::builder::SubmitThing::send(self)
+        }
+    }
+}
