@@ -7,6 +7,10 @@
 //! allows; when the budget is spent, requests wait for the reset. Until the first response has
 //! told the limit, only one request is in flight (a probe), so a burst of a thousand tasks at
 //! start-up does not overrun an unknown limit either.
+//!
+//! [`Pacing`] is what the client's pipeline holds: this in-process pacer, or (feature `redis`)
+//! the [`SharedRateBudget`](crate::SharedRateBudget) that replicas sharing a credential spend
+//! together, with this pacer as its fallback while Redis is unreachable.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -81,7 +85,11 @@ impl Pacer {
     pub(crate) fn observe(&self, headers: &HeaderMap) {
         let limit = header_u64(headers, "x-ratelimit-limit");
         let remaining = retry::rate_limit_remaining(headers);
-        let reset = retry::rate_limit_reset(headers).map(|d| Instant::now() + d);
+        // A reset already past belongs to a window that is over (a late answer): it says
+        // nothing about the current one.
+        let reset = retry::rate_limit_reset(headers)
+            .filter(|d| !d.is_zero())
+            .map(|d| Instant::now() + d);
         let mut w = lock(&self.window);
         w.probing = false;
         if let Some(l) = limit.filter(|&l| l > 0) {
@@ -108,7 +116,135 @@ impl Pacer {
     }
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+/// The budget a request spends.
+#[derive(Debug, Clone)]
+pub(crate) enum Budget {
+    /// The in-process [`Pacer`].
+    Local,
+    /// The shared budget in Redis under this key; `fallback`: whether the in-process pacer
+    /// stands in while Redis is unreachable (API-key budgets; application tokens have their
+    /// own hourly buckets and are then not paced).
+    #[cfg(feature = "redis")]
+    Shared { key: String, fallback: bool },
+}
+
+/// How the client paces: in-process, or through a budget shared in Redis.
+#[derive(Debug)]
+pub(crate) enum Pacing {
+    /// One budget per client, in memory.
+    Local(Pacer),
+    /// One budget per credential, in Redis, shared by every client using it.
+    #[cfg(feature = "redis")]
+    Shared {
+        /// The shared budget.
+        budget: crate::SharedRateBudget,
+        /// Paces API-key requests while Redis is unreachable (kept informed all along).
+        fallback: Pacer,
+    },
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing::Local(Pacer::default())
+    }
+}
+
+impl Pacing {
+    /// Pacing through a shared budget.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared(budget: crate::SharedRateBudget) -> Self {
+        Pacing::Shared {
+            budget,
+            fallback: Pacer::default(),
+        }
+    }
+
+    /// The budget a request with these (final) headers spends; `None`: not paced. In-process,
+    /// requests with an application token are not paced (they count in the token's own hourly
+    /// bucket); shared, they spend the token's budget.
+    pub(crate) fn budget_of(&self, headers: &HeaderMap) -> Option<Budget> {
+        let token = headers.get(crate::client::APPLICATION_TOKEN_HEADER);
+        match self {
+            Pacing::Local(_) => token.is_none().then_some(Budget::Local),
+            #[cfg(feature = "redis")]
+            Pacing::Shared { budget, .. } => {
+                use crate::shared_budget::Credential;
+                let (kind, secret) = match (token, headers.get(crate::client::API_KEY_HEADER)) {
+                    (Some(t), _) => (Credential::ApplicationToken, t),
+                    (None, Some(k)) => (Credential::ApiKey, k),
+                    (None, None) => return Some(Budget::Local),
+                };
+                Some(Budget::Shared {
+                    key: budget.key_for(kind, secret.as_bytes()),
+                    fallback: kind == Credential::ApiKey,
+                })
+            }
+        }
+    }
+
+    fn local(&self) -> &Pacer {
+        match self {
+            Pacing::Local(p) => p,
+            #[cfg(feature = "redis")]
+            Pacing::Shared { fallback, .. } => fallback,
+        }
+    }
+
+    /// Wait until `budget` has a unit for one more request, and take it.
+    pub(crate) async fn acquire(&self, budget: &Budget) {
+        match budget {
+            Budget::Local => self.local().acquire().await,
+            #[cfg(feature = "redis")]
+            Budget::Shared { key, fallback } => {
+                let Pacing::Shared { budget: shared, .. } = self else {
+                    return self.local().acquire().await;
+                };
+                loop {
+                    match shared.try_acquire(key).await {
+                        Ok(None) => return,
+                        Ok(Some(wait)) => {
+                            // A little jitter so replicas woken by the same reset do not all
+                            // ask Redis in the same millisecond.
+                            let jitter = Duration::from_micros(rand::random_range(0..2_000));
+                            tracing::trace!(
+                                wait_ms = wait.as_millis() as u64,
+                                "pacing: waiting for the shared rate-limit budget"
+                            );
+                            tokio::time::sleep(wait + jitter).await;
+                        }
+                        Err(e) => {
+                            shared.warn_unavailable(&e);
+                            if *fallback {
+                                self.local().acquire().await;
+                            }
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Learn from a response's rate-limit headers (an empty map: no answer came).
+    pub(crate) async fn observe(&self, budget: &Budget, headers: &HeaderMap) {
+        match budget {
+            Budget::Local => self.local().observe(headers),
+            #[cfg(feature = "redis")]
+            Budget::Shared { key, fallback } => {
+                if *fallback {
+                    self.local().observe(headers);
+                }
+                if let Pacing::Shared { budget: shared, .. } = self {
+                    if let Err(e) = shared.observe(key, headers).await {
+                        shared.warn_unavailable(&e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
