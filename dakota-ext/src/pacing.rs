@@ -305,6 +305,77 @@ mod tests {
         assert!(t.elapsed() >= Duration::from_secs(59));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_late_answer_from_a_past_window_does_not_reopen_the_budget() {
+        let p = std::sync::Arc::new(Pacer::default());
+        p.acquire().await;
+        p.observe(&headers(2, 0, Duration::from_secs(1)));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // The window turned over: 2 units again; one is taken.
+        p.acquire().await;
+        // An answer from the window that already ended (its reset is in the past) arrives
+        // late: it must not pass for news of a new window (which would turn over again and
+        // hand out the full limit a second time).
+        let mut late = HeaderMap::new();
+        late.insert("x-ratelimit-limit", HeaderValue::from(2));
+        late.insert("x-ratelimit-remaining", HeaderValue::from(0));
+        late.insert("x-ratelimit-reset", HeaderValue::from(1));
+        p.observe(&late);
+        p.acquire().await;
+        let third = {
+            let p = p.clone();
+            tokio::spawn(async move { p.acquire().await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!third.is_finished(), "the window's 2 units are spent");
+        third.abort();
+    }
+
+    #[test]
+    fn local_pacing_skips_application_token_requests() {
+        let p = Pacing::default();
+        let mut h = HeaderMap::new();
+        h.insert(crate::client::API_KEY_HEADER, HeaderValue::from_static("k"));
+        assert!(matches!(p.budget_of(&h), Some(Budget::Local)));
+        h.insert(
+            crate::client::APPLICATION_TOKEN_HEADER,
+            HeaderValue::from_static("t"),
+        );
+        assert!(p.budget_of(&h).is_none());
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn shared_pacing_keys_each_credential_by_its_hash() {
+        let budget = crate::SharedRateBudget::builder()
+            .connect_lazy("redis://127.0.0.1:1/")
+            .await
+            .expect("lazy");
+        let p = Pacing::shared(budget);
+        let mut h = HeaderMap::new();
+        h.insert(
+            crate::client::API_KEY_HEADER,
+            HeaderValue::from_static("sk_test_key"),
+        );
+        let Some(Budget::Shared { key, fallback }) = p.budget_of(&h) else {
+            panic!("API-key requests spend the shared budget");
+        };
+        assert!(key.starts_with("dakota:ratelimit:api-key:") && fallback);
+        assert!(!key.contains("sk_test_key"));
+        h.insert(
+            crate::client::APPLICATION_TOKEN_HEADER,
+            HeaderValue::from_static("tok_1"),
+        );
+        let Some(Budget::Shared { key, fallback }) = p.budget_of(&h) else {
+            panic!("token requests spend the token's shared budget");
+        };
+        assert!(key.starts_with("dakota:ratelimit:app-token:") && !fallback);
+        assert!(matches!(
+            p.budget_of(&HeaderMap::new()),
+            Some(Budget::Local)
+        ));
+    }
+
     #[test]
     fn responses_without_headers_change_nothing() {
         let p = Pacer::default();

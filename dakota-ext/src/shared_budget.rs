@@ -358,3 +358,156 @@ impl SharedRateBudget {
         }
     }
 }
+
+/// The tests' Redis (a server from `DAKOTA_TEST_REDIS_URL` or a spawned `redis-server`).
+#[cfg(test)]
+#[path = "../tests/redis_server/mod.rs"]
+mod test_redis;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shared_budget::test_redis as redis_server;
+    use reqwest::header::HeaderValue;
+
+    fn unix_secs() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+    }
+
+    /// Rate-limit headers with the reset at `reset` (Unix seconds).
+    fn headers(limit: u64, remaining: u64, reset: u64) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-ratelimit-limit", limit),
+            ("x-ratelimit-remaining", remaining),
+            ("x-ratelimit-reset", reset),
+        ] {
+            h.insert(k, HeaderValue::from(v));
+        }
+        h
+    }
+
+    async fn budget(redis: &redis_server::TestRedis) -> SharedRateBudget {
+        SharedRateBudget::builder()
+            .prefix(&redis.prefix)
+            .connect(&redis.url)
+            .await
+            .expect("Redis answers")
+    }
+
+    #[tokio::test]
+    async fn one_probe_then_the_learned_budget_then_the_reset() {
+        let Some(redis) = redis_server::TestRedis::any("one_probe_then_the_learned_budget") else {
+            return;
+        };
+        // Two replicas on one key.
+        let (a, b) = (budget(&redis).await, budget(&redis).await);
+        let key = a.key_for(Credential::ApiKey, b"sk_test_probe");
+        assert_eq!(key, b.key_for(Credential::ApiKey, b"sk_test_probe"));
+
+        // Nothing known: one probe across replicas, the others poll.
+        assert_eq!(a.try_acquire(&key).await.expect("script"), None);
+        let wait = b.try_acquire(&key).await.expect("script").expect("waits");
+        assert!(wait <= POLL, "{wait:?}");
+        // The probe's answer: limit 3, 1 left in a window ending in about 2 s.
+        let reset = unix_secs() + 2;
+        a.observe(&key, &headers(3, 1, reset))
+            .await
+            .expect("script");
+        assert_eq!(b.try_acquire(&key).await.expect("script"), None);
+        let wait = a.try_acquire(&key).await.expect("script").expect("spent");
+        assert!(
+            wait > Duration::from_millis(900) && wait <= Duration::from_secs(2),
+            "{wait:?}"
+        );
+        // A late answer from an earlier window (reset already past) changes nothing.
+        a.observe(&key, &headers(3, 3, unix_secs() - 5))
+            .await
+            .expect("script");
+        assert!(b.try_acquire(&key).await.expect("script").is_some());
+        // Once the window is over, the full limit again, then poll until news of the window.
+        tokio::time::sleep(wait + Duration::from_millis(50)).await;
+        for _ in 0..3 {
+            assert_eq!(a.try_acquire(&key).await.expect("script"), None);
+        }
+        let wait = b.try_acquire(&key).await.expect("script").expect("spent");
+        assert!(wait <= POLL, "{wait:?}");
+    }
+
+    #[tokio::test]
+    async fn the_servers_lower_count_wins_and_a_lost_probe_is_retried() {
+        let Some(redis) = redis_server::TestRedis::any("the_servers_lower_count_wins") else {
+            return;
+        };
+        let a = budget(&redis).await;
+        let key = a.key_for(Credential::ApiKey, b"sk_test_count");
+        assert_eq!(a.try_acquire(&key).await.expect("script"), None);
+        // The probe got no answer (transport error): the next request probes again.
+        a.observe(&key, &HeaderMap::new()).await.expect("script");
+        assert_eq!(a.try_acquire(&key).await.expect("script"), None);
+        let reset = unix_secs() + 30;
+        a.observe(&key, &headers(10, 8, reset))
+            .await
+            .expect("script");
+        // Someone else spends the key too: the server's count is lower than ours.
+        a.observe(&key, &headers(10, 1, reset))
+            .await
+            .expect("script");
+        assert_eq!(a.try_acquire(&key).await.expect("script"), None);
+        assert!(a.try_acquire(&key).await.expect("script").is_some());
+
+        // The key holds numbers only, and expires after its window.
+        let mut conn = a.inner.conn.clone();
+        let fields: Vec<String> = redis::cmd("HKEYS")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .expect("HKEYS");
+        assert!(fields
+            .iter()
+            .all(|f| ["limit", "remaining", "reset"].contains(&f.as_str())));
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .expect("PTTL");
+        assert!(ttl > 600_000 && ttl <= 631_000, "{ttl}");
+    }
+
+    #[tokio::test]
+    async fn keys_hash_the_credential_and_separate_its_kinds() {
+        // No Redis needed: nothing is sent until a request is paced.
+        let b = SharedRateBudget::builder()
+            .prefix("svc:")
+            .connect_lazy("redis://127.0.0.1:1/")
+            .await
+            .expect("lazy");
+        let key = b.key_for(Credential::ApiKey, b"sk_live_secret");
+        assert!(key.starts_with("svc:api-key:"), "{key}");
+        assert!(!key.contains("secret"));
+        assert_eq!(key.len(), "svc:api-key:".len() + 64);
+        let token = b.key_for(Credential::ApplicationToken, b"sk_live_secret");
+        assert!(token.starts_with("svc:app-token:"));
+        assert_ne!(key[12..], token[14..], "kinds hash apart");
+        assert_ne!(key, b.key_for(Credential::ApiKey, b"sk_live_other"));
+        let debug = format!("{b:?}");
+        assert!(debug.contains("svc:"), "{debug}");
+    }
+
+    #[tokio::test]
+    async fn bad_settings_are_refused() {
+        let err = SharedRateBudget::builder()
+            .prefix("has space")
+            .connect_lazy("redis://127.0.0.1:1/")
+            .await
+            .expect_err("bad prefix");
+        assert!(err.to_string().contains("prefix"), "{err}");
+        let err = SharedRateBudget::connect("not a url")
+            .await
+            .expect_err("bad URL");
+        assert_eq!(err.operation(), "URL");
+    }
+}

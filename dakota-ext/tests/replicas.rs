@@ -618,44 +618,64 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count429 {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_clients_sharing_a_key_stay_within_the_limit() {
-    let Some(redis) = TestRedis::any("four_clients_sharing_a_key_stay_within_the_limit") else {
-        return;
-    };
-    const LIMIT: u32 = 50;
-    const STARTS: usize = 200;
+/// The API key the four clients share.
+const SHARED_API_KEY: &str = "sk_test_replicas_share_this_key_0001";
+
+/// What one run of four clients against a rate-limited sandbox saw.
+struct BulkRun {
+    ok: usize,
+    surfaced_429: usize,
+    server_429: u64,
+    /// Requests the server accepted per window, as a fraction of the limit.
+    accepted: f64,
+    /// Requests sent (accepted + rejected with 429) per window, as a fraction of the limit.
+    sent: f64,
+}
+
+fn unix_secs_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// `starts` onboarding starts spread over four clients with the same API key, all at once,
+/// against a sandbox allowing `limit` requests per 1 s window; with `shared`, the clients
+/// spend one `SharedRateBudget`, else each paces in-process.
+async fn four_clients(shared: Option<&TestRedis>, limit: u32, starts: usize) -> BulkRun {
     let sandbox = Sandbox::builder()
-        .rate_limit_per_minute(LIMIT)
+        .api_key(SHARED_API_KEY)
+        .rate_limit_per_minute(limit)
         .rate_limit_window(Duration::from_secs(1))
         .start()
         .await
         .expect("sandbox");
     let mut clients = Vec::new();
     for _ in 0..4 {
-        let budget = SharedRateBudget::builder()
-            .prefix(&redis.prefix)
-            .connect(&redis.url)
-            .await
-            .expect("Redis answers");
-        clients.push(
-            Dakota::builder()
-                .base_url(sandbox.base_url())
-                .expect("url")
-                .api_key(sandbox.api_key())
-                .rate_budget(budget)
-                .retry(RetryPolicy {
-                    max_attempts: 10,
-                    ..RetryPolicy::default()
-                })
-                .build()
-                .expect("client"),
-        );
+        let mut b = Dakota::builder()
+            .base_url(sandbox.base_url())
+            .expect("url")
+            .api_key(sandbox.api_key())
+            .pacing(true)
+            .retry(RetryPolicy {
+                max_attempts: 10,
+                ..RetryPolicy::default()
+            });
+        if let Some(redis) = shared {
+            let budget = SharedRateBudget::builder()
+                .prefix(&redis.prefix)
+                .connect(&redis.url)
+                .await
+                .expect("Redis answers");
+            b = b.rate_budget(budget);
+        }
+        clients.push(b.build().expect("client"));
     }
     let absorbed = Count429::default();
     let subscriber = tracing_subscriber::registry().with(absorbed.clone());
-    let started = Instant::now();
-    let results: Vec<_> = futures::stream::iter(0..STARTS)
+    // The sandbox's windows start on whole seconds.
+    let started = unix_secs_f64().floor();
+    let results: Vec<_> = futures::stream::iter(0..starts)
         .map(|i| {
             let d = &clients[i % 4];
             async move {
@@ -664,34 +684,64 @@ async fn four_clients_sharing_a_key_stay_within_the_limit() {
                     .await
             }
         })
-        .buffer_unordered(STARTS)
+        .buffer_unordered(starts)
         .collect::<Vec<_>>()
         .with_subscriber(subscriber)
         .await;
-    let elapsed = started.elapsed();
+    let windows = (unix_secs_f64() - started).ceil().max(1.0);
     let ok = results.iter().filter(|r| r.is_ok()).count();
-    let surfaced = results
-        .iter()
-        .filter(|r| matches!(r, Err(e) if e.status() == Some(429)))
-        .count();
+    assert_eq!(ok, starts, "{:?}", results.iter().find(|r| r.is_err()));
+    assert_eq!(sandbox.state().customer_count(), starts);
     let server_429 = absorbed.0.load(Ordering::Relaxed);
-    let fraction = ok as f64 / elapsed.as_secs_f64() / f64::from(LIMIT);
-    println!(
-        "shared budget: 4 clients, {STARTS} starts, limit {LIMIT}/s: {ok} ok in {:.2}s = {fraction:.2} of the limit; 429s: {server_429} from the server (absorbed), {surfaced} surfaced",
-        elapsed.as_secs_f64()
-    );
-    assert_eq!(ok, STARTS, "{:?}", results.iter().find(|r| r.is_err()));
-    assert_eq!(surfaced, 0);
-    assert_eq!(sandbox.state().customer_count(), STARTS);
-    // The server's windows start on whole seconds, so a run can see a little more than the
-    // limit per second of wall time; a replica that ignored the others would see 4x.
-    assert!(fraction < 1.5, "{fraction}");
+    let budget = windows * f64::from(limit);
+    sandbox.shutdown().await;
+    BulkRun {
+        ok,
+        surfaced_429: results
+            .iter()
+            .filter(|r| matches!(r, Err(e) if e.status() == Some(429)))
+            .count(),
+        server_429,
+        accepted: ok as f64 / budget,
+        sent: (ok as f64 + server_429 as f64) / budget,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_clients_sharing_a_key_stay_within_the_limit() {
+    let Some(redis) = TestRedis::any("four_clients_sharing_a_key_stay_within_the_limit") else {
+        return;
+    };
+    const LIMIT: u32 = 50;
+    const STARTS: usize = 200;
+    let alone = four_clients(None, LIMIT, STARTS).await;
+    let shared = four_clients(Some(&redis), LIMIT, STARTS).await;
+    for (name, r) in [("in-process pacers", &alone), ("shared budget", &shared)] {
+        println!(
+            "4 clients, {STARTS} starts, limit {LIMIT}/s, {name}: {} ok, accepted {:.3} of L, sent {:.3} of L, server 429s {} absorbed, {} surfaced",
+            r.ok, r.accepted, r.sent, r.server_429, r.surfaced_429
+        );
+    }
+    // Nobody sees a 429 either way (the retries absorb them), but only the shared budget keeps
+    // what the four send within the limit: each in-process pacer spends the whole window.
+    assert_eq!((alone.surfaced_429, shared.surfaced_429), (0, 0));
     assert!(
-        server_429 <= u64::from(LIMIT) / 5,
-        "the shared budget keeps the server's 429s rare: {server_429}"
+        shared.sent <= 1.05,
+        "shared budget sent {:.3} of L",
+        shared.sent
+    );
+    assert!(
+        shared.server_429 <= 2,
+        "shared budget: {} server 429s",
+        shared.server_429
+    );
+    assert!(
+        alone.sent > 1.2,
+        "in-process pacers sent {:.3} of L",
+        alone.sent
     );
 
-    // Redis holds one budget, keyed by a hash of the key, never the key itself.
+    // Redis holds one budget, keyed by a hash of the API key, never the key itself.
     let all = keys(&redis).await;
     assert_eq!(all.len(), 1, "{all:?}");
     let (key, (fields, ttl)) = all.iter().next().expect("one key");
@@ -699,10 +749,14 @@ async fn four_clients_sharing_a_key_stay_within_the_limit() {
         key.starts_with(&format!("{}api-key:", redis.prefix)),
         "{key}"
     );
-    assert!(!key.contains(sandbox.api_key()) && !fields.contains(sandbox.api_key()));
+    assert_eq!(
+        key.len(),
+        redis.prefix.len() + "api-key:".len() + 64,
+        "{key}"
+    );
+    assert!(!key.contains(SHARED_API_KEY) && !fields.contains(SHARED_API_KEY));
     assert!(fields.contains(&format!("limit,{LIMIT}")), "{fields}");
     assert!(*ttl > 0);
-    sandbox.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,6 +24,8 @@ struct OwnServer {
     binary: String,
     port: u16,
     dir: PathBuf,
+    /// Every write to an append-only file, fsynced (survives a kill).
+    persist: bool,
     child: Option<Child>,
 }
 
@@ -51,7 +53,8 @@ fn skip(test: &str, reason: &str) -> Option<TestRedis> {
 }
 
 impl TestRedis {
-    /// Any Redis: `DAKOTA_TEST_REDIS_URL` if set, else a spawned one.
+    /// Any Redis: `DAKOTA_TEST_REDIS_URL` if set, else a spawned one (in memory only, like a
+    /// cache deployment).
     pub fn any(test: &str) -> Option<Self> {
         if let Ok(url) = std::env::var("DAKOTA_TEST_REDIS_URL") {
             if !url.trim().is_empty() {
@@ -62,12 +65,16 @@ impl TestRedis {
                 });
             }
         }
-        Self::own(test)
+        Self::spawn(test, false)
     }
 
     /// A Redis of this test's own (it will be stopped and restarted), persisting every write
     /// to an append-only file so a restart brings the data back.
     pub fn own(test: &str) -> Option<Self> {
+        Self::spawn(test, true)
+    }
+
+    fn spawn(test: &str, persist: bool) -> Option<Self> {
         let binary =
             std::env::var("DAKOTA_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let dir = std::env::temp_dir().join(format!(
@@ -88,6 +95,7 @@ impl TestRedis {
                 binary: binary.clone(),
                 port,
                 dir: dir.clone(),
+                persist,
                 child: None,
             };
             match server.start() {
@@ -144,7 +152,7 @@ impl OwnServer {
                 "--save",
                 "",
                 "--appendonly",
-                "yes",
+                if self.persist { "yes" } else { "no" },
                 "--appendfsync",
                 "always",
                 "--dir",
