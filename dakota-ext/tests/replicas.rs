@@ -113,7 +113,7 @@ async fn replica(store: RedisStore, ledger: Arc<Ledger>, behaviour: Behaviour) -
                     .next()
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(1);
-                if run == 1 && number % n == 0 {
+                if run == 1 && number.is_multiple_of(n) {
                     return Err("simulated handler failure");
                 }
             }
@@ -437,7 +437,7 @@ async fn a_handler_that_fails_once_is_handled_on_the_retry() {
         .await;
     let failed: Vec<usize> = (0..EVENTS).filter(|i| first[*i].status == 500).collect();
     assert_eq!(failed.len(), EVENTS / 3, "every third event fails once");
-    assert!(failed.iter().all(|i| i % 3 == 0));
+    assert!(failed.iter().all(|i| i.is_multiple_of(3)));
     assert!(failed.iter().all(|&i| first[i].what == "handler_failed"));
 
     // Dakota's retry of a failed delivery lands on another replica: handled there.
