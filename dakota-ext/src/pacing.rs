@@ -22,6 +22,9 @@ use crate::retry;
 
 /// How long a waiting request sleeps before looking again while the limit is unknown.
 const PROBE_POLL: Duration = Duration::from_millis(5);
+/// A window whose budget was spent without any answer telling when it ends (every request of
+/// it failed in transport) is probed again, one request at a time, after this long.
+pub(crate) const STALLED_AFTER: Duration = Duration::from_secs(10);
 
 /// Local view of the current rate-limit window.
 #[derive(Debug, Default)]
@@ -34,6 +37,8 @@ struct Window {
     reset: Option<Instant>,
     /// A request is in flight while nothing is known yet.
     probing: bool,
+    /// When the window last turned over locally.
+    turned: Option<Instant>,
 }
 
 /// Shared pacing state of one client (one API key).
@@ -58,13 +63,24 @@ impl Pacer {
                     // when the new window ends.
                     w.reset = None;
                     w.remaining = w.limit;
+                    w.turned = Some(now);
                 }
                 match (w.remaining, w.limit) {
                     (Some(n), _) if n > 0 => {
                         w.remaining = Some(n - 1);
                         return;
                     }
-                    (Some(_), _) => w.reset.unwrap_or(now + PROBE_POLL),
+                    (Some(_), _) => match w.reset {
+                        Some(reset) => reset,
+                        // Spent, and no answer of this window has come back for long: probe.
+                        None if !w.probing
+                            && w.turned.is_some_and(|t| now >= t + STALLED_AFTER) =>
+                        {
+                            w.probing = true;
+                            return;
+                        }
+                        None => now + PROBE_POLL,
+                    },
                     (None, None) if !w.probing => {
                         w.probing = true;
                         return;
@@ -329,6 +345,43 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!third.is_finished(), "the window's 2 units are spent");
         third.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_window_whose_requests_all_failed_is_probed_again() {
+        let p = std::sync::Arc::new(Pacer::default());
+        p.acquire().await;
+        p.observe(&headers(2, 2, Duration::from_secs(1)));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // The new window's 2 units go out and every one fails in transport (no headers).
+        p.acquire().await;
+        p.acquire().await;
+        p.observe(&HeaderMap::new());
+        p.observe(&HeaderMap::new());
+        let t = Instant::now();
+        let next = {
+            let p = p.clone();
+            tokio::spawn(async move { p.acquire().await })
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            !next.is_finished(),
+            "spent: no request before the stall delay"
+        );
+        tokio::time::timeout(Duration::from_secs(60), next)
+            .await
+            .expect("a probe goes out after the stall delay")
+            .expect("joins");
+        assert!(t.elapsed() >= STALLED_AFTER - Duration::from_secs(2));
+        // Only one probe at a time.
+        let second = {
+            let p = p.clone();
+            tokio::spawn(async move { p.acquire().await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!second.is_finished());
+        p.observe(&headers(2, 1, Duration::from_secs(1)));
+        second.await.expect("the probe's answer reopens the budget");
     }
 
     #[test]

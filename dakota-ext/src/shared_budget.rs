@@ -39,7 +39,8 @@ use crate::retry;
 /// Takes one unit of the budget, or says how long to wait (ms).
 ///
 /// KEYS[1] the budget hash; ARGV[1] probe lease (ms), ARGV[2] poll interval (ms), ARGV[3] how
-/// long the key outlives its window (ms). Returns 0 when a unit was taken.
+/// long the key outlives its window (ms), ARGV[4] after how long a spent window nobody heard
+/// back from is probed again (ms). Returns 0 when a unit was taken.
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -51,6 +52,7 @@ if reset and now >= reset then
   reset = nil
   remaining = limit
   redis.call('HDEL', KEYS[1], 'reset')
+  redis.call('HSET', KEYS[1], 'turned', now)
   if limit then
     redis.call('HSET', KEYS[1], 'remaining', limit)
   else
@@ -63,6 +65,10 @@ if remaining then
     redis.call('HSET', KEYS[1], 'remaining', remaining - 1)
   elseif reset then
     wait = reset - now
+  elseif (not probe or now >= probe)
+      and now - (tonumber(redis.call('HGET', KEYS[1], 'turned')) or now) >= tonumber(ARGV[4]) then
+    -- Spent, and no answer of this window came back for long (all failed in transport).
+    redis.call('HSET', KEYS[1], 'probe', now + tonumber(ARGV[1]))
   else
     wait = poll
   end
@@ -149,6 +155,8 @@ struct Inner {
     prefix: String,
     timeout: Duration,
     probe_lease: Duration,
+    /// See `pacing::STALLED_AFTER`.
+    stalled_after: Duration,
     acquire: redis::Script,
     observe: redis::Script,
     /// Unix ms of the last "Redis unreachable" warning.
@@ -171,6 +179,7 @@ pub struct SharedRateBudgetBuilder {
     prefix: String,
     timeout: Duration,
     probe_lease: Duration,
+    stalled_after: Duration,
 }
 
 impl Default for SharedRateBudgetBuilder {
@@ -179,6 +188,7 @@ impl Default for SharedRateBudgetBuilder {
             prefix: SharedRateBudget::DEFAULT_PREFIX.to_owned(),
             timeout: redis_conn::DEFAULT_TIMEOUT,
             probe_lease: Duration::from_secs(10),
+            stalled_after: crate::pacing::STALLED_AFTER,
         }
     }
 }
@@ -202,6 +212,13 @@ impl SharedRateBudgetBuilder {
     /// another replica sends the next one (default 10 s).
     pub fn probe_lease(mut self, lease: Duration) -> Self {
         self.probe_lease = lease;
+        self
+    }
+
+    /// Shortens the stall delay, for tests.
+    #[cfg(test)]
+    fn stalled_after(mut self, d: Duration) -> Self {
+        self.stalled_after = d;
         self
     }
 
@@ -233,6 +250,7 @@ impl SharedRateBudgetBuilder {
                 prefix: self.prefix,
                 timeout: self.timeout,
                 probe_lease: self.probe_lease,
+                stalled_after: self.stalled_after,
                 acquire: redis::Script::new(ACQUIRE),
                 observe: redis::Script::new(OBSERVE),
                 last_warning: AtomicU64::new(0),
@@ -299,6 +317,7 @@ impl SharedRateBudget {
                 .arg(millis(inner.probe_lease))
                 .arg(millis(POLL))
                 .arg(millis(KEEP))
+                .arg(millis(inner.stalled_after))
                 .invoke_async(&mut conn)
                 .await
         })
@@ -468,13 +487,61 @@ mod tests {
             .expect("HKEYS");
         assert!(fields
             .iter()
-            .all(|f| ["limit", "remaining", "reset"].contains(&f.as_str())));
+            .all(|f| ["limit", "remaining", "reset", "turned"].contains(&f.as_str())));
         let ttl: i64 = redis::cmd("PTTL")
             .arg(&key)
             .query_async(&mut conn)
             .await
             .expect("PTTL");
         assert!(ttl > 600_000 && ttl <= 631_000, "{ttl}");
+    }
+
+    #[tokio::test]
+    async fn a_window_whose_requests_all_failed_is_probed_again() {
+        let Some(redis) = redis_server::TestRedis::any("a_window_whose_requests_all_failed") else {
+            return;
+        };
+        let a = SharedRateBudget::builder()
+            .prefix(&redis.prefix)
+            .stalled_after(Duration::from_millis(400))
+            .connect(&redis.url)
+            .await
+            .expect("Redis answers");
+        let key = a.key_for(Credential::ApiKey, b"sk_test_stall");
+        assert_eq!(a.try_acquire(&key).await.expect("script"), None);
+        a.observe(&key, &headers(2, 2, unix_secs() + 1))
+            .await
+            .expect("script");
+        let wait = a.try_acquire(&key).await.expect("script");
+        assert_eq!(wait, None);
+        assert_eq!(a.try_acquire(&key).await.expect("script"), None);
+        let wait = a.try_acquire(&key).await.expect("script").expect("spent");
+        tokio::time::sleep(wait + Duration::from_millis(20)).await;
+        // The new window: both units go out, both fail in transport (no headers come back).
+        for _ in 0..2 {
+            assert_eq!(a.try_acquire(&key).await.expect("script"), None);
+        }
+        for _ in 0..2 {
+            a.observe(&key, &HeaderMap::new()).await.expect("script");
+        }
+        assert!(a.try_acquire(&key).await.expect("script").is_some());
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert_eq!(
+            a.try_acquire(&key).await.expect("script"),
+            None,
+            "a probe after the stall delay"
+        );
+        assert!(
+            a.try_acquire(&key).await.expect("script").is_some(),
+            "one probe at a time"
+        );
+        // The probe's answer tells when this window ends: wait for it (the failed requests
+        // stay counted: the server may have seen them).
+        a.observe(&key, &headers(2, 1, unix_secs() + 2))
+            .await
+            .expect("script");
+        let wait = a.try_acquire(&key).await.expect("script").expect("spent");
+        assert!(wait > Duration::from_millis(900), "{wait:?}");
     }
 
     #[tokio::test]
