@@ -6,5 +6,6 @@ pub mod generate;
 pub mod normalize;
 pub mod open_enums;
 pub mod surface;
+pub mod workspace;
 
 pub use generate::{generate, Generated};
