@@ -106,7 +106,17 @@ async fn handle(State(p): State<Arc<Pipeline>>, req: Request) -> Response {
         .await;
     let mut resp = match outcome {
         Ok(r) => r,
-        Err(e) => render(&e, &request_id, &instance),
+        Err(e) => {
+            let mut resp = render(&e, &request_id, &instance);
+            // A few operations document their problem bodies as plain JSON.
+            if let Matched::Found(route, _) = routes::find(&parts.method, parts.uri.path()) {
+                if route.problem_as_json() {
+                    resp.headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                }
+            }
+            resp
+        }
     };
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -202,7 +212,10 @@ impl Pipeline {
         let (route, params) = match routes::find(&parts.method, parts.uri.path()) {
             Matched::Found(r, p) => (r, p),
             Matched::NotFound => {
-                *rate = Some(self.count(&auth::anonymous_or_key(state, &parts.headers), now));
+                *rate = Some(self.count(
+                    &auth::anonymous_or_key(state, self.registry.key_checker(), &parts.headers),
+                    now,
+                ));
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
                     "not-found",
@@ -211,7 +224,10 @@ impl Pipeline {
                 ));
             }
             Matched::MethodNotAllowed(allowed) => {
-                *rate = Some(self.count(&auth::anonymous_or_key(state, &parts.headers), now));
+                *rate = Some(self.count(
+                    &auth::anonymous_or_key(state, self.registry.key_checker(), &parts.headers),
+                    now,
+                ));
                 let allow = allowed
                     .iter()
                     .map(Method::as_str)
@@ -233,6 +249,7 @@ impl Pipeline {
 
         let auth = auth::authenticate(
             state,
+            self.registry.key_checker(),
             self.registry.token_resolver(),
             route,
             &params,

@@ -18,11 +18,16 @@ pub(crate) type Handler = fn(&Call<'_>) -> Result<Reply, ApiError>;
 pub(crate) type TokenAuth =
     fn(&SandboxState, &str, Option<&str>, DateTime<Utc>) -> Result<String, ApiError>;
 
+/// Decides whether a presented `x-api-key` is a live key of the organization (the configured
+/// key unless revoked, or one issued through the API keys operations).
+pub(crate) type KeyCheck = fn(&SandboxState, &str) -> bool;
+
 /// Operation handlers and the hooks the pipeline calls.
 #[derive(Default)]
 pub(crate) struct Registry {
     handlers: BTreeMap<&'static str, Handler>,
     token_auth: Option<TokenAuth>,
+    key_check: Option<KeyCheck>,
 }
 
 impl Registry {
@@ -39,6 +44,16 @@ impl Registry {
     pub(crate) fn token_auth(&mut self, f: TokenAuth) -> &mut Self {
         self.token_auth = Some(f);
         self
+    }
+
+    /// Sets how API keys are checked (default: only the configured key).
+    pub(crate) fn key_check(&mut self, f: KeyCheck) -> &mut Self {
+        self.key_check = Some(f);
+        self
+    }
+
+    pub(crate) fn key_checker(&self) -> Option<KeyCheck> {
+        self.key_check
     }
 
     pub(crate) fn handler(&self, operation_id: &str) -> Option<Handler> {

@@ -17,13 +17,52 @@ pub(crate) const NO_401_OPERATIONS: &[&str] = &[
     "advanceSimulation",
 ];
 
+/// Operations whose spec documents neither `401` nor `403` but `404` ("not available for your
+/// organization"): missing or wrong credentials answer `404` there. Checked against
+/// `openapi/dakota.yaml` by the crate's tests.
+pub(crate) const AUTH_404_OPERATIONS: &[&str] = &[
+    "updateCustomerSubClient",
+    "createPaymentAgent",
+    "revokePaymentAgent",
+    "createPaymentAgentProposals",
+    "createInstructions",
+    "getInstruction",
+    "createMandate",
+    "listMandates",
+    "getMandate",
+    "approveMandate",
+    "cancelMandate",
+    "listScheduledPayments",
+    "cancelScheduledPayment",
+    "getCustomerInsights",
+    "chatCustomerInsights",
+];
+
+/// Operations whose spec documents no client error at all: failed authentication answers
+/// the plain `401` there (no documented status fits). Checked by the crate's tests.
+pub(crate) const UNDOCUMENTED_AUTH_OPERATIONS: &[&str] = &["getSubClientSummary"];
+
+/// Operations whose spec documents its `400` (and `401`) bodies as `application/json` rather
+/// than `application/problem+json`: their problem documents carry that content type.
+pub(crate) const JSON_PROBLEM_OPERATIONS: &[&str] = &["bulkImportFromSumsubTokens"];
+
 /// Operations whose spec documents `409 Conflict`: an idempotency key reused with a different
 /// request answers `409` there.
 pub(crate) const CONFLICT_409_OPERATIONS: &[&str] = &[
     "updateBusinessApplicationDetails",
     "updateIndividualApplicationDetails",
     "addAssociatedIndividual",
-    "advanceSimulation",
+    "createWallet",
+    "createWalletTransaction",
+    "upsertPolicyWalletRelationship",
+    "deletePolicyWalletRelationship",
+    "upsertWalletSignerGroupRelationship",
+    "deleteWalletSignerGroupRelationship",
+    "deleteSignerGroupSigner",
+    "createSignerGroup",
+    "createSigner",
+    "createSignerGroupSigner",
+    "createClientUser",
 ];
 
 /// Operations whose spec documents neither `409` nor a `default` response: a reused
@@ -38,7 +77,29 @@ pub(crate) const CONFLICT_400_OPERATIONS: &[&str] = &[
 
 /// Write operations whose spec lists no `x-idempotency-key` (every other POST, PUT and PATCH
 /// needs one). Checked against `openapi/dakota.yaml` by the crate's tests.
-pub(crate) const NO_IDEMPOTENCY_KEY_OPERATIONS: &[&str] = &["replayWebhookDelivery"];
+pub(crate) const NO_IDEMPOTENCY_KEY_OPERATIONS: &[&str] = &[
+    "replayWebhookDelivery",
+    "updateCustomerSubClient",
+    "advanceSimulation",
+    "createSelfServeCreditsPurchase",
+    "createPaymentAgent",
+    "revokePaymentAgent",
+    "createPaymentAgentProposals",
+    "createInstructions",
+    "createMandate",
+    "approveMandate",
+    "cancelMandate",
+    "cancelScheduledPayment",
+];
+
+/// `DELETE` operations whose spec lists an `x-idempotency-key` (they take a signed body).
+pub(crate) const IDEMPOTENT_DELETE_OPERATIONS: &[&str] = &[
+    "deletePolicy",
+    "deletePolicyRule",
+    "deletePolicyWalletRelationship",
+    "deleteWalletSignerGroupRelationship",
+    "deleteSignerGroupSigner",
+];
 
 /// Operation id of the sandbox's presigned-upload target (not a Dakota operation).
 pub(crate) const SANDBOX_UPLOAD: &str = "sandboxUploadDocument";
@@ -71,8 +132,12 @@ pub(crate) struct Route {
 
 impl Route {
     /// Whether requests need an `x-idempotency-key` (every POST, PUT and PATCH the spec lists
-    /// it on; see [`NO_IDEMPOTENCY_KEY_OPERATIONS`]).
+    /// it on, see [`NO_IDEMPOTENCY_KEY_OPERATIONS`], and the DELETEs of
+    /// [`IDEMPOTENT_DELETE_OPERATIONS`]).
     pub(crate) fn needs_idempotency_key(&self) -> bool {
+        if IDEMPOTENT_DELETE_OPERATIONS.contains(&self.op_id) {
+            return true;
+        }
         self.op_id != SANDBOX_UPLOAD
             && !NO_IDEMPOTENCY_KEY_OPERATIONS.contains(&self.op_id)
             && (self.method == Method::POST
@@ -83,6 +148,17 @@ impl Route {
     /// Whether failed authentication answers `403` rather than `401` (see [`NO_401_OPERATIONS`]).
     pub(crate) fn auth_failure_is_403(&self) -> bool {
         NO_401_OPERATIONS.contains(&self.op_id)
+    }
+
+    /// Whether failed authentication answers `404` (see [`AUTH_404_OPERATIONS`]).
+    pub(crate) fn auth_failure_is_404(&self) -> bool {
+        AUTH_404_OPERATIONS.contains(&self.op_id)
+    }
+
+    /// Whether problem documents of this operation are sent as `application/json` (see
+    /// [`JSON_PROBLEM_OPERATIONS`]).
+    pub(crate) fn problem_as_json(&self) -> bool {
+        JSON_PROBLEM_OPERATIONS.contains(&self.op_id)
     }
 
     /// Status for an idempotency key reused with a different request: `409` where the spec
