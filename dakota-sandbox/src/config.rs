@@ -33,6 +33,9 @@ pub struct SandboxConfig {
     /// Wait before the second attempt of a delivery; it doubles after every further failure
     /// (default 500 ms).
     pub webhook_retry_backoff: Duration,
+    /// How long after it is broadcast a wallet transaction is confirmed on chain (default
+    /// 2 s; `Duration::ZERO` confirms at once, by the background timer or the next read).
+    pub wallet_confirmation_delay: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -50,6 +53,7 @@ impl Default for SandboxConfig {
             webhook_timeout: Duration::from_secs(5),
             webhook_max_attempts: 4,
             webhook_retry_backoff: Duration::from_millis(500),
+            wallet_confirmation_delay: Duration::from_secs(2),
         }
     }
 }
@@ -87,6 +91,9 @@ impl SandboxConfig {
         }
         if chrono::Duration::from_std(self.auto_approve_after).is_err() {
             return bad("auto_approve_after is too large");
+        }
+        if self.wallet_confirmation_delay > Duration::from_secs(86_400) {
+            return bad("wallet_confirmation_delay must be at most a day");
         }
         Ok(())
     }

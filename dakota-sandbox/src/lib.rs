@@ -122,6 +122,7 @@ pub use pipeline::auth::{API_KEY_HEADER, APPLICATION_TOKEN_HEADER};
 pub use pipeline::faults::SCENARIOS;
 pub use pipeline::idempotency::IDEMPOTENCY_KEY_HEADER;
 pub use pipeline::{IDEMPOTENT_REPLAYED_HEADER, REQUEST_ID_HEADER};
+pub use resources::wallets::FundWalletError;
 pub use signing::{WebhookSigner, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use state::SandboxState;
 
@@ -311,6 +312,13 @@ impl SandboxBuilder {
     /// (default 500 ms).
     pub fn webhook_retry_backoff(mut self, d: Duration) -> Self {
         self.config.webhook_retry_backoff = d;
+        self
+    }
+
+    /// How long after it is broadcast a wallet transaction is confirmed (default 2 s;
+    /// `Duration::ZERO` confirms at once).
+    pub fn wallet_confirmation_delay(mut self, d: Duration) -> Self {
+        self.config.wallet_confirmation_delay = d;
         self
     }
 
