@@ -23,15 +23,18 @@
 //!    for what is not registered and problem rendering come from the pipeline.
 //! 4. Test it in `tests/` against the spec's documented behaviour.
 
+pub(crate) mod api_keys;
 pub(crate) mod applications;
 pub(crate) mod custody;
 pub(crate) mod customers;
 pub(crate) mod events;
+pub(crate) mod listing;
 pub(crate) mod onboarding;
 pub(crate) mod organization;
 pub(crate) mod policies;
 pub(crate) mod sandbox_ops;
 pub(crate) mod signer_groups;
+pub(crate) mod users;
 pub(crate) mod wallets;
 pub(crate) mod webhooks;
 
@@ -48,6 +51,8 @@ pub(crate) fn registry() -> Registry {
     signer_groups::routes(&mut r);
     policies::routes(&mut r);
     wallets::routes(&mut r);
+    api_keys::routes(&mut r);
+    users::routes(&mut r);
     r
 }
 

@@ -9,10 +9,13 @@ use svix_ksuid::Ksuid;
 
 use crate::state::SandboxState;
 
-/// KSUID timestamp of the derived ids: 2025-01-01T00:00:00Z, seconds since the KSUID epoch.
+/// Creation time of the derived ids (and of the organization): 2025-01-01T00:00:00Z.
+pub(crate) const DERIVED_ID_UNIX: i64 = 1_735_689_600;
+/// The same, as a KSUID timestamp (seconds since the KSUID epoch).
 const DERIVED_ID_TIME: u32 = 1_735_689_600 - 1_400_000_000;
 
-fn derived(state: &SandboxState, purpose: &str) -> String {
+/// A KSUID derived from the sandbox's public webhook key and `purpose`.
+pub(crate) fn derived_id(state: &SandboxState, purpose: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"dakota-sandbox/");
     h.update(purpose.as_bytes());
@@ -26,7 +29,7 @@ fn derived(state: &SandboxState, purpose: &str) -> String {
 
 /// The organization's id (`client_id`).
 pub(crate) fn client_id(state: &SandboxState) -> String {
-    derived(state, "organization")
+    derived_id(state, "organization")
 }
 
 /// The organization's id as a `types::Ksuid`.
@@ -37,7 +40,7 @@ pub(crate) fn client_ksuid(state: &SandboxState) -> types::Ksuid {
 /// The id of the organization's owner: the user behind the configured API key and the keys
 /// issued through `POST /api-keys`.
 pub(crate) fn owner_user_id(state: &SandboxState) -> String {
-    derived(state, "owner")
+    derived_id(state, "owner")
 }
 
 /// The organization's display name.
