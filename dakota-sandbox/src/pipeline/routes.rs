@@ -40,6 +40,7 @@ pub(crate) const AUTH_404_OPERATIONS: &[&str] = &[
 
 /// Operations whose spec documents no client error at all: failed authentication answers
 /// the plain `401` there (no documented status fits). Checked by the crate's tests.
+#[cfg(test)]
 pub(crate) const UNDOCUMENTED_AUTH_OPERATIONS: &[&str] = &["getSubClientSummary"];
 
 /// Operations whose spec documents its `400` (and `401`) bodies as `application/json` rather
