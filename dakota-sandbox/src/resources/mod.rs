@@ -25,6 +25,7 @@
 
 pub(crate) mod api_keys;
 pub(crate) mod applications;
+pub(crate) mod credits;
 pub(crate) mod custody;
 pub(crate) mod customers;
 pub(crate) mod events;
@@ -34,6 +35,9 @@ pub(crate) mod organization;
 pub(crate) mod policies;
 pub(crate) mod sandbox_ops;
 pub(crate) mod signer_groups;
+pub(crate) mod simulations;
+pub(crate) mod sub_clients;
+pub(crate) mod sumsub;
 pub(crate) mod users;
 pub(crate) mod wallets;
 pub(crate) mod webhooks;
@@ -53,6 +57,10 @@ pub(crate) fn registry() -> Registry {
     wallets::routes(&mut r);
     api_keys::routes(&mut r);
     users::routes(&mut r);
+    sub_clients::routes(&mut r);
+    sumsub::routes(&mut r);
+    credits::routes(&mut r);
+    simulations::routes(&mut r);
     r
 }
 
