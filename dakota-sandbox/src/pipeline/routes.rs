@@ -74,6 +74,11 @@ pub(crate) const CONFLICT_400_OPERATIONS: &[&str] = &[
     "updateCustomerSubClient",
     "createWebhookTarget",
     "updateWebhookTarget",
+    "createApiKey",
+    "createApiKeyForClient",
+    "updateClientUser",
+    "bulkImportFromSumsubTokens",
+    "chatCustomerInsights",
 ];
 
 /// Write operations whose spec lists no `x-idempotency-key` (every other POST, PUT and PATCH

@@ -65,7 +65,6 @@ impl Record for ApiKeyRec {
 #[derive(Debug, Clone)]
 pub(crate) struct ApiKeyHash {
     pub(crate) hash: String,
-    pub(crate) key_id: String,
 }
 
 impl Record for ApiKeyHash {
@@ -169,7 +168,6 @@ fn issue(call: &Call<'_>, client_id: String) -> Result<Reply, ApiError> {
         )?;
         tx.put(ApiKeyHash {
             hash: rec.hash.clone(),
-            key_id: rec.id.clone(),
         });
         events::emit(
             tx,

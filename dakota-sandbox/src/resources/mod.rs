@@ -23,6 +23,7 @@
 //!    for what is not registered and problem rendering come from the pipeline.
 //! 4. Test it in `tests/` against the spec's documented behaviour.
 
+pub(crate) mod agentic;
 pub(crate) mod api_keys;
 pub(crate) mod applications;
 pub(crate) mod credits;
@@ -61,6 +62,7 @@ pub(crate) fn registry() -> Registry {
     sumsub::routes(&mut r);
     credits::routes(&mut r);
     simulations::routes(&mut r);
+    agentic::routes(&mut r);
     r
 }
 

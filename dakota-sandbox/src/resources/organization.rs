@@ -3,7 +3,6 @@
 //! derived from the sandbox's public webhook key, so they stay the same for a sandbox started
 //! with the same `webhook_signing_seed` and never reveal a secret.
 
-use dakota_api::types;
 use sha2::{Digest, Sha256};
 use svix_ksuid::Ksuid;
 
@@ -32,11 +31,6 @@ pub(crate) fn client_id(state: &SandboxState) -> String {
     derived_id(state, "organization")
 }
 
-/// The organization's id as a `types::Ksuid`.
-pub(crate) fn client_ksuid(state: &SandboxState) -> types::Ksuid {
-    crate::ids::ksuid(&client_id(state))
-}
-
 /// The id of the organization's owner: the user behind the configured API key and the keys
 /// issued through `POST /api-keys`.
 pub(crate) fn owner_user_id(state: &SandboxState) -> String {
@@ -53,8 +47,10 @@ mod tests {
 
     #[test]
     fn ids_are_stable_per_key_and_distinct() {
-        let mut cfg = SandboxConfig::default();
-        cfg.webhook_signer = crate::WebhookSigner::from_seed([1; 32]);
+        let cfg = SandboxConfig {
+            webhook_signer: crate::WebhookSigner::from_seed([1; 32]),
+            ..SandboxConfig::default()
+        };
         let a = SandboxState::new(cfg.clone(), "http://x").expect("state");
         let b = SandboxState::new(cfg, "http://y").expect("state");
         assert_eq!(client_id(&a), client_id(&b));

@@ -39,6 +39,13 @@ pub(crate) fn simulate(call: &Call<'_>) -> Result<Reply, ApiError> {
                 "simulation_id was already used for a different transition",
             ));
         }
+        if super::simulations::exists(tx, &sim_id) {
+            return Err(ApiError::field(
+                "simulation_id",
+                "duplicate",
+                "simulation_id already names a simulation run",
+            ));
+        }
 
         // The applicant is an application id; a customer id is accepted too.
         let app_id = if tx.contains::<AppRec>(&req.applicant_id) {

@@ -90,7 +90,6 @@ fn create_signer(call: &Call<'_>) -> Result<Reply, ApiError> {
             public_key: req.public_key.trim().to_owned(),
             key: key.clone(),
             key_type: types::SignerKeyType::from(req.key_type.as_str()),
-            created_at: call.now,
             agent_id: None,
             revoked: false,
         };
@@ -190,7 +189,6 @@ fn create_group(call: &Call<'_>) -> Result<Reply, ApiError> {
             client_id,
             name: req.name.clone(),
             members,
-            created_at: call.now,
         };
         let reply = Reply::created(&group_view(tx, &rec)?)?;
         tx.put(rec);

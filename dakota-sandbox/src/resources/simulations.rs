@@ -345,7 +345,7 @@ fn advance(call: &Call<'_>) -> Result<Reply, ApiError> {
                 "Nothing to resolve: the run is not on hold right now",
             ));
         };
-        if !run.actions.iter().any(|a| *a == req.action) {
+        if !run.actions.contains(&req.action) {
             return Err(ApiError::field(
                 "action",
                 "invalid_value",

@@ -38,6 +38,7 @@ pub(crate) fn network_of_caip2(caip2: &str) -> Option<types::NetworkId> {
 }
 
 /// The CAIP-2 id of a network.
+#[cfg(test)]
 pub(crate) fn caip2_of(network: &types::NetworkId) -> Option<&'static str> {
     CAIP2
         .iter()
@@ -58,15 +59,6 @@ pub(crate) fn family_of(n: &types::NetworkId) -> types::Family {
     } else {
         types::Family::Evm
     }
-}
-
-/// Every listed network of a family, in CAIP-2 table order.
-pub(crate) fn networks_of(family: &types::Family) -> Vec<types::NetworkId> {
-    CAIP2
-        .iter()
-        .filter_map(|(n, _)| network(n))
-        .filter(|n| family_of(n) == *family)
-        .collect()
 }
 
 /// One token the sandbox's wallets can hold.

@@ -59,7 +59,6 @@ pub(crate) struct SignerRec {
     /// The key as compared ([`keys::normalize`]).
     pub(crate) key: String,
     pub(crate) key_type: types::SignerKeyType,
-    pub(crate) created_at: DateTime<Utc>,
     /// The payment agent this signer belongs to, if any.
     pub(crate) agent_id: Option<String>,
     /// Set when its agent is revoked: it signs nothing any more.
@@ -95,7 +94,6 @@ pub(crate) struct GroupRec {
     pub(crate) name: String,
     /// Signer ids, in the order they joined.
     pub(crate) members: Vec<String>,
-    pub(crate) created_at: DateTime<Utc>,
 }
 
 impl Record for GroupRec {
