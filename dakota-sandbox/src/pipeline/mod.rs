@@ -198,7 +198,7 @@ impl Pipeline {
     ) -> Result<Response, ApiError> {
         let now = Utc::now();
         let state = &self.state;
-        let cfg = state.config();
+
         let (route, params) = match routes::find(&parts.method, parts.uri.path()) {
             Matched::Found(r, p) => (r, p),
             Matched::NotFound => {
@@ -231,11 +231,40 @@ impl Pipeline {
             }
         };
 
+        self.serve(route, &params, parts, body, request_id, now, rate, delay)
+            .await
+            .map_err(|mut e| {
+                // Only statuses the spec documents for the operation.
+                let documented = route.documented_status(e.status.as_u16());
+                if documented != e.status.as_u16() {
+                    if let Ok(s) = StatusCode::from_u16(documented) {
+                        tracing::debug!(op = route.op_id, from = %e.status, to = %s, "undocumented status mapped");
+                        e.status = s;
+                    }
+                }
+                e
+            })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn serve(
+        &self,
+        route: &'static Route,
+        params: &[String],
+        parts: &Parts,
+        body: Body,
+        request_id: &str,
+        now: DateTime<Utc>,
+        rate: &mut Option<RateInfo>,
+        delay: &mut Option<Duration>,
+    ) -> Result<Response, ApiError> {
+        let state = &self.state;
+        let cfg = state.config();
         let auth = auth::authenticate(
             state,
             self.registry.token_resolver(),
             route,
-            &params,
+            params,
             parts,
             now,
         );
@@ -275,7 +304,7 @@ impl Pipeline {
         let req = Req {
             route,
             handler,
-            params: &params,
+            params,
             parts,
             body: &body,
             principal: &principal,
