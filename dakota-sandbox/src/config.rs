@@ -10,6 +10,10 @@ pub struct SandboxConfig {
     /// How long after creation a customer's application is decided automatically
     /// (5 s by default, like Dakota's sandbox). `Duration::ZERO` decides at once.
     pub auto_approve_after: Duration,
+    /// How long each automatic step of a money movement takes (default 5 s): a transaction
+    /// goes `pending` → `processing` → `completed` (or its scenario's failure) one step per
+    /// interval. `Duration::ZERO` runs them at once.
+    pub transaction_step: Duration,
     /// Requests allowed per API key in each rate-limit window (default 60 per minute).
     pub rate_limit_per_minute: u32,
     /// Length of the API key's fixed rate-limit window (default 60 s, as documented). Shorter
@@ -40,6 +44,7 @@ impl Default for SandboxConfig {
         Self {
             api_key: crate::ids::api_key(),
             auto_approve_after: Duration::from_secs(5),
+            transaction_step: Duration::from_secs(5),
             rate_limit_per_minute: 60,
             rate_limit_window: Duration::from_secs(60),
             token_rate_limit_per_hour: 100,
@@ -87,6 +92,9 @@ impl SandboxConfig {
         }
         if chrono::Duration::from_std(self.auto_approve_after).is_err() {
             return bad("auto_approve_after is too large");
+        }
+        if self.transaction_step > Duration::from_secs(86_400) {
+            return bad("transaction_step must be at most a day");
         }
         Ok(())
     }

@@ -252,6 +252,14 @@ impl SandboxBuilder {
         self
     }
 
+    /// Duration of each automatic step of a money movement (default 5 s): `pending` →
+    /// `processing` → `completed`. `Duration::ZERO` settles at once (background timer, and any
+    /// read applies due steps too).
+    pub fn transaction_step(mut self, d: Duration) -> Self {
+        self.config.transaction_step = d;
+        self
+    }
+
     /// Requests per minute allowed per API key (default 60).
     pub fn rate_limit_per_minute(mut self, n: u32) -> Self {
         self.config.rate_limit_per_minute = n;

@@ -24,9 +24,12 @@
 //! 4. Test it in `tests/` against the spec's documented behaviour.
 
 pub(crate) mod applications;
+pub(crate) mod capabilities;
 pub(crate) mod customers;
 pub(crate) mod events;
+pub(crate) mod money;
 pub(crate) mod onboarding;
+pub(crate) mod recipients;
 pub(crate) mod sandbox_ops;
 pub(crate) mod webhooks;
 
@@ -39,6 +42,8 @@ pub(crate) fn registry() -> Registry {
     applications::routes(&mut r);
     webhooks::routes(&mut r);
     events::routes(&mut r);
+    recipients::routes(&mut r);
+    capabilities::routes(&mut r);
     sandbox_ops::routes(&mut r);
     r
 }
