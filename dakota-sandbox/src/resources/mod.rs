@@ -23,6 +23,7 @@
 //!    for what is not registered and problem rendering come from the pipeline.
 //! 4. Test it in `tests/` against the spec's documented behaviour.
 
+pub(crate) mod accounts;
 pub(crate) mod applications;
 pub(crate) mod capabilities;
 pub(crate) mod customers;
@@ -43,6 +44,7 @@ pub(crate) fn registry() -> Registry {
     webhooks::routes(&mut r);
     events::routes(&mut r);
     recipients::routes(&mut r);
+    accounts::routes(&mut r);
     capabilities::routes(&mut r);
     sandbox_ops::routes(&mut r);
     r
