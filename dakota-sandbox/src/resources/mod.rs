@@ -32,6 +32,8 @@ pub(crate) mod money;
 pub(crate) mod onboarding;
 pub(crate) mod recipients;
 pub(crate) mod sandbox_ops;
+pub(crate) mod simulations;
+pub(crate) mod transactions;
 pub(crate) mod webhooks;
 
 use crate::pipeline::Registry;
@@ -45,6 +47,8 @@ pub(crate) fn registry() -> Registry {
     events::routes(&mut r);
     recipients::routes(&mut r);
     accounts::routes(&mut r);
+    transactions::routes(&mut r);
+    simulations::routes(&mut r);
     capabilities::routes(&mut r);
     sandbox_ops::routes(&mut r);
     r
