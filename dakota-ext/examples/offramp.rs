@@ -38,76 +38,69 @@ fn main() -> ExitCode {
 }
 
 fn recipient() -> Result<types::RecipientRequest, BoxError> {
-    Ok(types::RecipientRequest {
-        name: "Andes Coffee Exporters SAS".into(),
-        address: Some(types::Address {
-            street1: "Carrera 43A 1-50".into(),
-            street2: Some("Torre 2, Oficina 804".into()),
-            street3: None,
-            city: "Medellin".into(),
-            region: Some("Antioquia".into()),
-            postal_code: Some("050021".into()),
-            country: "CO".parse()?,
-        }),
-    })
+    let address = types::Address::builder()
+        .street1("Carrera 43A 1-50")
+        .street2(Some("Torre 2, Oficina 804".to_string()))
+        .city("Medellin")
+        .region(Some("Antioquia".to_string()))
+        .postal_code(Some("050021".to_string()))
+        .country("CO");
+    Ok(types::RecipientRequest::builder()
+        .name("Andes Coffee Exporters SAS")
+        .address(Some(address.try_into()?))
+        .try_into()?)
 }
 
 fn us_bank_account() -> Result<types::DestinationRequestUnion, BoxError> {
-    let holder_address = types::FiatUsDestinationAddress {
-        street1: "Carrera 43A 1-50".parse()?,
-        street2: Some("Torre 2, Oficina 804".parse()?),
-        street3: None,
-        city: "Medellin".into(),
-        region: Some("Antioquia".into()),
-        postal_code: Some("050021".into()),
-        country: "CO".parse()?,
-    };
-    let bank_address = types::FiatUsDestinationAddress {
-        street1: "1 Market Plaza".parse()?,
-        street2: None,
-        street3: None,
-        city: "San Francisco".into(),
-        region: Some("CA".into()),
-        postal_code: Some("94105".into()),
-        country: "US".parse()?,
-    };
+    let holder_address = types::FiatUsDestinationAddress::builder()
+        .street1("Carrera 43A 1-50")
+        .street2(Some(
+            "Torre 2, Oficina 804".parse::<types::FiatUsDestinationAddressStreet2>()?,
+        ))
+        .city("Medellin")
+        .region(Some("Antioquia".to_string()))
+        .postal_code(Some("050021".to_string()))
+        .country("CO");
+    let bank_address = types::FiatUsDestinationAddress::builder()
+        .street1("1 Market Plaza")
+        .city("San Francisco")
+        .region(Some("CA".to_string()))
+        .postal_code(Some("94105".to_string()))
+        .country("US");
+    let account = types::FiatUsDestinationRequest::builder()
+        .destination_type(types::FiatUsDestinationRequestDestinationType::FiatUs)
+        .name("Andes operating account (US)")
+        .aba_routing_number("121000358")
+        .account_number("004417392210")
+        .account_type(types::FiatUsDestinationRequestAccountType::Checking)
+        .account_holder_name("Andes Coffee Exporters SAS")
+        .account_holder_address(Some(holder_address.try_into()?))
+        .bank_name("Bank of America")
+        .bank_address(Some(bank_address.try_into()?));
     Ok(types::DestinationRequestUnion::FiatUsDestinationRequest(
-        types::FiatUsDestinationRequest {
-            destination_type: types::FiatUsDestinationRequestDestinationType::FiatUs,
-            name: "Andes operating account (US)".into(),
-            aba_routing_number: "121000358".into(),
-            aba_wire_routing_number: None,
-            account_number: "004417392210".into(),
-            account_type: types::FiatUsDestinationRequestAccountType::Checking,
-            account_holder_name: "Andes Coffee Exporters SAS".parse()?,
-            account_holder_address: Some(holder_address),
-            account_holder_phone: None,
-            bank_name: "Bank of America".parse()?,
-            bank_address: Some(bank_address),
-            bank_phone: None,
-        },
+        account.try_into()?,
     ))
 }
 
 fn offramp_account(destination: types::Ksuid) -> Result<types::AccountCreateRequest, BoxError> {
-    Ok(types::AccountCreateRequest {
-        account_type: types::AccountType::Offramp,
-        fiat_destination_id: Some(destination),
-        rail: Some(types::PaymentCapability::Ach),
-        source_network_id: Some("base-mainnet".into()),
-        source_asset: Some("USDC".parse()?),
-        destination_asset: Some("USD".parse()?),
-        // Where deposits Dakota cannot process are sent back.
-        return_address: Some(types::Cri {
-            network_id: types::NetworkId::BaseMainnet,
-            crypto_address: "0xb81d59858f0d4df6a80f543b809771f084441517".into(),
-        }),
-        developer_fee_bps: Some(25),
-        capabilities: None,
-        crypto_destination_id: None,
-        destination_network_id: None,
-        return_crypto_address: None,
-    })
+    // Where deposits Dakota cannot process are sent back.
+    let return_address = types::Cri::builder()
+        .network_id(types::NetworkId::BaseMainnet)
+        .crypto_address("0xb81d59858f0d4df6a80f543b809771f084441517");
+    Ok(types::AccountCreateRequest::builder()
+        .account_type(types::AccountType::Offramp)
+        .fiat_destination_id(Some(destination))
+        .rail(Some(types::PaymentCapability::Ach))
+        .source_network_id(Some("base-mainnet".to_string()))
+        .source_asset(Some(
+            "USDC".parse::<types::AccountCreateRequestSourceAsset>()?,
+        ))
+        .destination_asset(Some(
+            "USD".parse::<types::AccountCreateRequestDestinationAsset>()?,
+        ))
+        .return_address(Some(return_address.try_into()?))
+        .developer_fee_bps(Some(25))
+        .try_into()?)
 }
 
 /// What to do with the new account.

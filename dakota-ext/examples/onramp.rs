@@ -30,7 +30,7 @@ fn main() -> ExitCode {
             kind: "onramp",
             customer: common::business_customer()?,
             recipient: wallet_holder()?,
-            destination: wallet(),
+            destination: wallet()?,
             account: onramp_account,
             report,
         })
@@ -38,47 +38,47 @@ fn main() -> ExitCode {
 }
 
 fn wallet_holder() -> Result<types::RecipientRequest, BoxError> {
-    Ok(types::RecipientRequest {
-        name: "Harbor & Pine Trading LLC".into(),
-        address: Some(types::Address {
-            street1: "410 Terminal Street".into(),
-            street2: Some("Suite 12".into()),
-            street3: None,
-            city: "Oakland".into(),
-            region: Some("CA".into()),
-            postal_code: Some("94607".into()),
-            country: "US".parse()?,
-        }),
-    })
+    let address = types::Address::builder()
+        .street1("410 Terminal Street")
+        .street2(Some("Suite 12".to_string()))
+        .city("Oakland")
+        .region(Some("CA".to_string()))
+        .postal_code(Some("94607".to_string()))
+        .country("US");
+    Ok(types::RecipientRequest::builder()
+        .name("Harbor & Pine Trading LLC")
+        .address(Some(address.try_into()?))
+        .try_into()?)
 }
 
-fn wallet() -> types::DestinationRequestUnion {
-    types::DestinationRequestUnion::CryptoDestinationRequest(types::CryptoDestinationRequest {
-        destination_type: types::CryptoDestinationRequestDestinationType::Crypto,
-        name: "Harbor & Pine treasury (Base)".into(),
-        crypto_address: "0xb81d59858f0d4df6a80f543b809771f084441517".into(),
-        network_id: Some(types::NetworkId::BaseMainnet),
-    })
+fn wallet() -> Result<types::DestinationRequestUnion, BoxError> {
+    let wallet = types::CryptoDestinationRequest::builder()
+        .destination_type(types::CryptoDestinationRequestDestinationType::Crypto)
+        .name("Harbor & Pine treasury (Base)")
+        .crypto_address("0xb81d59858f0d4df6a80f543b809771f084441517")
+        .network_id(Some(types::NetworkId::BaseMainnet));
+    Ok(types::DestinationRequestUnion::CryptoDestinationRequest(
+        wallet.try_into()?,
+    ))
 }
 
 fn onramp_account(destination: types::Ksuid) -> Result<types::AccountCreateRequest, BoxError> {
-    Ok(types::AccountCreateRequest {
-        account_type: types::AccountType::Onramp,
-        crypto_destination_id: Some(destination),
-        capabilities: Some(types::Capabilities(vec![
+    Ok(types::AccountCreateRequest::builder()
+        .account_type(types::AccountType::Onramp)
+        .crypto_destination_id(Some(destination))
+        .capabilities(Some(types::Capabilities(vec![
             types::PaymentCapability::Ach,
             types::PaymentCapability::Fedwire,
-        ])),
-        rail: Some(types::PaymentCapability::Ach),
-        source_asset: Some("USD".parse()?),
-        destination_asset: Some("USDC".parse()?),
-        destination_network_id: Some(types::NetworkId::BaseMainnet),
-        developer_fee_bps: None,
-        fiat_destination_id: None,
-        return_address: None,
-        return_crypto_address: None,
-        source_network_id: None,
-    })
+        ])))
+        .rail(Some(types::PaymentCapability::Ach))
+        .source_asset(Some(
+            "USD".parse::<types::AccountCreateRequestSourceAsset>()?,
+        ))
+        .destination_asset(Some(
+            "USDC".parse::<types::AccountCreateRequestDestinationAsset>()?,
+        ))
+        .destination_network_id(Some(types::NetworkId::BaseMainnet))
+        .try_into()?)
 }
 
 /// What to do with the new account.

@@ -20,7 +20,10 @@
 //! Two cursor styles exist. Most operations take `starting_after` = the id of the last item
 //! seen and answer `meta.has_more_after`; `listWebhookHistory` answers the next `cursor`
 //! itself, and `listSelfServeCreditsLedger` continues from the `created_at` of the last entry.
-//! [`ListOperation`] hides the difference; [`LIST_OPERATIONS`] names every operation covered.
+//! A few newer operations (`listMandates`, `listScheduledPayments`) answer the whole
+//! collection as one JSON array: their stream is that one response, so code written against
+//! streams keeps working if Dakota pages them later. [`ListOperation`] hides the difference;
+//! [`LIST_OPERATIONS`] names every operation covered.
 //!
 //! A stream ends after a page without `has_more`, an empty page, or a page whose cursor was
 //! seen before (a server that repeats itself cannot make it loop), and it ends with the first
@@ -262,11 +265,15 @@ macro_rules! list_operations {
         starting_after {
             $( $builder:ident $op:literal : $response:ident [ $item:ident $(. $field:ident)? ], )*
         }
+        whole_collection {
+            $( $whole:ident $whole_op:literal : [ $whole_item:ident ], )*
+        }
         by_hand { $( $hand:ident ),* $(,)? }
     ) => {
         /// The operationId of every list operation [`Dakota::paginate`] can follow.
         pub const LIST_OPERATIONS: &[&str] = &[
             $( $op, )*
+            $( $whole_op, )*
             $( <builder::$hand<'static> as ListOperation>::OPERATION_ID, )*
         ];
 
@@ -275,6 +282,7 @@ macro_rules! list_operations {
         fn list_builders() -> Vec<(&'static str, &'static str)> {
             vec![
                 $( (std::any::type_name::<builder::$builder<'static>>(), $op), )*
+                $( (std::any::type_name::<builder::$whole<'static>>(), $whole_op), )*
                 $( (
                     std::any::type_name::<builder::$hand<'static>>(),
                     <builder::$hand<'static> as ListOperation>::OPERATION_ID,
@@ -309,6 +317,42 @@ macro_rules! list_operations {
                 }
             }
         )*
+
+        $(
+            /// The whole collection in one response: the stream ends after it.
+            impl ListOperation for builder::$whole<'_> {
+                const OPERATION_ID: &'static str = $whole_op;
+                type Item = types::$whole_item;
+                type Cursor = ();
+                type Response = Vec<types::$whole_item>;
+                type ErrorBody = types::ProblemDetails;
+
+                fn after(self, _: ()) -> Self {
+                    self
+                }
+
+                fn fetch(
+                    self,
+                ) -> impl Future<
+                    Output = Result<
+                        ResponseValue<Vec<types::$whole_item>>,
+                        progenitor_client::Error<types::ProblemDetails>,
+                    >,
+                > + Send {
+                    self.send()
+                }
+
+                fn page(
+                    items: Vec<types::$whole_item>,
+                ) -> Result<CursorPage<types::$whole_item, ()>, Error> {
+                    Ok(CursorPage {
+                        items,
+                        has_more: false,
+                        next: None,
+                    })
+                }
+            }
+        )*
     };
 }
 
@@ -329,6 +373,11 @@ list_operations! {
         ListAutoTransactions "listAutoTransactions": PaginatedAutoTransactionResponse[AutoAccountTransaction.id],
         ListWebhookTargets   "listWebhookTargets":   ListWebhookTargetsResponse[WebhookTarget.id],
     }
+    // builder                 operationId                item (the response is a JSON array)
+    whole_collection {
+        ListMandates          "listMandates":          [Mandate],
+        ListScheduledPayments "listScheduledPayments": [ScheduledPaymentResponse],
+    }
     // Other shapes, implemented below.
     by_hand { ListTransactions, ListWebhookHistory, ListSelfServeCreditsLedger }
 }
@@ -345,7 +394,6 @@ fn json_string(value: &impl serde::Serialize, key: &str) -> String {
 impl Cursor for types::DestinationResponseUnion {
     fn cursor(&self) -> String {
         use types::DestinationResponseUnion as D;
-        #[allow(unreachable_patterns)] // once the union has an `Unknown` variant
         match self {
             D::CryptoDestinationResponse(d) => d.destination_id.to_string(),
             D::FiatUsDestinationResponse(d) => d.destination_id.to_string(),
@@ -358,7 +406,6 @@ impl Cursor for types::DestinationResponseUnion {
 impl Cursor for types::TransactionResource {
     fn cursor(&self) -> String {
         use types::TransactionResource as T;
-        #[allow(unreachable_patterns)] // once the union has an `Unknown` variant
         match self {
             T::OneOffTransaction(t) => t.id.to_string(),
             T::WalletTransaction(t) => t.id.to_string(),
@@ -388,7 +435,6 @@ impl ListOperation for builder::ListTransactions<'_> {
     ) -> Result<CursorPage<types::TransactionResource, String>, Error> {
         use types::PaginatedTransactionResourceResponse as R;
         use types::TransactionResource as T;
-        #[allow(unreachable_patterns)] // once the union has an `Unknown` variant
         let (items, meta): (Vec<T>, _) = match r {
             R::OneOffTransactionResponse(p) => (
                 p.data.into_iter().map(T::OneOffTransaction).collect(),
@@ -659,6 +705,7 @@ mod tests {
             send(&d.customers(CustomerFilter::default()));
             send(&d.paginate(d.api().list_webhook_history()));
             send(&d.paginate(d.api().list_self_serve_credits_ledger()));
+            send(&d.paginate(d.api().list_mandates()));
         }
     }
 

@@ -40,13 +40,14 @@ fn spec() -> serde_yaml::Value {
 struct SpecList {
     operation_id: String,
     path: String,
-    /// `starting_after` or `cursor`.
-    cursor_param: String,
+    /// `starting_after` or `cursor`; `None` for a collection answered whole, as a JSON array.
+    cursor_param: Option<String>,
     /// The documented 200 example, as JSON.
     example: Value,
 }
 
-/// Every GET operation with a `StartingAfter`-style or `cursor` query parameter.
+/// Every GET operation with a `StartingAfter`-style or `cursor` query parameter, and every
+/// `list*` operation whose 200 body is a JSON array (a collection answered in one response).
 fn spec_lists(spec: &serde_yaml::Value) -> Vec<SpecList> {
     let components = &spec["components"]["parameters"];
     let mut out = Vec::new();
@@ -74,9 +75,14 @@ fn spec_lists(spec: &serde_yaml::Value) -> Vec<SpecList> {
                 cursor_param = Some("cursor".to_string());
             }
         }
-        let Some(cursor_param) = cursor_param else {
+        let whole = op["operationId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("list"))
+            && op["responses"]["200"]["content"]["application/json"]["schema"]["type"].as_str()
+                == Some("array");
+        if cursor_param.is_none() && !whole {
             continue;
-        };
+        }
         let operation_id = op["operationId"].as_str().expect("operationId").to_string();
         let example = &op["responses"]["200"]["content"]["application/json"]["example"];
         let example = serde_json::to_value(example).expect("example as JSON");
@@ -112,7 +118,7 @@ fn every_list_operation_of_the_spec_has_a_stream() {
     );
     assert_eq!(covered.len(), LIST_OPERATIONS.len(), "no operation twice");
     assert!(
-        in_spec.len() >= 16,
+        in_spec.len() >= 18,
         "the scan finds the spec's list operations"
     );
 }
@@ -145,6 +151,8 @@ fn stream_of<'a>(d: &'a Dakota, operation_id: &str) -> BoxStream<'a, Result<(), 
         "listWebhookTargets" => unit(d, api.list_webhook_targets()),
         "listWebhookHistory" => unit(d, api.list_webhook_history()),
         "listSelfServeCreditsLedger" => unit(d, api.list_self_serve_credits_ledger()),
+        "listMandates" => unit(d, api.list_mandates()),
+        "listScheduledPayments" => unit(d, api.list_scheduled_payments()),
         other => panic!("no stream for {other} in this test; add it to `stream_of`"),
     }
 }
@@ -199,15 +207,35 @@ async fn every_list_operation_follows_its_cursor_on_spec_examples() {
         let items = list.example["data"]
             .as_array()
             .or(list.example["entries"].as_array())
+            .or(list.example.as_array())
             .map_or(0, Vec::len);
         assert!(items > 0, "{}: the example has items", list.operation_id);
-        let (cursor, first) = cursor_and_flag(&list.example, &list.cursor_param, true);
-        let (_, last) = cursor_and_flag(&list.example, &list.cursor_param, false);
+        let dakota = client(&server);
+        let Some(cursor_param) = list.cursor_param else {
+            // The whole collection in one response: one request, every item, the end.
+            let whole = server
+                .mock_async(|when, then| {
+                    when.method("GET").path(path.as_str());
+                    then.status(200)
+                        .header("content-type", "application/json")
+                        .json_body(list.example.clone());
+                })
+                .await;
+            let got: Vec<()> = stream_of(&dakota, &list.operation_id)
+                .try_collect()
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", list.operation_id));
+            assert_eq!(got.len(), items, "{}", list.operation_id);
+            whole.assert_calls_async(1).await;
+            continue;
+        };
+        let (cursor, first) = cursor_and_flag(&list.example, &cursor_param, true);
+        let (_, last) = cursor_and_flag(&list.example, &cursor_param, false);
         let page1 = server
             .mock_async(|when, then| {
                 when.method("GET")
                     .path(path.as_str())
-                    .query_param_missing(list.cursor_param.as_str());
+                    .query_param_missing(cursor_param.as_str());
                 then.status(200)
                     .header("content-type", "application/json")
                     .json_body(first.clone());
@@ -217,13 +245,12 @@ async fn every_list_operation_follows_its_cursor_on_spec_examples() {
             .mock_async(|when, then| {
                 when.method("GET")
                     .path(path.as_str())
-                    .query_param(list.cursor_param.as_str(), cursor.as_str());
+                    .query_param(cursor_param.as_str(), cursor.as_str());
                 then.status(200)
                     .header("content-type", "application/json")
                     .json_body(last.clone());
             })
             .await;
-        let dakota = client(&server);
         let got: Vec<()> = stream_of(&dakota, &list.operation_id)
             .try_collect()
             .await
@@ -247,14 +274,15 @@ fn account(i: usize) -> types::AccountResponse {
 }
 
 fn accounts_page(ids: std::ops::Range<usize>, more: bool) -> types::PaginatedAccountResponse {
-    types::PaginatedAccountResponse {
-        data: ids.map(account).collect(),
-        meta: types::Meta {
-            has_more_after: more,
-            has_more_before: false,
-            total_count: 7,
-        },
-    }
+    let meta = types::Meta::builder()
+        .has_more_after(more)
+        .has_more_before(false)
+        .total_count(7);
+    types::PaginatedAccountResponse::builder()
+        .data(ids.map(account).collect::<Vec<_>>())
+        .meta(meta)
+        .try_into()
+        .expect("a valid page")
 }
 
 /// Three pages of accounts followed through `starting_after`, with the caller's filters
@@ -321,29 +349,25 @@ fn delivery(id: &str) -> types::WebhookDelivery {
 async fn webhook_history_walked_through_server_cursor() {
     let server = MockServer::start_async().await;
     let failed = types::ListWebhookHistoryStatus::Failed;
+    let page = |ids: &[&str], cursor: Option<&str>| -> types::WebhookHistoryList {
+        types::WebhookHistoryList::builder()
+            .data(ids.iter().map(|id| delivery(id)).collect::<Vec<_>>())
+            .has_more(cursor.is_some())
+            .cursor(cursor.map(str::to_string))
+            .try_into()
+            .expect("a valid history page")
+    };
     let p1 = server.list_webhook_history(|when, then| {
         when.status(failed.clone()).cursor(None);
-        then.ok(&types::WebhookHistoryList {
-            data: vec![delivery("wh_1"), delivery("wh_2")],
-            has_more: true,
-            cursor: Some("opaque-page-2".into()),
-        });
+        then.ok(&page(&["wh_1", "wh_2"], Some("opaque-page-2")));
     });
     let p2 = server.list_webhook_history(|when, then| {
         when.status(failed.clone()).cursor("opaque-page-2");
-        then.ok(&types::WebhookHistoryList {
-            data: vec![delivery("wh_3")],
-            has_more: true,
-            cursor: Some("opaque-page-3".into()),
-        });
+        then.ok(&page(&["wh_3"], Some("opaque-page-3")));
     });
     let p3 = server.list_webhook_history(|when, then| {
         when.status(failed.clone()).cursor("opaque-page-3");
-        then.ok(&types::WebhookHistoryList {
-            data: vec![delivery("wh_4")],
-            has_more: false,
-            cursor: None,
-        });
+        then.ok(&page(&["wh_4"], None));
     });
 
     let dakota = client(&server);
@@ -372,29 +396,40 @@ fn ledger_entry(id: &str, created_at: &str) -> types::SelfServeCreditsLedgerEntr
     .expect("a valid ledger entry")
 }
 
+fn ledger_page(
+    entries: Vec<types::SelfServeCreditsLedgerEntry>,
+    more: bool,
+) -> types::SelfServeCreditsLedgerResponse {
+    types::SelfServeCreditsLedgerResponse::builder()
+        .entries(entries)
+        .has_more(more)
+        .try_into()
+        .expect("a valid ledger page")
+}
+
 /// `listSelfServeCreditsLedger` continues from the last entry's `created_at`.
 #[tokio::test]
 async fn credits_ledger_walked_through_created_at() {
     let server = MockServer::start_async().await;
     let p1 = server.list_self_serve_credits_ledger(|when, then| {
         when.cursor(None);
-        then.ok(&types::SelfServeCreditsLedgerResponse {
-            entries: vec![
+        then.ok(&ledger_page(
+            vec![
                 ledger_entry("e1", "2026-06-05T09:46:40Z"),
                 ledger_entry("e2", "2026-06-05T06:53:20Z"),
             ],
-            has_more: true,
-        });
+            true,
+        ));
     });
     // The typed `when.cursor(&time)` helper matches chrono's `Display` form
     // ("2026-06-05 06:53:20 UTC"), not the RFC 3339 form on the wire; match the raw query.
     let p2 = server.list_self_serve_credits_ledger(|when, then| {
         when.into_inner()
             .query_param("cursor", "2026-06-05T06:53:20Z");
-        then.ok(&types::SelfServeCreditsLedgerResponse {
-            entries: vec![ledger_entry("e3", "2026-06-04T10:00:00Z")],
-            has_more: false,
-        });
+        then.ok(&ledger_page(
+            vec![ledger_entry("e3", "2026-06-04T10:00:00Z")],
+            false,
+        ));
     });
     let dakota = client(&server);
     let ids: Vec<String> = dakota
@@ -625,13 +660,9 @@ async fn customers_stream_against_the_sandbox_keeps_filters() {
         } else {
             format!("Paged Customer {i:02}")
         };
-        let body = types::CustomerCreateRequest {
-            name: name.parse().expect("name"),
-            customer_type: types::CustomerCreateRequestCustomerType::Business,
-            external_id: None,
-            is_sub_client: false,
-            sub_client_id: None,
-        };
+        let body = types::CustomerCreateRequest::builder()
+            .name(name)
+            .customer_type(types::CustomerCreateRequestCustomerType::Business);
         dakota
             .call(api.create_customer().body(body).send())
             .await

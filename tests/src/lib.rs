@@ -2,9 +2,13 @@
 
 use std::path::PathBuf;
 
-/// The workspace root (parent of this crate).
+/// The workspace root (parent of this crate). `cargo test` sets `CARGO_MANIFEST_DIR` at run
+/// time too, which names this checkout even when the test binary was built by another
+/// checkout sharing `CARGO_TARGET_DIR`; the compile-time value is the fallback.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .map(PathBuf::from)
         .unwrap_or_default()

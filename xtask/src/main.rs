@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use xtask::workspace;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "dakota-rs maintainer tasks")]
@@ -21,10 +22,11 @@ enum Cmd {
         /// Do not write: regenerate in memory, print a diff and exit 1 if the file differs.
         #[arg(long)]
         check: bool,
-        /// Spec to generate from (YAML or JSON).
+        /// Spec to generate from (YAML or JSON). Relative paths are taken from the current
+        /// directory when they exist there, else from the workspace root.
         #[arg(long, default_value = "openapi/dakota.yaml")]
         spec: PathBuf,
-        /// Crate directory to write `src/generated.rs` into.
+        /// Crate directory to write `src/generated.rs` into (relative as for `--spec`).
         #[arg(long, default_value = "dakota-api")]
         out: PathBuf,
         /// List every change the normalization rules made.
@@ -42,13 +44,6 @@ enum Cmd {
     },
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
@@ -62,7 +57,18 @@ fn main() -> Result<()> {
     }
 }
 
+/// The workspace root, the current directory, and `path` resolved against them.
+fn locate(path: &Path) -> Result<(PathBuf, PathBuf)> {
+    let root = workspace::root()?;
+    let cwd = std::env::current_dir()?;
+    let resolved = workspace::resolve(&root, &cwd, path);
+    Ok((root, resolved))
+}
+
 fn coverage(ours: &Path, theirs: &Path) -> Result<()> {
+    let (_, ours) = locate(ours)?;
+    let (_, theirs) = locate(theirs)?;
+    let (ours, theirs) = (ours.as_path(), theirs.as_path());
     let load = |p: &Path| -> Result<serde_json::Value> {
         let text =
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -88,28 +94,17 @@ fn coverage(ours: &Path, theirs: &Path) -> Result<()> {
 }
 
 fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
-    let root = workspace_root();
-    let spec_path = if spec.is_absolute() {
-        spec.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(spec)
-    };
-    let out_dir = if out.is_absolute() {
-        out.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(out)
-    };
+    let (root, spec_path) = locate(spec)?;
+    let (_, out_dir) = locate(out)?;
     let text = std::fs::read_to_string(&spec_path)
         .with_context(|| format!("reading {}", spec_path.display()))?;
-    let spec_name = spec_path
-        .strip_prefix(&root)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| {
-            spec_path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        });
+    // The header names the spec relative to the workspace root (the same in every checkout).
+    let spec_name = workspace::relative_name(&root, &spec_path).unwrap_or_else(|| {
+        spec_path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
     let started = Instant::now();
     let g = xtask::generate(&text, &spec_name)?;
     let elapsed = started.elapsed();
@@ -119,7 +114,8 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
         *per_rule.entry(c.rule).or_default() += 1;
     }
     eprintln!(
-        "normalized {spec_name}: {} change(s) [{}]; {} enum(s) and {} union(s) made forward-compatible",
+        "normalized {spec_name}: {} change(s) [{}]; {} enum(s) and {} union(s) made forward-compatible; \
+         {} struct(s) and {} enum(s) #[non_exhaustive]",
         g.changes.len(),
         per_rule
             .iter()
@@ -127,7 +123,9 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", "),
         g.opened_enums.len(),
-        g.opened_unions.len()
+        g.opened_unions.len(),
+        g.non_exhaustive.structs.len(),
+        g.non_exhaustive.enums.len()
     );
     if verbose {
         for c in &g.changes {

@@ -56,13 +56,11 @@ pub fn main(flow: fn() -> Result<Flow, BoxError>) -> ExitCode {
 
 /// Step 1 of both flows: the business customer "Harbor & Pine Trading LLC".
 pub fn business_customer() -> Result<types::CustomerCreateRequest, BoxError> {
-    Ok(types::CustomerCreateRequest {
-        name: "Harbor & Pine Trading LLC".parse()?,
-        customer_type: types::CustomerCreateRequestCustomerType::Business,
-        external_id: Some("crm-acct-40721".into()),
-        is_sub_client: false,
-        sub_client_id: None,
-    })
+    Ok(types::CustomerCreateRequest::builder()
+        .name("Harbor & Pine Trading LLC")
+        .customer_type(types::CustomerCreateRequestCustomerType::Business)
+        .external_id(Some("crm-acct-40721".to_string()))
+        .try_into()?)
 }
 
 fn json(body: &impl serde::Serialize) -> Result<String, BoxError> {
