@@ -23,6 +23,14 @@ pub struct SandboxConfig {
     pub token_rate_limit_per_hour: u32,
     /// How long the `network_timeout` scenario holds the response back (default 30 s).
     pub network_timeout_delay: Duration,
+    /// How long a connection may take to send a request's headers, when it opens and while it
+    /// idles between keep-alive requests (default 10 s); slower or idle connections are
+    /// closed.
+    pub header_read_timeout: Duration,
+    /// How long reading a request body may take (default 30 s); slower bodies get `408`.
+    pub body_read_timeout: Duration,
+    /// Connections served at once (default 1024); further ones wait to be accepted.
+    pub max_connections: usize,
     /// Largest JSON request body accepted, in bytes (default 1 MiB); larger ones get `413`.
     pub max_body_bytes: usize,
     /// Largest file accepted on a presigned upload URL, in bytes (default 25 MiB).
@@ -49,6 +57,9 @@ impl Default for SandboxConfig {
             rate_limit_window: Duration::from_secs(60),
             token_rate_limit_per_hour: 100,
             network_timeout_delay: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 1024,
             max_body_bytes: 1024 * 1024,
             max_upload_bytes: 25 * 1024 * 1024,
             webhook_signer: crate::WebhookSigner::generate(),
@@ -80,6 +91,12 @@ impl SandboxConfig {
         }
         if self.max_body_bytes == 0 || self.max_upload_bytes == 0 {
             return bad("body limits must be at least 1 byte");
+        }
+        if self.header_read_timeout.is_zero() || self.body_read_timeout.is_zero() {
+            return bad("read timeouts must be longer than zero");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1");
         }
         if self.webhook_timeout.is_zero() {
             return bad("webhook_timeout must be longer than zero");

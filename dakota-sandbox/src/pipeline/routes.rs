@@ -63,9 +63,8 @@ impl Route {
 
     /// Whether the spec lists `status` itself (not through `default`) for this operation.
     pub(crate) fn lists(&self, status: u16) -> bool {
-        documented(self.op_id).is_some_and(|(codes, _)| {
-            codes.iter().any(|c| c.parse::<u16>().ok() == Some(status))
-        })
+        documented(self.op_id)
+            .is_some_and(|(codes, _)| codes.iter().any(|c| c.parse::<u16>().ok() == Some(status)))
     }
 
     /// Whether requests need an `x-idempotency-key` (where the spec lists the header).
