@@ -157,7 +157,7 @@ pub(crate) fn view(t: &Tables, a: &AccountRec) -> Result<types::AccountResponse,
         }
     }
     if let Some(r) = &a.rail {
-        b = b.destination_rail(Some(r.clone()));
+        b = b.rail(Some(r.clone())).destination_rail(Some(r.clone()));
     }
     build(b)
 }

@@ -432,10 +432,10 @@ pub(crate) fn advance_one_off(tx: &mut Tx<'_>, id: &str) -> Result<Option<OneOff
         entered(tx, &mut r.m, at, Some(&address));
         changed = true;
         if r.m.life.stage != before {
+            announce_one_off(tx, &r, Some(before))?;
             if r.m.life.stage == Stage::Completed {
                 recipients::mark_paid(tx, &r.m.destination_id)?;
             }
-            announce_one_off(tx, &r, Some(before))?;
         }
     }
     if changed {
@@ -473,10 +473,10 @@ pub(crate) fn advance_auto(tx: &mut Tx<'_>, id: &str) -> Result<Option<AutoRec>,
         }
         changed = true;
         if r.m.life.stage != before {
+            announce_auto(tx, &r, Some(before))?;
             if r.m.life.stage == Stage::Completed {
                 recipients::mark_paid(tx, &r.m.destination_id)?;
             }
-            announce_auto(tx, &r, Some(before))?;
         }
     }
     if changed {
@@ -537,11 +537,11 @@ pub(crate) fn force(
             r.m.life.jump(stage, now, follows);
             let address = r.deposit_address.clone();
             entered(tx, &mut r.m, now, Some(&address));
+            tx.put(r.clone());
+            announce_one_off(tx, &r, Some(before))?;
             if stage == Stage::Completed {
                 recipients::mark_paid(tx, &r.m.destination_id)?;
             }
-            tx.put(r.clone());
-            announce_one_off(tx, &r, Some(before))?;
             schedule_one_off(tx, &r);
         }
         Target::Auto(id) => {
@@ -556,11 +556,11 @@ pub(crate) fn force(
             if r.m.released && !was_released {
                 accounts::in_flight(tx, &r.account_id, -1);
             }
+            tx.put(r.clone());
+            announce_auto(tx, &r, Some(before))?;
             if stage == Stage::Completed {
                 recipients::mark_paid(tx, &r.m.destination_id)?;
             }
-            tx.put(r.clone());
-            announce_auto(tx, &r, Some(before))?;
             schedule_auto(tx, &r);
         }
     }
