@@ -2,10 +2,12 @@
 # Conformance of dakota-sandbox to openapi/dakota.yaml, checked by Schemathesis.
 #
 # Installs a pinned Schemathesis into a virtualenv (target/schemathesis-venv), starts the sandbox
-# binary on a free port, runs `schemathesis run` against the operations the sandbox implements
-# (`dakota-sandbox --list-operations`, i.e. what its resource areas registered) with the
-# status_code_conformance and response_schema_conformance checks, prints the number of cases run
-# and failed, stops the sandbox and exits non-zero on any failure.
+# binary on a free port, seeds records (onboarding, recipients, destinations, accounts,
+# transactions, a simulation, a webhook target) and pins the path parameters to them, runs
+# `schemathesis run` against the operations the sandbox implements (`dakota-sandbox
+# --list-operations`, i.e. what its resource areas registered) with every check, both data modes
+# (positive and negative) and every phase (examples, coverage, fuzzing, stateful), prints the
+# figures per check, stops the sandbox and exits non-zero on any failure.
 #
 # Environment: SCHEMATHESIS_MAX_EXAMPLES (default 50) cases per operation and phase,
 # SCHEMATHESIS_SEED (default 1) for a reproducible run, SCHEMATHESIS_VENV to reuse a virtualenv.
@@ -49,6 +51,7 @@ trap cleanup EXIT
 # delay is zero so no case waits on it.
 started=$(date +%s%N)
 "$bin" --port 0 --rate-limit 100000000 --token-rate-limit 100000000 --network-timeout-secs 0 \
+  --transaction-step-secs 0 --auto-approve-secs 0 \
   >"$tmp/sandbox.out" 2>"$tmp/sandbox.err" &
 pid=$!
 for _ in $(seq 1 200); do
@@ -125,11 +128,44 @@ call("PUT", f"/applications/{ind_app}/individual-details", person(
     "Ada", "Lovelace", ["individual"], employment_status="employed",
     purpose_of_account=["investing"], source_of_wealth=["savings"]))
 
+# Money movement: an approved customer with a recipient, destinations of each kind, an account
+# of each kind, a one-off transaction, an auto transaction from a simulated deposit, and a
+# webhook target.
+payer = call("POST", "/customers", {"name": "Conformance Payer", "customer_type": "business"})
+recipient = call("POST", f"/customers/{payer['id']}/recipients", {"name": "Conformance Payee"})
+bank = call("POST", f"/recipients/{recipient['id']}/destinations", {
+    "destination_type": "fiat_us", "name": "Payee bank", "aba_routing_number": "021000021",
+    "account_number": "000123456789", "account_type": "checking",
+    "account_holder_name": "Conformance Payee", "bank_name": "Chase"})
+wallet = call("POST", f"/recipients/{recipient['id']}/destinations", {
+    "destination_type": "crypto", "name": "Payee wallet",
+    "crypto_address": "0x52908400098527886E0F7030069857D2E4169EE7", "network_id": "base-mainnet"})
+onramp = call("POST", "/accounts", {"account_type": "onramp", "crypto_destination_id": wallet["id"]})
+offramp = call("POST", "/accounts", {"account_type": "offramp", "fiat_destination_id": bank["id"],
+                                      "source_network_id": "base-mainnet"})
+one_off = call("POST", "/transactions", {
+    "customer_id": payer["id"], "destination_id": bank["id"], "source_network_id": "base-mainnet",
+    "source_asset": "USDC", "destination_asset": "USD", "amount": "25.00"})
+call("POST", "/sandbox/simulate/inbound", {"simulation_id": "conformance-ach", "type": "ach_inbound",
+                                            "account_id": onramp["id"], "amount": "100.00", "currency": "USD"})
+autos = call("GET", f"/auto-transactions?auto_account_id={onramp['id']}")
+target = call("POST", "/webhooks/targets", {"url": "http://127.0.0.1:9/hook", "global": True})
+call("POST", f"/customers/{payer['id']}/recipients", {"name": "Conformance Payee 2"})
+events = call("GET", "/events?limit=1")
+
 q = json.dumps
 print(f"""[parameters]
 "path.application_id" = {q(biz_app)}
 "path.individual_id" = {q(control["id"])}
-"path.customer_id" = {q(biz["id"])}
+"path.customer_id" = {q(payer["id"])}
+"path.recipient_id" = {q(recipient["id"])}
+"path.destination_id" = {q(bank["id"])}
+"path.account_id" = {q(offramp["id"])}
+"path.transaction_id" = {q(one_off["id"])}
+"path.auto_transaction_id" = {q(autos["data"][0]["id"])}
+"path.simulation_id" = "conformance-ach"
+"path.webhook_target_id" = {q(target["id"])}
+"path.event_id" = {q(events["data"][0]["id"])}
 
 [[operations]]
 include-operation-id = ["updateIndividualApplicationDetails"]
@@ -175,7 +211,8 @@ SCHEMATHESIS_HOOKS="$tmp/hooks.py" "$venv/bin/schemathesis" --config-file "$tmp/
   --url "$base_url" \
   --header "x-api-key: $api_key" \
   "${include[@]}" \
-  --checks status_code_conformance,response_schema_conformance \
+  --checks all \
+  --mode all \
   --max-examples "$max_examples" \
   --seed "$seed" \
   --generation-database none \

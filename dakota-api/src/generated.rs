@@ -17,6 +17,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AccountCreateRequest {
         pub account_type: AccountType,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -193,6 +194,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AccountResponse {
         pub account_type: AccountType,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -234,6 +236,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AccountType {
         #[serde(rename = "onramp")]
         Onramp,
@@ -254,6 +257,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AccountUpdateRequest {
         pub account_type: AccountType,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -278,6 +282,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AddAssociatedIndividualResponse {
         pub id: Ksuid,
     }
@@ -294,6 +299,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AddPolicyRuleIntent {
         pub action: AddPolicyRuleIntentAction,
         ///Rule parameters; their shape depends on `rule_type`.
@@ -323,6 +329,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AddPolicyRuleIntentAction {
         #[serde(rename = "allow")]
         Allow,
@@ -346,6 +353,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AddPolicyRuleIntentRuleType {
         #[serde(rename = "approval_threshold")]
         ApprovalThreshold,
@@ -372,6 +380,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AddPolicyRuleIntentType {
         #[serde(rename = "add_policy_rule")]
         AddPolicyRule,
@@ -418,6 +427,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Address {
         pub city: ::std::string::String,
         pub country: AddressCountry,
@@ -511,6 +521,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AdvanceSimulationRequest {
         pub action: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -529,6 +540,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AdvanceSimulationResult {
         pub callbacks_scheduled: i64,
         pub new_state: ::std::string::String,
@@ -548,6 +560,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AgenticAction {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub create_auto_account: ::std::option::Option<CreateAutoAccountAction>,
@@ -583,6 +596,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AgenticActionDownstream {
         ///The auto-account a `create_auto_account` action set up.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -614,6 +628,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AgenticActionType {
         #[serde(rename = "create_recipient")]
         CreateRecipient,
@@ -640,6 +655,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AgenticAttachment {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub document: ::std::option::Option<AgenticDocumentAttachment>,
@@ -665,6 +681,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AgenticAttachmentType {
         #[serde(rename = "document")]
         Document,
@@ -681,6 +698,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AgenticChatMessage {
         ///Files the agent should read for this turn, such as an invoice to pay. Not processed yet: a request with attachments is answered with 400 for now.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -706,6 +724,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AgenticChatMessageRole {
         #[serde(rename = "user")]
         User,
@@ -724,6 +743,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AgenticDocumentAttachment {
         ///The document, base64 encoded.
         pub data: ::std::string::String,
@@ -751,6 +771,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AgenticDocumentAttachmentMediaType {
         #[serde(rename = "application/pdf")]
         ApplicationPdf,
@@ -776,6 +797,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AgenticInstruction {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub actions: ::std::vec::Vec<AgenticAction>,
@@ -806,6 +828,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AgenticInstructionStatus {
         #[serde(rename = "proposed")]
         Proposed,
@@ -827,6 +850,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AgenticInstructionsResult {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub instruction_ids: ::std::vec::Vec<::std::string::String>,
@@ -847,6 +871,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AgenticProposal {
         pub actions: ::std::vec::Vec<AgenticAction>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -866,6 +891,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AgenticProposalsResult {
         ///How the turn was screened: `ok` for an ordinary payments turn, `warned` when it strayed off topic (the conversation may go on), `blocked` when the conversation was ended (off-topic turns repeated, or an attempt at manipulation); start a new one then.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -890,6 +916,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AmountDetails {
         ///Decimal string, e.g. `1250.00`.
         pub amount: ::std::string::String,
@@ -910,6 +937,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ApiKeyListItem {
         ///Creation time, Unix seconds.
         pub created_at: i64,
@@ -931,6 +959,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ApiKeyResponse {
         pub id: Ksuid,
         pub key: ::std::string::String,
@@ -948,6 +977,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Application {
         pub application_created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -996,6 +1026,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ApplicationApplicationDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -1021,6 +1052,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ApplicationApplicationType {
         #[serde(rename = "business")]
         Business,
@@ -1044,6 +1076,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ApplicationDecisionMethod {
         #[serde(rename = "manual")]
         Manual,
@@ -1069,6 +1102,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ApplicationDocumentType {
         #[serde(rename = "certificate_of_incorporation")]
         CertificateOfIncorporation,
@@ -1141,6 +1175,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ApplicationDocumentUploadRequest {
         pub country: ApplicationDocumentUploadRequestCountry,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1440,6 +1475,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ApplicationDocumentUploadUrlRequest {
         pub country: ApplicationDocumentUploadUrlRequestCountry,
         pub document_type: ApplicationDocumentType,
@@ -1669,6 +1705,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ApplicationEntities {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub associated_individuals: ::std::vec::Vec<AssociatedIndividualEntity>,
@@ -1690,6 +1727,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ApplicationEntity {
         pub applicant_id: ::std::string::String,
         pub applicant_type: ApplicationEntityApplicantType,
@@ -1720,6 +1758,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ApplicationEntityApplicantType {
         #[serde(rename = "business")]
         Business,
@@ -1738,6 +1777,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ApplicationListItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub application_decision: ::std::option::Option<
@@ -1778,6 +1818,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ApplicationListItemApplicationDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -1805,6 +1846,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ApplicationListItemApplicationType {
         #[serde(rename = "business")]
         Business,
@@ -1823,6 +1865,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ApplicationNotReadyError {
         pub application_id: Ksuid,
         pub code: ::std::string::String,
@@ -1850,6 +1893,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ApplicationPoaStatus {
         #[serde(rename = "missing")]
         Missing,
@@ -1877,6 +1921,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ApplicationStatus {
         #[serde(rename = "pending")]
         Pending,
@@ -1909,6 +1954,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ApplicationValidation {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub associated_individuals: ::std::vec::Vec<IndividualEntityValidation>,
@@ -1935,6 +1981,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ApproveMandateRequest {
         ///Public key of a recognized signer other than the bound one.
         pub approver_public_key: ::std::string::String,
@@ -2026,6 +2073,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AssetBalance {
         ///Value of the holding in USD, decimal string.
         pub amount_usd: ::std::string::String,
@@ -2044,6 +2092,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AssetDeployment {
         ///Token contract (EVM) or mint (Solana) address.
         pub contract_address: ::std::string::String,
@@ -2069,6 +2118,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AssociatedIndividualEntity {
         pub address: Address,
         pub date_of_birth: ::chrono::naive::NaiveDate,
@@ -2128,6 +2178,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AssociatedIndividualEntityDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -2155,6 +2206,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AssociatedIndividualEntityEmploymentStatus {
         #[serde(rename = "employed")]
         Employed,
@@ -2253,6 +2305,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AssociatedIndividualEntityPurposeOfAccountItem {
         #[serde(rename = "investing")]
         Investing,
@@ -2282,6 +2335,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AssociatedIndividualEntityRolesItem {
         #[serde(rename = "ubo")]
         Ubo,
@@ -2307,6 +2361,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AssociatedIndividualEntitySourceOfWealthItem {
         #[serde(rename = "investments")]
         Investments,
@@ -2418,6 +2473,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AssociatedIndividualResponse {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub application_decision: ::std::option::Option<
@@ -2445,6 +2501,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AssociatedIndividualResponseApplicationDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -2465,6 +2522,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttachGroupToWalletIntent {
         ///Signer group to attach.
         pub group_id: ::std::string::String,
@@ -2492,6 +2550,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AttachGroupToWalletIntentType {
         #[serde(rename = "attach_group_to_wallet")]
         AttachGroupToWallet,
@@ -2539,6 +2598,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttachPolicyToWalletIntent {
         pub idempotency_key: ::std::string::String,
         pub policy_id: ::std::string::String,
@@ -2565,6 +2625,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AttachPolicyToWalletIntentType {
         #[serde(rename = "attach_policy_to_wallet")]
         AttachPolicyToWallet,
@@ -2612,6 +2673,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttachedPolicy {
         pub id: ::std::string::String,
         pub name: ::std::string::String,
@@ -2629,6 +2691,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttachedWallet {
         pub family: Family,
         pub id: Ksuid,
@@ -2648,6 +2711,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttestationData {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub e_sign: ::std::option::Option<AttestationDataESign>,
@@ -2681,6 +2745,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttestationDataESign {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -2698,6 +2763,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttestationDataFundsTransferAgreement {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -2715,6 +2781,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttestationDataInformationAccuracy {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -2732,6 +2799,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttestationDataLeadBankPrivacyPolicy {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -2749,6 +2817,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttestationDataPrivacyPolicy {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -2766,6 +2835,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttestationDataTermsOfService {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -2783,6 +2853,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttestationSubmitRequest {
         pub applicant_id: ::std::string::String,
         pub attestation_type: AttestationType,
@@ -2807,6 +2878,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AttestationType {
         #[serde(rename = "information_accuracy")]
         InformationAccuracy,
@@ -2833,6 +2905,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AttestationValidation {
         pub completed: ::std::vec::Vec<CompletedAttestation>,
         pub missing: ::std::vec::Vec<AttestationType>,
@@ -2850,6 +2923,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct AutoAccountTransaction {
         pub auto_account_id: Ksuid,
         pub client_id: Ksuid,
@@ -2912,6 +2986,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct BankAccount {
         ///US ACH routing number.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2959,6 +3034,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum BankAccountAccountType {
         #[serde(rename = "checking")]
         Checking,
@@ -2977,6 +3053,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct BulkImportFromSumsubTokensBody {
         ///One share token per applicant, 1 to 100.
         pub tokens: ::std::vec::Vec<::std::string::String>,
@@ -2995,6 +3072,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct BulkImportFromSumsubTokensResponse {
         ///Tokens that did not produce a customer.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3023,6 +3101,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct BulkImportFromSumsubTokensResponseResultsItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub application_id: ::std::option::Option<::std::string::String>,
@@ -3048,6 +3127,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct BusinessApplicationCreateRequest {
         pub average_monthly_revenue: BusinessApplicationCreateRequestAverageMonthlyRevenue,
         pub business_description: ::std::string::String,
@@ -3098,6 +3178,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum BusinessApplicationCreateRequestAverageMonthlyRevenue {
         #[serde(rename = "0_to_500k")]
         X0To500k,
@@ -3204,6 +3285,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum BusinessApplicationCreateRequestExpectedMonthlyDeposit {
         #[serde(rename = "0_to_50k")]
         X0To50k,
@@ -3241,6 +3323,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum BusinessApplicationCreateRequestExpectedMonthlyTransactionVolume {
         #[serde(rename = "0_to_10")]
         X0To10,
@@ -3274,6 +3357,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum BusinessApplicationCreateRequestLegalStructure {
         #[serde(rename = "corporation")]
         Corporation,
@@ -3309,6 +3393,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum BusinessApplicationCreateRequestPurposeOfAccountItem {
         #[serde(rename = "operating_otc_service")]
         OperatingOtcService,
@@ -3344,6 +3429,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum BusinessApplicationCreateRequestSourceOfFundsItem {
         #[serde(rename = "ico_token_sale")]
         IcoTokenSale,
@@ -3380,6 +3466,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct BusinessDetailsResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub application_decision: ::std::option::Option<
@@ -3407,6 +3494,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum BusinessDetailsResponseApplicationDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -3427,6 +3515,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct BusinessEntity {
         pub average_monthly_revenue: ::std::string::String,
         pub business_description: ::std::string::String,
@@ -3557,6 +3646,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum BusinessEntityDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -3584,6 +3674,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum BusinessEntityLegalStructure {
         #[serde(rename = "corporation")]
         Corporation,
@@ -3614,6 +3705,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct BusinessListItem {
         pub id: ::std::string::String,
         pub legal_name: ::std::string::String,
@@ -3631,6 +3723,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CancelMandateRequest {
         ///Signature over the mandate payload, base64.
         pub signature: ::std::string::String,
@@ -3676,6 +3769,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ClientPricingConfig {
         ///Per ACH payment.
         #[serde(rename = "achFeeCents")]
@@ -3721,6 +3815,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ClientUser {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub client_id: ::std::option::Option<Ksuid>,
@@ -3755,6 +3850,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ClientUserRole {
         #[serde(rename = "admin")]
         Admin,
@@ -3773,6 +3869,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CompletedAttestation {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -3792,6 +3889,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Country {
         pub code: CountryCode,
         pub name: ::std::string::String,
@@ -3952,6 +4050,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CreateAccountXSandboxErrorStep {
         #[serde(rename = "transaction_processing")]
         TransactionProcessing,
@@ -3985,6 +4084,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CreateAccountXSandboxScenario {
         #[serde(rename = "happy_path")]
         HappyPath,
@@ -4029,6 +4129,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreateApiKeyForClientRequest {
         pub client_id: Ksuid,
     }
@@ -4046,6 +4147,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum CreateApplicationSubmissionErrorBody {
         ApplicationNotReadyError(ApplicationNotReadyError),
         InsufficientCreditsError(InsufficientCreditsError),
@@ -4079,6 +4181,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreateAutoAccountAction {
         ///Where the funds finally go: a crypto destination (a swap) or a bank destination (an offramp). Empty: the destination created earlier in the proposal.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4117,6 +4220,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CreateAutoAccountActionRoutingPreference {
         #[serde(rename = "fastest")]
         Fastest,
@@ -4136,6 +4240,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreateBankDestinationAction {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub account_holder_name: ::std::option::Option<::std::string::String>,
@@ -4173,6 +4278,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CreateBankDestinationActionAccountType {
         #[serde(rename = "checking")]
         Checking,
@@ -4191,6 +4297,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreateClientUserRequest {
         pub email: ::std::string::String,
         pub first_name: CreateClientUserRequestFirstName,
@@ -4342,6 +4449,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreateCryptoDestinationAction {
         pub address: ::std::string::String,
         pub network_id: NetworkId,
@@ -4433,6 +4541,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CreateCustomerXSandboxErrorStep {
         #[serde(rename = "transaction_processing")]
         TransactionProcessing,
@@ -4466,6 +4575,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CreateCustomerXSandboxScenario {
         #[serde(rename = "happy_path")]
         HappyPath,
@@ -4510,6 +4620,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreateInstructionsRequest {
         pub payment_agent_id: ::std::string::String,
         pub proposals: ::std::vec::Vec<AgenticProposal>,
@@ -4527,6 +4638,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreateMandateAction {
         pub rule: MandateRule,
         ///Start of validity, Unix seconds.
@@ -4549,6 +4661,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreateMandateRequest {
         ///The agent whose signer the mandate binds.
         pub payment_agent_id: ::std::string::String,
@@ -4573,6 +4686,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreatePaymentAgentRequest {
         pub customer_id: ::std::string::String,
         ///Must be `true`: Dakota keeps the agent's signing key. Agents that bring their own signer are not offered yet, so `false` is rejected.
@@ -4592,6 +4706,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreatePolicyRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
@@ -4614,6 +4729,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreatePolicyRuleRequest {
         pub action: CreatePolicyRuleRequestAction,
         ///Rule parameters; their shape depends on `rule_type`.
@@ -4638,6 +4754,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CreatePolicyRuleRequestAction {
         #[serde(rename = "allow")]
         Allow,
@@ -4661,6 +4778,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CreatePolicyRuleRequestRuleType {
         #[serde(rename = "approval_threshold")]
         ApprovalThreshold,
@@ -4682,6 +4800,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreateProposalsRequest {
         ///Earlier turns, oldest first.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -4703,6 +4822,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreateScheduledPaymentsAction {
         pub amount: ::std::string::String,
         pub asset: ::std::string::String,
@@ -4736,6 +4856,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CreateSignerGroupSignerRequest {
         ///Public key of a signer registered with `POST /signers`.
         pub member_key: ::std::string::String,
@@ -4826,6 +4947,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CreateTransactionCancellationXSandboxErrorStep {
         #[serde(rename = "transaction_processing")]
         TransactionProcessing,
@@ -4859,6 +4981,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CreateTransactionCancellationXSandboxScenario {
         #[serde(rename = "happy_path")]
         HappyPath,
@@ -4974,6 +5097,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CreateTransactionXSandboxErrorStep {
         #[serde(rename = "transaction_processing")]
         TransactionProcessing,
@@ -5007,6 +5131,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CreateTransactionXSandboxScenario {
         #[serde(rename = "happy_path")]
         HappyPath,
@@ -5051,6 +5176,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Cri {
         pub crypto_address: ::std::string::String,
         pub network_id: NetworkId,
@@ -5068,6 +5194,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CryptoDestinationRequest {
         pub crypto_address: ::std::string::String,
         pub destination_type: CryptoDestinationRequestDestinationType,
@@ -5094,6 +5221,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CryptoDestinationRequestDestinationType {
         #[serde(rename = "crypto")]
         Crypto,
@@ -5141,6 +5269,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CryptoDestinationResponse {
         pub crypto_address: ::std::string::String,
         pub destination_id: Ksuid,
@@ -5169,6 +5298,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CryptoDestinationResponseDestinationType {
         #[serde(rename = "crypto")]
         Crypto,
@@ -5216,6 +5346,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Customer {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub application_id: ::std::option::Option<Ksuid>,
@@ -5267,6 +5398,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CustomerCreateRequest {
         pub customer_type: CustomerCreateRequestCustomerType,
         ///Key your own systems use for this customer.
@@ -5298,6 +5430,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CustomerCreateRequestCustomerType {
         #[serde(rename = "individual")]
         Individual,
@@ -5388,6 +5521,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct CustomerCreateResponse {
         ///Token expiry as Unix nanoseconds; set to 30 days after the customer is created.
         pub application_expires_at: i64,
@@ -5415,6 +5549,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CustomerCustomerType {
         #[serde(rename = "individual")]
         Individual,
@@ -5438,6 +5573,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum CustomerDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -5460,6 +5596,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct DeletePolicyIntent {
         pub idempotency_key: ::std::string::String,
         pub policy_id: ::std::string::String,
@@ -5485,6 +5622,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum DeletePolicyIntentType {
         #[serde(rename = "delete_policy")]
         DeletePolicy,
@@ -5531,6 +5669,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct DestinationRequest {
         pub destination_type: DestinationRequestDestinationType,
     }
@@ -5552,6 +5691,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum DestinationRequestDestinationType {
         #[serde(rename = "crypto")]
         Crypto,
@@ -5573,6 +5713,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum DestinationRequestUnion {
         CryptoDestinationRequest(CryptoDestinationRequest),
         FiatUsDestinationRequest(FiatUsDestinationRequest),
@@ -5604,6 +5745,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct DestinationResponse {
         pub destination_id: Ksuid,
         pub destination_type: DestinationResponseDestinationType,
@@ -5626,6 +5768,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum DestinationResponseDestinationType {
         #[serde(rename = "crypto")]
         Crypto,
@@ -5647,6 +5790,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum DestinationResponseUnion {
         CryptoDestinationResponse(CryptoDestinationResponse),
         FiatUsDestinationResponse(FiatUsDestinationResponse),
@@ -5678,6 +5822,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct DetachGroupFromWalletIntent {
         pub group_id: ::std::string::String,
         pub idempotency_key: ::std::string::String,
@@ -5704,6 +5849,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum DetachGroupFromWalletIntentType {
         #[serde(rename = "detach_group_from_wallet")]
         DetachGroupFromWallet,
@@ -5751,6 +5897,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct DetachPolicyFromWalletIntent {
         pub idempotency_key: ::std::string::String,
         pub policy_id: ::std::string::String,
@@ -5777,6 +5924,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum DetachPolicyFromWalletIntentType {
         #[serde(rename = "detach_policy_from_wallet")]
         DetachPolicyFromWallet,
@@ -5824,6 +5972,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct DetailsValidation {
         pub missing_fields: ::std::vec::Vec<::std::string::String>,
         pub ready: bool,
@@ -5841,6 +5990,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct DocumentInfo {
         pub missing_documents: ::std::vec::Vec<MissingDocument>,
         pub uploaded_documents: ::std::vec::Vec<UploadedDocument>,
@@ -5858,6 +6008,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct DocumentUploadResponse {
         pub document_id: Ksuid,
     }
@@ -5874,6 +6025,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct DocumentUploadUrlResponse {
         pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub object_path: ::std::string::String,
@@ -5895,6 +6047,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct DocumentValidation {
         pub missing_documents: ::std::vec::Vec<MissingDocument>,
         pub ready: bool,
@@ -5913,6 +6066,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct EddInfo {
         pub document_info: DocumentInfo,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5933,6 +6087,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct EddRequest {
         pub account_usage_description: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6116,6 +6271,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct EddResponse {
         pub account_usage_description: ::std::string::String,
         pub business_id: Ksuid,
@@ -6305,6 +6461,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct EddValidation {
         pub details: DetailsValidation,
         pub documents: DocumentValidation,
@@ -6326,6 +6483,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct EddWithApplicationId {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub application_decision: ::std::option::Option<
@@ -6353,6 +6511,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum EddWithApplicationIdApplicationDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -6373,6 +6532,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct EndorsedRequest {
         ///The action being approved.
         pub intent: EndorsedRequestIntent,
@@ -6393,6 +6553,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum EndorsedRequestIntent {
         SendTransactionIntent(SendTransactionIntent),
         AttachGroupToWalletIntent(AttachGroupToWalletIntent),
@@ -6460,6 +6621,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct EntityValidation {
         pub details: DetailsValidation,
         pub documents: DocumentValidation,
@@ -6480,6 +6642,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Event {
         pub api_version: ::std::string::String,
         ///Emission time, Unix seconds.
@@ -6506,6 +6669,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct EventData {
         pub object: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -6528,6 +6692,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct EventRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub id: ::std::option::Option<::std::string::String>,
@@ -6552,6 +6717,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum EventType {
         #[serde(rename = "user.created")]
         UserCreated,
@@ -6651,6 +6817,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum Family {
         #[serde(rename = "evm")]
         Evm,
@@ -6669,6 +6836,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct FiatIbanDestinationRequest {
         pub account_holder_address: Address,
         pub account_holder_name: ::std::string::String,
@@ -6704,6 +6872,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum FiatIbanDestinationRequestAssetsItem {
         #[serde(rename = "USD")]
         Usd,
@@ -6732,6 +6901,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum FiatIbanDestinationRequestDestinationType {
         #[serde(rename = "fiat_iban")]
         FiatIban,
@@ -6748,6 +6918,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct FiatIbanDestinationResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub account_holder_address: ::std::option::Option<Address>,
@@ -6785,6 +6956,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum FiatIbanDestinationResponseDestinationType {
         #[serde(rename = "fiat_iban")]
         FiatIban,
@@ -6801,6 +6973,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct FiatUsDestinationAddress {
         pub city: ::std::string::String,
         pub country: FiatUsDestinationAddressCountry,
@@ -7094,6 +7267,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct FiatUsDestinationRequest {
         pub aba_routing_number: ::std::string::String,
         ///Wire routing number when the bank uses a different one for wires.
@@ -7198,6 +7372,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum FiatUsDestinationRequestAccountType {
         #[serde(rename = "checking")]
         Checking,
@@ -7287,6 +7462,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum FiatUsDestinationRequestDestinationType {
         #[serde(rename = "fiat_us")]
         FiatUs,
@@ -7303,6 +7479,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct FiatUsDestinationResponse {
         pub aba_routing_number: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7342,6 +7519,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum FiatUsDestinationResponseAccountType {
         #[serde(rename = "checking")]
         Checking,
@@ -7365,6 +7543,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum FiatUsDestinationResponseDestinationType {
         #[serde(rename = "fiat_us")]
         FiatUs,
@@ -7386,6 +7565,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum FileType {
         #[serde(rename = "pdf")]
         Pdf,
@@ -7406,6 +7586,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct GetSubClientSummaryResponse {
         pub data: ::std::vec::Vec<SubClientSummary>,
     }
@@ -7422,6 +7603,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct IdResponse {
         pub id: Ksuid,
     }
@@ -7438,6 +7620,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct IndividualDetailsResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub application_decision: ::std::option::Option<
@@ -7465,6 +7648,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum IndividualDetailsResponseApplicationDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -7490,6 +7674,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum IndividualDocumentType {
         #[serde(rename = "passport")]
         Passport,
@@ -7534,6 +7719,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct IndividualDocumentUploadRequest {
         pub country: IndividualDocumentUploadRequestCountry,
         ///File bytes in base64; 10 MB at most after decoding.
@@ -7697,6 +7883,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct IndividualDocumentUploadUrlRequest {
         pub country: IndividualDocumentUploadUrlRequestCountry,
         pub document_type: IndividualDocumentType,
@@ -7855,6 +8042,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct IndividualEntity {
         pub address: Address,
         pub date_of_birth: ::chrono::naive::NaiveDate,
@@ -7903,6 +8091,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum IndividualEntityDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -7930,6 +8119,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum IndividualEntityEmploymentStatus {
         #[serde(rename = "employed")]
         Employed,
@@ -8028,6 +8218,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum IndividualEntityPurposeOfAccountItem {
         #[serde(rename = "investing")]
         Investing,
@@ -8057,6 +8248,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum IndividualEntitySourceOfWealthItem {
         #[serde(rename = "investments")]
         Investments,
@@ -8167,6 +8359,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct IndividualEntityValidation {
         pub details: DetailsValidation,
         pub documents: DocumentValidation,
@@ -8188,6 +8381,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct IndividualListItem {
         pub first_name: ::std::string::String,
         pub id: ::std::string::String,
@@ -8206,6 +8400,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct IndividualRequest {
         pub address: Address,
         pub date_of_birth: ::chrono::naive::NaiveDate,
@@ -8248,6 +8443,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum IndividualRequestEmploymentStatus {
         #[serde(rename = "employed")]
         Employed,
@@ -8346,6 +8542,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum IndividualRequestPurposeOfAccountItem {
         #[serde(rename = "investing")]
         Investing,
@@ -8375,6 +8572,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum IndividualRequestRolesItem {
         #[serde(rename = "ubo")]
         Ubo,
@@ -8402,6 +8600,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum IndividualRequestSourceOfWealthItem {
         #[serde(rename = "investments")]
         Investments,
@@ -8517,6 +8716,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum IndividualRequestTitle {
         #[serde(rename = "ceo")]
         Ceo,
@@ -8545,6 +8745,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct InsightChatMessage {
         pub content: InsightChatMessageContent,
         pub role: InsightChatMessageRole,
@@ -8631,6 +8832,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum InsightChatMessageRole {
         #[serde(rename = "user")]
         User,
@@ -8649,6 +8851,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct InsightChatRequest {
         ///The turns, oldest first.
         pub messages: ::std::vec::Vec<InsightChatMessage>,
@@ -8666,6 +8869,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct InsightChatResponse {
         ///How the turn was screened: `ok` for an ordinary turn, `warned` when it strayed off topic (the chat may go on), `blocked` when the chat was ended; start a new one then.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -8693,6 +8897,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum InsightChatResponseConversationStatus {
         #[serde(rename = "ok")]
         Ok,
@@ -8713,6 +8918,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct InsightEvidence {
         pub id: ::std::string::String,
         ///Kind of object, such as wallet, scheduled_payment, mandate, recipient or transaction.
@@ -8732,6 +8938,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct InsightItem {
         ///The figures behind `message` (decimal strings, counts, Unix seconds); keys depend on `kind`.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -8762,6 +8969,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum InsightItemSeverity {
         #[serde(rename = "info")]
         Info,
@@ -8782,6 +8990,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct InsightReport {
         pub customer_id: ::std::string::String,
         ///When the report was computed, Unix seconds.
@@ -8805,6 +9014,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct InsightSnapshot {
         pub active_mandates: i64,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -8827,6 +9037,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct InsightSnapshotBalance {
         pub amount_usd: ::std::string::String,
         pub asset: ::std::string::String,
@@ -8848,6 +9059,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct InsightSnapshotUpcoming {
         pub count: i64,
         ///Length of the window in days.
@@ -8875,6 +9087,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct InsufficientCreditsError {
         ///What is left to spend, USD cents.
         pub balance_cents: i64,
@@ -8901,6 +9114,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum InsufficientCreditsErrorError {
         #[serde(rename = "insufficient_credits")]
         InsufficientCredits,
@@ -8989,6 +9203,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct KybLink {
         ///Unix seconds.
         pub created_at: i64,
@@ -9023,6 +9238,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum KybLinkStatus {
         #[serde(rename = "not_started")]
         NotStarted,
@@ -9054,6 +9270,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum KybLinkType {
         #[serde(rename = "persona")]
         Persona,
@@ -9077,6 +9294,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum KybStatus {
         #[serde(rename = "active")]
         Active,
@@ -9103,6 +9321,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ListApiKeysResponse {
         pub data: ::std::vec::Vec<ApiKeyListItem>,
         pub meta: Meta,
@@ -9125,6 +9344,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListApiKeysSortBy {
         #[serde(rename = "created_at")]
         CreatedAt,
@@ -9146,6 +9366,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListApiKeysSortDir {
         #[serde(rename = "asc")]
         Asc,
@@ -9164,6 +9385,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ListApplicationsResponse {
         pub data: ::std::vec::Vec<ApplicationListItem>,
         pub meta: Meta,
@@ -9186,6 +9408,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListApplicationsStatus {
         #[serde(rename = "pending")]
         Pending,
@@ -9211,6 +9434,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListApplicationsType {
         #[serde(rename = "business")]
         Business,
@@ -9234,6 +9458,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListAutoTransactionsSortBy {
         #[serde(rename = "created_at")]
         CreatedAt,
@@ -9255,6 +9480,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListAutoTransactionsSortDir {
         #[serde(rename = "asc")]
         Asc,
@@ -9273,6 +9499,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ListClientUsersResponse {
         pub data: ::std::vec::Vec<ClientUser>,
         pub meta: Meta,
@@ -9295,6 +9522,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListClientUsersSortBy {
         #[serde(rename = "created_at")]
         CreatedAt,
@@ -9322,6 +9550,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListClientUsersSortDir {
         #[serde(rename = "asc")]
         Asc,
@@ -9340,6 +9569,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ListCustomersResponse {
         pub data: ::std::vec::Vec<Customer>,
         pub meta: Meta,
@@ -9362,6 +9592,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListCustomersSortBy {
         #[serde(rename = "application_status")]
         ApplicationStatus,
@@ -9395,6 +9626,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListCustomersSortDir {
         #[serde(rename = "asc")]
         Asc,
@@ -9418,6 +9650,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListDestinationsDestinationType {
         #[serde(rename = "crypto")]
         Crypto,
@@ -9438,6 +9671,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ListDestinationsResponse {
         pub data: ::std::vec::Vec<DestinationResponseUnion>,
         pub meta: Meta,
@@ -9460,6 +9694,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListDocumentsCategory {
         #[serde(rename = "business")]
         Business,
@@ -9480,6 +9715,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ListDocumentsResponse {
         pub data: ::std::vec::Vec<UploadedDocumentMetadata>,
         pub meta: Meta,
@@ -9497,6 +9733,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ListPoliciesResponse {
         pub data: ::std::vec::Vec<Policy>,
         pub meta: Meta,
@@ -9514,6 +9751,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ListRecipientsResponse {
         pub data: ::std::vec::Vec<RecipientResponse>,
         pub meta: Meta,
@@ -9531,6 +9769,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ListSandboxScenariosResponse {
         pub scenarios: ::std::vec::Vec<SandboxScenario>,
     }
@@ -9552,6 +9791,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListSelfServeCreditsLedgerType {
         #[serde(rename = "purchase")]
         Purchase,
@@ -9572,6 +9812,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ListSignerGroupsResponse {
         pub data: ::std::vec::Vec<SignerGroup>,
         pub meta: Meta,
@@ -9594,6 +9835,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListTransactionsDirection {
         #[serde(rename = "in")]
         In,
@@ -9617,6 +9859,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListTransactionsSortBy {
         #[serde(rename = "amount")]
         Amount,
@@ -9644,6 +9887,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListTransactionsSortDir {
         #[serde(rename = "asc")]
         Asc,
@@ -9667,6 +9911,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ListWebhookHistoryStatus {
         #[serde(rename = "delivered")]
         Delivered,
@@ -9687,6 +9932,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ListWebhookTargetsResponse {
         pub data: ::std::vec::Vec<WebhookTarget>,
         pub meta: Meta,
@@ -9705,6 +9951,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Mandate {
         ///When the mandate was approved, Unix seconds; absent before.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -9752,6 +9999,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct MandateResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub approved_by_signer_id: ::std::option::Option<::std::string::String>,
@@ -9784,6 +10032,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum MandateResponseStatus {
         #[serde(rename = "pending")]
         Pending,
@@ -9808,6 +10057,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct MandateRule {
         pub asset: ::std::string::String,
         ///Total allowed per target in one window, decimal string; targets do not share it.
@@ -9849,6 +10099,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum MandateRuleTargetType {
         #[serde(rename = "any")]
         Any,
@@ -9874,6 +10125,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum MandateRuleWindow {
         #[serde(rename = "NONE")]
         None,
@@ -9899,6 +10151,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum MandateStatus {
         #[serde(rename = "pending")]
         Pending,
@@ -9925,6 +10178,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Meta {
         pub has_more_after: bool,
         pub has_more_before: bool,
@@ -9944,6 +10198,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct MissingDocument {
         pub accepted_types: ::std::vec::Vec<MissingDocumentAcceptedTypesItem>,
         pub description: ::std::string::String,
@@ -9969,6 +10224,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum MissingDocumentAcceptedTypesItem {
         #[serde(rename = "articles_of_incorporation")]
         ArticlesOfIncorporation,
@@ -10060,6 +10316,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum MissingDocumentPurpose {
         #[serde(rename = "business_formation")]
         BusinessFormation,
@@ -10098,6 +10355,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct NestedTransaction {
         ///Unix seconds; null until completed.
         #[serde(
@@ -10145,6 +10403,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum NetworkId {
         #[serde(rename = "ethereum-mainnet")]
         EthereumMainnet,
@@ -10189,6 +10448,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct OneOffTransaction {
         ///Amount that was asked for.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -10277,6 +10537,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct OneOffTransactionRequest {
         ///Amount to deliver, decimal string; omit to accept whatever is deposited.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -10461,6 +10722,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum OneOffTransactionResourceType {
         #[serde(rename = "one_off")]
         OneOff,
@@ -10513,6 +10775,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum OneOffTransactionStatus {
         #[serde(rename = "pending")]
         Pending,
@@ -10550,6 +10813,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum OneOffTransactionType {
         #[serde(rename = "one_off")]
         OneOff,
@@ -10566,6 +10830,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct PaginatedAccountResponse {
         pub data: ::std::vec::Vec<AccountResponse>,
         pub meta: Meta,
@@ -10583,6 +10848,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct PaginatedAutoTransactionResponse {
         pub data: ::std::vec::Vec<AutoAccountTransaction>,
         pub meta: Meta,
@@ -10600,6 +10866,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct PaginatedCustomerTransactionResponse {
         pub data: ::std::vec::Vec<Transaction>,
         pub meta: Meta,
@@ -10617,6 +10884,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct PaginatedEventResponse {
         pub data: ::std::vec::Vec<Event>,
         pub meta: Meta,
@@ -10634,6 +10902,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct PaginatedListResponse {
         pub data: ::std::vec::Vec<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -10653,6 +10922,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct PaginatedOneOffTransactionResponse {
         pub data: ::std::vec::Vec<OneOffTransaction>,
         pub meta: Meta,
@@ -10671,6 +10941,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum PaginatedTransactionResourceResponse {
         OneOffTransactionResponse(PaginatedOneOffTransactionResponse),
         CustomerTransactionResponse(PaginatedCustomerTransactionResponse),
@@ -10705,6 +10976,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct PaginatedWalletTransactionResponse {
         pub data: ::std::vec::Vec<WalletTransaction>,
         pub meta: Meta,
@@ -10723,6 +10995,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct PaymentAgentResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub customer_id: ::std::option::Option<::std::string::String>,
@@ -10765,6 +11038,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum PaymentAgentResponseState {
         #[serde(rename = "pending")]
         Pending,
@@ -10785,6 +11059,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct PaymentAgentSignerGroupRef {
         pub name: ::std::string::String,
         pub signer_group_id: ::std::string::String,
@@ -10807,6 +11082,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum PaymentCapability {
         #[serde(rename = "ach")]
         Ach,
@@ -10831,6 +11107,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct PersonName {
         pub first: ::std::string::String,
         pub last: ::std::string::String,
@@ -10850,6 +11127,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Policy {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub client_id: ::std::option::Option<Ksuid>,
@@ -10882,6 +11160,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct PolicyRule {
         pub action: PolicyRuleAction,
         ///Unix seconds.
@@ -10910,6 +11189,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum PolicyRuleAction {
         #[serde(rename = "allow")]
         Allow,
@@ -10933,6 +11213,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum PolicyRuleRuleType {
         #[serde(rename = "approval_threshold")]
         ApprovalThreshold,
@@ -10953,6 +11234,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ProblemDetails {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub detail: ::std::option::Option<::std::string::String>,
@@ -10984,6 +11266,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ProviderKybStatus {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub endorsements: ::std::vec::Vec<::std::string::String>,
@@ -11008,6 +11291,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ProviderKybStatusStatus {
         #[serde(rename = "not_started")]
         NotStarted,
@@ -11036,6 +11320,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct RecipientRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub address: ::std::option::Option<Address>,
@@ -11054,6 +11339,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct RecipientResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub address: ::std::option::Option<Address>,
@@ -11081,6 +11367,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum RecipientResponseStatus {
         #[serde(rename = "unused")]
         Unused,
@@ -11101,6 +11388,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct RemovePolicyRuleIntent {
         pub idempotency_key: ::std::string::String,
         pub policy_id: ::std::string::String,
@@ -11127,6 +11415,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum RemovePolicyRuleIntentType {
         #[serde(rename = "remove_policy_rule")]
         RemovePolicyRule,
@@ -11173,6 +11462,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct RiskConfig {
         pub threshold_high: f64,
         pub threshold_low: f64,
@@ -11190,6 +11480,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct RiskRating {
         pub calculated_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub config: RiskConfig,
@@ -11219,6 +11510,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct RiskRatingFactorsItem {
         pub description: ::std::string::String,
         pub input: ::std::string::String,
@@ -11246,6 +11538,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum RiskRatingFactorsItemLevel {
         #[serde(rename = "low")]
         Low,
@@ -11328,6 +11621,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum RiskRatingLevel {
         #[serde(rename = "low")]
         Low,
@@ -11348,6 +11642,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SandboxScenario {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub advance_actions: ::std::vec::Vec<::std::string::String>,
@@ -11371,6 +11666,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ScheduledPaymentResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub address: ::std::option::Option<::std::string::String>,
@@ -11447,6 +11743,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ScheduledPaymentResponseDestinationType {
         #[serde(rename = "bank")]
         Bank,
@@ -11470,6 +11767,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum ScheduledPaymentResponseStatus {
         #[serde(rename = "scheduled")]
         Scheduled,
@@ -11492,6 +11790,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SelfServeCreditTier {
         pub price_cents: i64,
         pub transfer_capacity_cents: i64,
@@ -11509,6 +11808,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SelfServeCreditTiersResponse {
         pub tiers: ::std::vec::Vec<SelfServeCreditTier>,
     }
@@ -11525,6 +11825,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SelfServeCreditsBalanceResponse {
         pub balance_cents: i64,
         pub transfer_capacity_cents: i64,
@@ -11542,6 +11843,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SelfServeCreditsLedgerEntry {
         pub amount_cents: i64,
         pub balance_after_cents: i64,
@@ -11577,6 +11879,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SelfServeCreditsLedgerEntryCategory {
         #[serde(rename = "transaction_fee")]
         TransactionFee,
@@ -11610,6 +11913,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SelfServeCreditsLedgerEntryEntryType {
         #[serde(rename = "purchase")]
         Purchase,
@@ -11630,6 +11934,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SelfServeCreditsLedgerResponse {
         pub entries: ::std::vec::Vec<SelfServeCreditsLedgerEntry>,
         ///More entries exist; ask again with the last entry's `created_at` as `cursor`.
@@ -11648,6 +11953,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SelfServeCreditsPurchaseRequest {
         pub tier_price_cents: i64,
     }
@@ -11664,6 +11970,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SelfServeCreditsPurchaseResponse {
         ///Stripe Checkout page; credit is added once payment succeeds.
         pub checkout_url: ::std::string::String,
@@ -11681,6 +11988,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SendTransactionIntent {
         ///CAIP-2 chain ID, e.g. `eip155:8453` for Base.
         pub caip2: ::std::string::String,
@@ -11705,6 +12013,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SenderDetails {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub sender_account_holder_name: ::std::option::Option<::std::string::String>,
@@ -11742,6 +12051,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Signer {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub client_id: ::std::option::Option<Ksuid>,
@@ -11764,6 +12074,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SignerCreateRequest {
         pub key_type: SignerCreateRequestKeyType,
         pub name: ::std::string::String,
@@ -11787,6 +12098,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SignerCreateRequestKeyType {
         #[serde(rename = "ES256")]
         Es256,
@@ -11805,6 +12117,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SignerGroup {
         pub client_id: Ksuid,
         pub id: Ksuid,
@@ -11824,6 +12137,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SignerGroupCreateRequest {
         ///Public keys of the members.
         pub member_keys: ::std::vec::Vec<::std::string::String>,
@@ -11847,6 +12161,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SignerKeyType {
         #[serde(rename = "ES256")]
         Es256,
@@ -11865,6 +12180,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SimulateInboundBody {
         ///Account that receives or sent the payment.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -11990,6 +12306,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SimulateInboundBodyType {
         #[serde(rename = "ach_inbound")]
         AchInbound,
@@ -12043,6 +12360,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SimulateInboundResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub simulation_id: ::std::option::Option<::std::string::String>,
@@ -12136,6 +12454,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SimulateInboundXSandboxErrorStep {
         #[serde(rename = "transaction_processing")]
         TransactionProcessing,
@@ -12169,6 +12488,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SimulateInboundXSandboxScenario {
         #[serde(rename = "happy_path")]
         HappyPath,
@@ -12213,6 +12533,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SimulateOnboardingBody {
         pub applicant_id: ::std::string::String,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -12312,6 +12633,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SimulateOnboardingBodyType {
         #[serde(rename = "kyb_approve")]
         KybApprove,
@@ -12343,6 +12665,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SimulateOnboardingResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub applicant_id: ::std::option::Option<::std::string::String>,
@@ -12437,6 +12760,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SimulateOnboardingXSandboxErrorStep {
         #[serde(rename = "transaction_processing")]
         TransactionProcessing,
@@ -12470,6 +12794,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SimulateOnboardingXSandboxScenario {
         #[serde(rename = "happy_path")]
         HappyPath,
@@ -12515,6 +12840,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SimulationCallbackRecord {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub attempts: ::std::option::Option<i64>,
@@ -12556,6 +12882,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SimulationCallbackRecordState {
         #[serde(rename = "pending")]
         Pending,
@@ -12576,6 +12903,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SimulationInspection {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub account_id: ::std::option::Option<::std::string::String>,
@@ -12633,6 +12961,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SimulationState {
         #[serde(rename = "accepted")]
         Accepted,
@@ -12649,6 +12978,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SubClientSummary {
         pub customer_count: i64,
         pub sub_client_id: Ksuid,
@@ -12668,6 +12998,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SumsubReview {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub attempt_cnt: ::std::option::Option<i64>,
@@ -12699,6 +13030,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SumsubReviewData {
         pub applicant_id: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -12737,6 +13069,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SumsubReviewDataDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -12764,6 +13097,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SumsubReviewDataEntityType {
         #[serde(rename = "business")]
         Business,
@@ -12783,6 +13117,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SumsubReviewResult {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub button_ids: ::std::vec::Vec<::std::string::String>,
@@ -12815,6 +13150,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SumsubReviewResultReviewAnswer {
         #[serde(rename = "GREEN")]
         Green,
@@ -12840,6 +13176,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum SumsubReviewReviewStatus {
         #[serde(rename = "init")]
         Init,
@@ -12867,6 +13204,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct SumsubRiskLabels {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub attempt_id: ::std::option::Option<::std::string::String>,
@@ -12890,6 +13228,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Transaction {
         ///Unix seconds; null until completed.
         #[serde(
@@ -12938,6 +13277,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct TransactionAmount {
         pub amount: ::std::string::String,
         pub asset: ::std::string::String,
@@ -12956,6 +13296,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct TransactionCryptoDetails {
         ///Hash of the incoming deposit.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -12985,6 +13326,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct TransactionOperation {
         ///Decimal amount without leading zeros; required for transfers.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -13089,6 +13431,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct TransactionReceipt {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub client_fee: ::std::option::Option<AmountDetails>,
@@ -13130,6 +13473,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum TransactionResource {
         OneOffTransaction(OneOffTransaction),
         WalletTransaction(WalletTransaction),
@@ -13166,6 +13510,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum TransactionResourceType {
         #[serde(rename = "one_off")]
         OneOff,
@@ -13192,6 +13537,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum TransactionResourceTypeTag {
         #[serde(rename = "auto_account")]
         AutoAccount,
@@ -13239,6 +13585,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct TransactionSettlement {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub imad: ::std::option::Option<::std::string::String>,
@@ -13268,6 +13615,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum TransactionStatus {
         #[serde(rename = "timed_out")]
         TimedOut,
@@ -13319,6 +13667,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum TransactionType {
         #[serde(rename = "onramp")]
         Onramp,
@@ -13340,6 +13689,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct UpdateClientUserRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub first_name: ::std::option::Option<UpdateClientUserRequestFirstName>,
@@ -13494,6 +13844,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct UpdateCustomerSubClientRequest {
         ///Target sub-client KSUID; send null to ungroup the customer.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -13588,6 +13939,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct UpdatePolicyRuleIntent {
         pub idempotency_key: ::std::string::String,
         pub policy_id: ::std::string::String,
@@ -13616,6 +13968,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum UpdatePolicyRuleIntentType {
         #[serde(rename = "update_policy_rule")]
         UpdatePolicyRule,
@@ -13662,6 +14015,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct UploadedDocument {
         pub document_id: ::std::string::String,
         pub document_type: UploadedDocumentDocumentType,
@@ -13686,6 +14040,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum UploadedDocumentDocumentType {
         #[serde(rename = "articles_of_incorporation")]
         ArticlesOfIncorporation,
@@ -13734,6 +14089,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct UploadedDocumentMetadata {
         pub category: UploadedDocumentMetadataCategory,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -13768,6 +14124,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum UploadedDocumentMetadataCategory {
         #[serde(rename = "business")]
         Business,
@@ -13793,6 +14150,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum UploadedDocumentMetadataStatus {
         #[serde(rename = "pending_verification")]
         PendingVerification,
@@ -13816,6 +14174,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum UploadedDocumentStatus {
         #[serde(rename = "uploaded")]
         Uploaded,
@@ -13838,6 +14197,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct ValidationError {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub code: ::std::option::Option<::std::string::String>,
@@ -13857,6 +14217,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Wallet {
         ///On-chain address.
         pub address: ::std::string::String,
@@ -13885,6 +14246,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct WalletBalances {
         pub address: ::std::string::String,
         pub balances: ::std::vec::Vec<AssetBalance>,
@@ -13905,6 +14267,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct WalletCreateRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub customer_id: ::std::option::Option<Ksuid>,
@@ -13928,6 +14291,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct WalletTransaction {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub amount: ::std::option::Option<::std::string::String>,
@@ -13975,6 +14339,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum WalletTransactionResourceType {
         #[serde(rename = "wallet")]
         Wallet,
@@ -14027,6 +14392,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum WalletTransactionType {
         #[serde(rename = "transfer")]
         Transfer,
@@ -14045,6 +14411,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct WebhookDelivery {
         ///HTTP attempts made so far.
         pub attempts: i64,
@@ -14095,6 +14462,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum WebhookDeliveryStatus {
         #[serde(rename = "delivered")]
         Delivered,
@@ -14115,6 +14483,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct WebhookHistoryList {
         ///Value for the `cursor` parameter of the next page.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -14136,6 +14505,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct WebhookReplayResponse {
         ///How many targets the event was queued for.
         pub replayed_to_count: i64,
@@ -14162,6 +14532,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum WebhookReplayResponseStatus {
         #[serde(rename = "queued")]
         Queued,
@@ -14178,6 +14549,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct WebhookTarget {
         ///The event types sent to this target (unused when `global` is true).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -14205,6 +14577,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct WebhookTargetCreateRequest {
         ///The event types to send (unused when `global` is true).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -14229,6 +14602,7 @@ pub mod types {
         Default,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct WebhookTargetUpdateRequest {
         ///The event types to send (unused when `global` is true).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]

@@ -11,16 +11,20 @@
 //!    account, a `DestinationRequestUnion::FiatUsDestinationRequest`.
 //! 4. `POST /accounts` (createAccount): an offramp account; USDC sent on Base to its deposit
 //!    address arrives as USD over ACH at that bank account.
+//! 5. `POST /transactions` (createTransaction): a one-off payout of 1,250.00 USD to the same
+//!    bank account, funded with USDC on Base at the deposit address it returns.
 //!
-//! With `DAKOTA_API_KEY` set it runs against Dakota (`Dakota::from_env`: `DAKOTA_ENVIRONMENT`,
-//! `DAKOTA_BASE_URL`); `DAKOTA_CUSTOMER_ID` reuses an existing, onboarded customer instead of
-//! creating one. Without a key it uses the local sandbox if that implements these operations;
-//! today it does not (they answer 501), so the example prints the requests it would send and
-//! exits 0.
+//! Without `DAKOTA_API_KEY` it runs against the local sandbox (started in-process, onboarding
+//! approved at once, money moving one step every 300 ms) and goes on: the transaction is
+//! followed through `pending` → `processing` → `completed`, then `GET /events` lists what
+//! happened and `GET /webhooks` the deliveries a local endpoint received and verified. With
+//! `DAKOTA_API_KEY` set it runs against Dakota (`Dakota::from_env`: `DAKOTA_ENVIRONMENT`,
+//! `DAKOTA_BASE_URL`) and stops after step 5 (the deposit is yours to make);
+//! `DAKOTA_CUSTOMER_ID` reuses an existing, onboarded customer.
 
 mod common;
 
-use common::{BoxError, Flow};
+use common::{BoxError, Flow, Movement};
 use dakota_api::types;
 use std::process::ExitCode;
 
@@ -33,81 +37,96 @@ fn main() -> ExitCode {
             destination: us_bank_account()?,
             account: offramp_account,
             report,
+            movement: Movement::OneOff(payout),
         })
     })
 }
 
 fn recipient() -> Result<types::RecipientRequest, BoxError> {
-    Ok(types::RecipientRequest {
-        name: "Andes Coffee Exporters SAS".into(),
-        address: Some(types::Address {
-            street1: "Carrera 43A 1-50".into(),
-            street2: Some("Torre 2, Oficina 804".into()),
-            street3: None,
-            city: "Medellin".into(),
-            region: Some("Antioquia".into()),
-            postal_code: Some("050021".into()),
-            country: "CO".parse()?,
-        }),
-    })
+    let address = types::Address::builder()
+        .street1("Carrera 43A 1-50")
+        .street2(Some("Torre 2, Oficina 804".to_string()))
+        .city("Medellin")
+        .region(Some("Antioquia".to_string()))
+        .postal_code(Some("050021".to_string()))
+        .country("CO");
+    Ok(types::RecipientRequest::builder()
+        .name("Andes Coffee Exporters SAS")
+        .address(Some(address.try_into()?))
+        .try_into()?)
 }
 
 fn us_bank_account() -> Result<types::DestinationRequestUnion, BoxError> {
-    let holder_address = types::FiatUsDestinationAddress {
-        street1: "Carrera 43A 1-50".parse()?,
-        street2: Some("Torre 2, Oficina 804".parse()?),
-        street3: None,
-        city: "Medellin".into(),
-        region: Some("Antioquia".into()),
-        postal_code: Some("050021".into()),
-        country: "CO".parse()?,
-    };
-    let bank_address = types::FiatUsDestinationAddress {
-        street1: "1 Market Plaza".parse()?,
-        street2: None,
-        street3: None,
-        city: "San Francisco".into(),
-        region: Some("CA".into()),
-        postal_code: Some("94105".into()),
-        country: "US".parse()?,
-    };
+    let holder_address = types::FiatUsDestinationAddress::builder()
+        .street1("Carrera 43A 1-50")
+        .street2(Some(
+            "Torre 2, Oficina 804".parse::<types::FiatUsDestinationAddressStreet2>()?,
+        ))
+        .city("Medellin")
+        .region(Some("Antioquia".to_string()))
+        .postal_code(Some("050021".to_string()))
+        .country("CO");
+    let bank_address = types::FiatUsDestinationAddress::builder()
+        .street1("1 Market Plaza")
+        .city("San Francisco")
+        .region(Some("CA".to_string()))
+        .postal_code(Some("94105".to_string()))
+        .country("US");
+    let account = types::FiatUsDestinationRequest::builder()
+        .destination_type(types::FiatUsDestinationRequestDestinationType::FiatUs)
+        .name("Andes operating account (US)")
+        .aba_routing_number("121000358")
+        .account_number("004417392210")
+        .account_type(types::FiatUsDestinationRequestAccountType::Checking)
+        .account_holder_name("Andes Coffee Exporters SAS")
+        .account_holder_address(Some(holder_address.try_into()?))
+        .bank_name("Bank of America")
+        .bank_address(Some(bank_address.try_into()?));
     Ok(types::DestinationRequestUnion::FiatUsDestinationRequest(
-        types::FiatUsDestinationRequest {
-            destination_type: types::FiatUsDestinationRequestDestinationType::FiatUs,
-            name: "Andes operating account (US)".into(),
-            aba_routing_number: "121000358".into(),
-            aba_wire_routing_number: None,
-            account_number: "004417392210".into(),
-            account_type: types::FiatUsDestinationRequestAccountType::Checking,
-            account_holder_name: "Andes Coffee Exporters SAS".parse()?,
-            account_holder_address: Some(holder_address),
-            account_holder_phone: None,
-            bank_name: "Bank of America".parse()?,
-            bank_address: Some(bank_address),
-            bank_phone: None,
-        },
+        account.try_into()?,
     ))
 }
 
 fn offramp_account(destination: types::Ksuid) -> Result<types::AccountCreateRequest, BoxError> {
-    Ok(types::AccountCreateRequest {
-        account_type: types::AccountType::Offramp,
-        fiat_destination_id: Some(destination),
-        rail: Some(types::PaymentCapability::Ach),
-        source_network_id: Some("base-mainnet".into()),
-        source_asset: Some("USDC".parse()?),
-        destination_asset: Some("USD".parse()?),
-        // Where deposits Dakota cannot process are sent back.
-        return_address: Some(types::Cri {
-            network_id: types::NetworkId::BaseMainnet,
-            crypto_address: "0xb81d59858f0d4df6a80f543b809771f084441517".into(),
-        }),
-        developer_fee_bps: Some(25),
-        capabilities: None,
-        crypto_destination_id: None,
-        destination_network_id: None,
-        return_crypto_address: None,
-    })
+    // Where deposits Dakota cannot process are sent back.
+    let return_address = types::Cri::builder()
+        .network_id(types::NetworkId::BaseMainnet)
+        .crypto_address("0xb81d59858f0d4df6a80f543b809771f084441517");
+    Ok(types::AccountCreateRequest::builder()
+        .account_type(types::AccountType::Offramp)
+        .fiat_destination_id(Some(destination))
+        .rail(Some(types::PaymentCapability::Ach))
+        .source_network_id(Some("base-mainnet".to_string()))
+        .source_asset(Some(
+            "USDC".parse::<types::AccountCreateRequestSourceAsset>()?,
+        ))
+        .destination_asset(Some(
+            "USD".parse::<types::AccountCreateRequestDestinationAsset>()?,
+        ))
+        .return_address(Some(return_address.try_into()?))
+        .developer_fee_bps(Some(25))
+        .try_into()?)
+}
+
+/// Step 5: 1,250.00 USD to the supplier's bank account, funded with USDC on Base.
+fn payout(
+    customer: types::Ksuid,
+    destination: types::Ksuid,
+) -> Result<types::OneOffTransactionRequest, BoxError> {
+    Ok(types::OneOffTransactionRequest::builder()
+        .customer_id(customer)
+        .destination_id(destination)
+        .source_network_id(types::NetworkId::BaseMainnet)
+        .source_asset("USDC")
+        .destination_asset("USD")
+        .destination_payment_rail(Some(types::PaymentCapability::Ach))
+        .amount(Some(
+            "1250.00".parse::<types::OneOffTransactionRequestAmount>()?,
+        ))
+        .payment_reference(Some(
+            "INV-2291".parse::<types::OneOffTransactionRequestPaymentReference>()?,
+        ))
+        .try_into()?)
 }
 
 /// What to do with the new account.

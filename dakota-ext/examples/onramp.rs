@@ -11,16 +11,20 @@
 //!    `DestinationRequestUnion::CryptoDestinationRequest` on `base-mainnet`.
 //! 4. `POST /accounts` (createAccount): an onramp account; USD paid by ACH or wire into its
 //!    bank account arrives as USDC at the wallet.
+//! 5. An ACH payment of 5,000.00 USD into that bank account (against the sandbox:
+//!    `POST /sandbox/simulate/inbound`), which becomes an auto transaction.
 //!
-//! With `DAKOTA_API_KEY` set it runs against Dakota (`Dakota::from_env`: `DAKOTA_ENVIRONMENT`,
-//! `DAKOTA_BASE_URL`); `DAKOTA_CUSTOMER_ID` reuses an existing, onboarded customer instead of
-//! creating one. Without a key it uses the local sandbox if that implements these operations;
-//! today it does not (they answer 501), so the example prints the requests it would send and
-//! exits 0.
+//! Without `DAKOTA_API_KEY` it runs against the local sandbox (started in-process, onboarding
+//! approved at once, money moving one step every 300 ms) and goes on: the auto transaction is
+//! followed through `pending` → `processing` → `completed`, then `GET /events` lists what
+//! happened and `GET /webhooks` the deliveries a local endpoint received and verified. With
+//! `DAKOTA_API_KEY` set it runs against Dakota (`Dakota::from_env`: `DAKOTA_ENVIRONMENT`,
+//! `DAKOTA_BASE_URL`) and stops after step 4; `DAKOTA_CUSTOMER_ID` reuses an existing,
+//! onboarded customer.
 
 mod common;
 
-use common::{BoxError, Flow};
+use common::{BoxError, Flow, Movement};
 use dakota_api::types;
 use std::process::ExitCode;
 
@@ -30,55 +34,56 @@ fn main() -> ExitCode {
             kind: "onramp",
             customer: common::business_customer()?,
             recipient: wallet_holder()?,
-            destination: wallet(),
+            destination: wallet()?,
             account: onramp_account,
             report,
+            movement: Movement::Deposit(ach_deposit),
         })
     })
 }
 
 fn wallet_holder() -> Result<types::RecipientRequest, BoxError> {
-    Ok(types::RecipientRequest {
-        name: "Harbor & Pine Trading LLC".into(),
-        address: Some(types::Address {
-            street1: "410 Terminal Street".into(),
-            street2: Some("Suite 12".into()),
-            street3: None,
-            city: "Oakland".into(),
-            region: Some("CA".into()),
-            postal_code: Some("94607".into()),
-            country: "US".parse()?,
-        }),
-    })
+    let address = types::Address::builder()
+        .street1("410 Terminal Street")
+        .street2(Some("Suite 12".to_string()))
+        .city("Oakland")
+        .region(Some("CA".to_string()))
+        .postal_code(Some("94607".to_string()))
+        .country("US");
+    Ok(types::RecipientRequest::builder()
+        .name("Harbor & Pine Trading LLC")
+        .address(Some(address.try_into()?))
+        .try_into()?)
 }
 
-fn wallet() -> types::DestinationRequestUnion {
-    types::DestinationRequestUnion::CryptoDestinationRequest(types::CryptoDestinationRequest {
-        destination_type: types::CryptoDestinationRequestDestinationType::Crypto,
-        name: "Harbor & Pine treasury (Base)".into(),
-        crypto_address: "0xb81d59858f0d4df6a80f543b809771f084441517".into(),
-        network_id: Some(types::NetworkId::BaseMainnet),
-    })
+fn wallet() -> Result<types::DestinationRequestUnion, BoxError> {
+    let wallet = types::CryptoDestinationRequest::builder()
+        .destination_type(types::CryptoDestinationRequestDestinationType::Crypto)
+        .name("Harbor & Pine treasury (Base)")
+        .crypto_address("0xb81d59858f0d4df6a80f543b809771f084441517")
+        .network_id(Some(types::NetworkId::BaseMainnet));
+    Ok(types::DestinationRequestUnion::CryptoDestinationRequest(
+        wallet.try_into()?,
+    ))
 }
 
 fn onramp_account(destination: types::Ksuid) -> Result<types::AccountCreateRequest, BoxError> {
-    Ok(types::AccountCreateRequest {
-        account_type: types::AccountType::Onramp,
-        crypto_destination_id: Some(destination),
-        capabilities: Some(types::Capabilities(vec![
+    Ok(types::AccountCreateRequest::builder()
+        .account_type(types::AccountType::Onramp)
+        .crypto_destination_id(Some(destination))
+        .capabilities(Some(types::Capabilities(vec![
             types::PaymentCapability::Ach,
             types::PaymentCapability::Fedwire,
-        ])),
-        rail: Some(types::PaymentCapability::Ach),
-        source_asset: Some("USD".parse()?),
-        destination_asset: Some("USDC".parse()?),
-        destination_network_id: Some(types::NetworkId::BaseMainnet),
-        developer_fee_bps: None,
-        fiat_destination_id: None,
-        return_address: None,
-        return_crypto_address: None,
-        source_network_id: None,
-    })
+        ])))
+        .rail(Some(types::PaymentCapability::Ach))
+        .source_asset(Some(
+            "USD".parse::<types::AccountCreateRequestSourceAsset>()?,
+        ))
+        .destination_asset(Some(
+            "USDC".parse::<types::AccountCreateRequestDestinationAsset>()?,
+        ))
+        .destination_network_id(Some(types::NetworkId::BaseMainnet))
+        .try_into()?)
 }
 
 /// What to do with the new account.
@@ -104,4 +109,16 @@ fn report(account: &types::AccountResponse) {
         }
         None => println!("   (no bank details yet; read them later with getAccount)"),
     }
+}
+
+/// Step 5 against the sandbox: 5,000.00 USD arrive by ACH at the account's bank coordinates.
+fn ach_deposit(account: &types::AccountResponse) -> Result<types::SimulateInboundBody, BoxError> {
+    Ok(types::SimulateInboundBody::builder()
+        .simulation_id("onramp-example-ach-1".parse::<types::SimulateInboundBodySimulationId>()?)
+        .type_(types::SimulateInboundBodyType::AchInbound)
+        .account_id(Some(account.id.to_string()))
+        .amount("5000.00")
+        .currency("USD")
+        .trace_id(Some("onramp-example".to_string()))
+        .try_into()?)
 }

@@ -93,13 +93,14 @@ impl NewCustomer {
         }
         let name = types::CustomerCreateRequestName::try_from(self.name.clone())
             .map_err(|e| Error::InvalidInput(format!("name: {e}")))?;
-        Ok(types::CustomerCreateRequest {
-            name,
-            customer_type: self.customer_type.clone(),
-            external_id: self.external_id.clone(),
-            sub_client_id: self.sub_client_id.map(Into::into),
-            is_sub_client: self.is_sub_client,
-        })
+        types::CustomerCreateRequest::builder()
+            .name(name)
+            .customer_type(self.customer_type.clone())
+            .external_id(self.external_id.clone())
+            .sub_client_id(self.sub_client_id.map(types::Ksuid::from))
+            .is_sub_client(self.is_sub_client)
+            .try_into()
+            .map_err(|e: types::error::ConversionError| Error::InvalidInput(e.to_string()))
     }
 }
 

@@ -394,7 +394,6 @@ fn json_string(value: &impl serde::Serialize, key: &str) -> String {
 impl Cursor for types::DestinationResponseUnion {
     fn cursor(&self) -> String {
         use types::DestinationResponseUnion as D;
-        #[allow(unreachable_patterns)] // once the union has an `Unknown` variant
         match self {
             D::CryptoDestinationResponse(d) => d.destination_id.to_string(),
             D::FiatUsDestinationResponse(d) => d.destination_id.to_string(),
@@ -407,7 +406,6 @@ impl Cursor for types::DestinationResponseUnion {
 impl Cursor for types::TransactionResource {
     fn cursor(&self) -> String {
         use types::TransactionResource as T;
-        #[allow(unreachable_patterns)] // once the union has an `Unknown` variant
         match self {
             T::OneOffTransaction(t) => t.id.to_string(),
             T::WalletTransaction(t) => t.id.to_string(),
@@ -437,7 +435,6 @@ impl ListOperation for builder::ListTransactions<'_> {
     ) -> Result<CursorPage<types::TransactionResource, String>, Error> {
         use types::PaginatedTransactionResourceResponse as R;
         use types::TransactionResource as T;
-        #[allow(unreachable_patterns)] // once the union has an `Unknown` variant
         let (items, meta): (Vec<T>, _) = match r {
             R::OneOffTransactionResponse(p) => (
                 p.data.into_iter().map(T::OneOffTransaction).collect(),

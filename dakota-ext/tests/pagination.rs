@@ -274,14 +274,15 @@ fn account(i: usize) -> types::AccountResponse {
 }
 
 fn accounts_page(ids: std::ops::Range<usize>, more: bool) -> types::PaginatedAccountResponse {
-    types::PaginatedAccountResponse {
-        data: ids.map(account).collect(),
-        meta: types::Meta {
-            has_more_after: more,
-            has_more_before: false,
-            total_count: 7,
-        },
-    }
+    let meta = types::Meta::builder()
+        .has_more_after(more)
+        .has_more_before(false)
+        .total_count(7);
+    types::PaginatedAccountResponse::builder()
+        .data(ids.map(account).collect::<Vec<_>>())
+        .meta(meta)
+        .try_into()
+        .expect("a valid page")
 }
 
 /// Three pages of accounts followed through `starting_after`, with the caller's filters
@@ -348,29 +349,25 @@ fn delivery(id: &str) -> types::WebhookDelivery {
 async fn webhook_history_walked_through_server_cursor() {
     let server = MockServer::start_async().await;
     let failed = types::ListWebhookHistoryStatus::Failed;
+    let page = |ids: &[&str], cursor: Option<&str>| -> types::WebhookHistoryList {
+        types::WebhookHistoryList::builder()
+            .data(ids.iter().map(|id| delivery(id)).collect::<Vec<_>>())
+            .has_more(cursor.is_some())
+            .cursor(cursor.map(str::to_string))
+            .try_into()
+            .expect("a valid history page")
+    };
     let p1 = server.list_webhook_history(|when, then| {
         when.status(failed.clone()).cursor(None);
-        then.ok(&types::WebhookHistoryList {
-            data: vec![delivery("wh_1"), delivery("wh_2")],
-            has_more: true,
-            cursor: Some("opaque-page-2".into()),
-        });
+        then.ok(&page(&["wh_1", "wh_2"], Some("opaque-page-2")));
     });
     let p2 = server.list_webhook_history(|when, then| {
         when.status(failed.clone()).cursor("opaque-page-2");
-        then.ok(&types::WebhookHistoryList {
-            data: vec![delivery("wh_3")],
-            has_more: true,
-            cursor: Some("opaque-page-3".into()),
-        });
+        then.ok(&page(&["wh_3"], Some("opaque-page-3")));
     });
     let p3 = server.list_webhook_history(|when, then| {
         when.status(failed.clone()).cursor("opaque-page-3");
-        then.ok(&types::WebhookHistoryList {
-            data: vec![delivery("wh_4")],
-            has_more: false,
-            cursor: None,
-        });
+        then.ok(&page(&["wh_4"], None));
     });
 
     let dakota = client(&server);
@@ -399,29 +396,40 @@ fn ledger_entry(id: &str, created_at: &str) -> types::SelfServeCreditsLedgerEntr
     .expect("a valid ledger entry")
 }
 
+fn ledger_page(
+    entries: Vec<types::SelfServeCreditsLedgerEntry>,
+    more: bool,
+) -> types::SelfServeCreditsLedgerResponse {
+    types::SelfServeCreditsLedgerResponse::builder()
+        .entries(entries)
+        .has_more(more)
+        .try_into()
+        .expect("a valid ledger page")
+}
+
 /// `listSelfServeCreditsLedger` continues from the last entry's `created_at`.
 #[tokio::test]
 async fn credits_ledger_walked_through_created_at() {
     let server = MockServer::start_async().await;
     let p1 = server.list_self_serve_credits_ledger(|when, then| {
         when.cursor(None);
-        then.ok(&types::SelfServeCreditsLedgerResponse {
-            entries: vec![
+        then.ok(&ledger_page(
+            vec![
                 ledger_entry("e1", "2026-06-05T09:46:40Z"),
                 ledger_entry("e2", "2026-06-05T06:53:20Z"),
             ],
-            has_more: true,
-        });
+            true,
+        ));
     });
     // The typed `when.cursor(&time)` helper matches chrono's `Display` form
     // ("2026-06-05 06:53:20 UTC"), not the RFC 3339 form on the wire; match the raw query.
     let p2 = server.list_self_serve_credits_ledger(|when, then| {
         when.into_inner()
             .query_param("cursor", "2026-06-05T06:53:20Z");
-        then.ok(&types::SelfServeCreditsLedgerResponse {
-            entries: vec![ledger_entry("e3", "2026-06-04T10:00:00Z")],
-            has_more: false,
-        });
+        then.ok(&ledger_page(
+            vec![ledger_entry("e3", "2026-06-04T10:00:00Z")],
+            false,
+        ));
     });
     let dakota = client(&server);
     let ids: Vec<String> = dakota
@@ -652,13 +660,9 @@ async fn customers_stream_against_the_sandbox_keeps_filters() {
         } else {
             format!("Paged Customer {i:02}")
         };
-        let body = types::CustomerCreateRequest {
-            name: name.parse().expect("name"),
-            customer_type: types::CustomerCreateRequestCustomerType::Business,
-            external_id: None,
-            is_sub_client: false,
-            sub_client_id: None,
-        };
+        let body = types::CustomerCreateRequest::builder()
+            .name(name)
+            .customer_type(types::CustomerCreateRequestCustomerType::Business);
         dakota
             .call(api.create_customer().body(body).send())
             .await

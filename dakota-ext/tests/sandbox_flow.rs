@@ -164,11 +164,12 @@ async fn business_application_details_attestations_submit_decision() {
     ] {
         o.attest(
             &dakota,
-            types::AttestationSubmitRequest {
-                applicant_id: control.id.to_string(),
-                attestation_type: kind,
-                timestamp: chrono::Utc::now().timestamp(),
-            },
+            types::AttestationSubmitRequest::builder()
+                .applicant_id(control.id.to_string())
+                .attestation_type(kind)
+                .timestamp(chrono::Utc::now().timestamp())
+                .try_into()
+                .expect("a valid attestation"),
         )
         .await
         .expect("attestation");

@@ -156,11 +156,12 @@ impl Harness {
                 dakota
                     .api()
                     .create_webhook_target()
-                    .body(types::WebhookTargetCreateRequest {
-                        url: url.clone(),
-                        global: false,
-                        event_types,
-                    })
+                    .body(
+                        types::WebhookTargetCreateRequest::builder()
+                            .url(url.clone())
+                            .global(false)
+                            .event_types(event_types),
+                    )
                     .send(),
             )
             .await

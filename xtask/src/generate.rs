@@ -2,6 +2,7 @@
 
 use crate::normalize::{self, Change};
 use crate::open_enums;
+use crate::stable;
 use anyhow::{anyhow, Context, Result};
 use heck::ToUpperCamelCase;
 use progenitor_impl::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
@@ -24,6 +25,8 @@ pub struct Generated {
     pub opened_enums: BTreeSet<String>,
     /// Untagged unions given a raw-JSON `Unknown` variant.
     pub opened_unions: BTreeSet<String>,
+    /// Types marked `#[non_exhaustive]` (semver-stable under spec growth).
+    pub non_exhaustive: stable::Marked,
     /// The normalized spec that was fed to progenitor.
     pub normalized: Value,
     /// The text of `mock.rs`: progenitor's typed httpmock helpers for every generated
@@ -165,12 +168,14 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
         .collect();
     let mut opened = BTreeSet::new();
     let mut opened_unions = BTreeSet::new();
+    let mut non_exhaustive = stable::Marked::default();
     for item in file.items.iter_mut() {
         if let syn::Item::Mod(m) = item {
             if m.ident == "types" {
                 if let Some((_, items)) = m.content.as_mut() {
                     opened = open_enums::open_enums(items, &closed);
                     opened_unions = open_enums::open_unions(items);
+                    non_exhaustive = stable::non_exhaustive(items);
                 }
             }
         }
@@ -193,6 +198,7 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
         dropped,
         opened_enums: opened,
         opened_unions,
+        non_exhaustive,
         normalized: spec,
         mock,
     })
@@ -205,6 +211,7 @@ fn mock(spec: &Value, header: &str) -> Result<String> {
     let mut file: syn::File =
         syn::parse2(tokens).context("progenitor produced unparsable mocks")?;
     query_values_as_sent(&mut file);
+    stable::seal_traits(&mut file);
     Ok(format!("{header}{}", prettyplease::unparse(&file)))
 }
 

@@ -5,6 +5,7 @@ pub mod coverage;
 pub mod generate;
 pub mod normalize;
 pub mod open_enums;
+pub mod stable;
 pub mod surface;
 pub mod workspace;
 

@@ -114,7 +114,8 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
         *per_rule.entry(c.rule).or_default() += 1;
     }
     eprintln!(
-        "normalized {spec_name}: {} change(s) [{}]; {} enum(s) and {} union(s) made forward-compatible",
+        "normalized {spec_name}: {} change(s) [{}]; {} enum(s) and {} union(s) made forward-compatible; \
+         {} struct(s) and {} enum(s) #[non_exhaustive]",
         g.changes.len(),
         per_rule
             .iter()
@@ -122,7 +123,9 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", "),
         g.opened_enums.len(),
-        g.opened_unions.len()
+        g.opened_unions.len(),
+        g.non_exhaustive.structs.len(),
+        g.non_exhaustive.enums.len()
     );
     if verbose {
         for c in &g.changes {

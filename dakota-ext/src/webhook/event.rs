@@ -85,26 +85,13 @@ impl From<types::Event> for Event {
     /// Converts an event fetched with `GET /events`, so one handler can serve both webhooks and
     /// a catch-up poll.
     fn from(ev: types::Event) -> Self {
-        let types::EventData {
-            object,
-            previous_attributes,
-        } = ev.data;
         let payload = match Family::of(&ev.type_) {
-            Some(family) => family.wrap(object, previous_attributes),
-            None => {
-                let mut data = Map::new();
-                data.insert("object".to_owned(), Value::Object(object));
-                if !previous_attributes.is_empty() {
-                    data.insert(
-                        "previous_attributes".to_owned(),
-                        Value::Object(previous_attributes),
-                    );
-                }
-                Payload::Unknown {
-                    event_type: ev.type_.as_str().to_owned(),
-                    raw: Value::Object(data),
-                }
-            }
+            Some(family) => family.wrap(ev.data.object, ev.data.previous_attributes),
+            // The whole `data` as JSON, including any member a later spec adds to it.
+            None => Payload::Unknown {
+                event_type: ev.type_.as_str().to_owned(),
+                raw: serde_json::to_value(&ev.data).unwrap_or_else(|_| Value::Object(Map::new())),
+            },
         };
         Self {
             id: ev.id.to_string(),

@@ -73,6 +73,8 @@ pub(crate) struct Call<'a> {
     pub(crate) params: &'a [String],
     pub(crate) parts: &'a Parts,
     pub(crate) body: &'a Bytes,
+    /// Bytes the body had (for counted bodies, which are not kept).
+    pub(crate) body_len: usize,
     pub(crate) now: DateTime<Utc>,
     pub(crate) request_id: &'a str,
     pub(crate) idempotency_key: Option<&'a str>,

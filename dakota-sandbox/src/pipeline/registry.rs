@@ -21,6 +21,14 @@ pub(crate) type TokenAuth =
 /// Decides whether a presented `x-api-key` is a live key of the organization (the configured
 /// key unless revoked, or one issued through the API keys operations).
 pub(crate) type KeyCheck = fn(&SandboxState, &str) -> bool;
+/// Checks a request before its body is read (e.g. that an upload target exists), so a body
+/// nobody wants is never buffered.
+pub(crate) type Precheck = fn(
+    &SandboxState,
+    &[String],
+    &axum::http::request::Parts,
+    DateTime<Utc>,
+) -> Result<(), ApiError>;
 
 /// Operation handlers and the hooks the pipeline calls.
 #[derive(Default)]
@@ -28,6 +36,9 @@ pub(crate) struct Registry {
     handlers: BTreeMap<&'static str, Handler>,
     token_auth: Option<TokenAuth>,
     key_check: Option<KeyCheck>,
+    prechecks: BTreeMap<&'static str, Precheck>,
+    /// Operations whose body is counted, not kept (the handler sees its length only).
+    counted: Vec<&'static str>,
 }
 
 impl Registry {
@@ -54,6 +65,26 @@ impl Registry {
 
     pub(crate) fn key_checker(&self) -> Option<KeyCheck> {
         self.key_check
+    }
+
+    /// Checks requests of `operation_id` with `f` before their body is read.
+    pub(crate) fn precheck(&mut self, operation_id: &'static str, f: Precheck) -> &mut Self {
+        self.prechecks.insert(operation_id, f);
+        self
+    }
+
+    /// The body of `operation_id` is streamed and counted, never held in memory.
+    pub(crate) fn count_body(&mut self, operation_id: &'static str) -> &mut Self {
+        self.counted.push(operation_id);
+        self
+    }
+
+    pub(crate) fn precheck_of(&self, operation_id: &str) -> Option<Precheck> {
+        self.prechecks.get(operation_id).copied()
+    }
+
+    pub(crate) fn counts_body(&self, operation_id: &str) -> bool {
+        self.counted.contains(&operation_id)
     }
 
     pub(crate) fn handler(&self, operation_id: &str) -> Option<Handler> {

@@ -1,15 +1,23 @@
-//! Sandbox simulation runs: `GET /sandbox/simulations/{simulation_id}` shows where a run
-//! stands with every webhook it caused (its callbacks: the events stamped with its id, with
-//! their delivery attempts), `POST /sandbox/simulations/{simulation_id}/advance` resolves a
-//! run that waits on hold.
+//! Sandbox simulation runs, one implementation for every kind: `GET
+//! /sandbox/simulations/{simulation_id}` shows where a run stands with every webhook it
+//! caused (its callbacks: the events stamped with its id, with their delivery attempts),
+//! `POST /sandbox/simulations/{simulation_id}/advance` resolves a run that waits on hold.
 //!
-//! Runs come from the areas that start them, through [`register`]: a customer created under
-//! the `kyb_manual_review` scenario opens a run named by its **application id**, on hold
-//! once the application is `under_review`, resolved with `approve`, `reject` or
-//! `request_information` (the decision's events carry the run's id). The onboarding
-//! transitions of `POST /sandbox/simulate/onboarding` read as finished runs under the
-//! `simulation_id` they were given. Advancing a run that is not on hold is `409`; an action
-//! the run does not offer is `400`.
+//! Runs come from the areas that start them, through [`register`], each with the functions
+//! that bring its state up to date ([`RefreshFn`]), read it ([`StateFn`]) and resolve a hold
+//! ([`AdvanceFn`]):
+//!
+//! * a customer created under the `kyb_manual_review` scenario opens a run named by its
+//!   **application id**, on hold once the application is `under_review`, resolved with
+//!   `approve`, `reject` or `request_information` (the decision's events carry the run's id);
+//! * `POST /sandbox/simulate/inbound` opens a payment run (see [`super::inbound`]): a deposit,
+//!   settlement, failure, return or reversal of a transaction, held in `processing` under
+//!   `scenario: compliance_block` until `approve` or `reject`;
+//! * the onboarding transitions of `POST /sandbox/simulate/onboarding` read as finished runs
+//!   under the `simulation_id` they were given.
+//!
+//! Simulation ids are shared by every kind (a second use is refused). Advancing a run that
+//! is not on hold is `409`; an action the run does not offer is `400`.
 
 use std::collections::HashMap;
 
@@ -28,6 +36,9 @@ pub(crate) fn routes(r: &mut Registry) {
     r.add("getSimulation", get)
         .add("advanceSimulation", advance);
 }
+
+/// Brings the record a run drives up to date (due lifecycle steps) before it is read.
+pub(crate) type RefreshFn = fn(&mut Tx<'_>, &RunRec) -> Result<(), ApiError>;
 
 /// Resolves a run on hold: given the run, the action and an optional reason code, applies it
 /// and returns the run's new state (`400` for an action the run does not offer).
@@ -59,6 +70,7 @@ pub(crate) struct RunRec {
     pub(crate) actions: Vec<String>,
     pub(crate) state: StateFn,
     pub(crate) on_advance: Option<AdvanceFn>,
+    pub(crate) refresh: Option<RefreshFn>,
 }
 
 impl std::fmt::Debug for RunRec {
@@ -84,7 +96,8 @@ pub(crate) fn register(tx: &mut Tx<'_>, run: RunRec) {
     tx.put(run);
 }
 
-/// Whether a run (or an onboarding simulation) already uses this id.
+/// Whether a run (or an onboarding simulation) already uses this id: simulation ids are
+/// shared by every kind.
 pub(crate) fn exists(t: &Tables, id: &str) -> bool {
     t.contains::<RunRec>(id) || t.contains::<SimulationRec>(id)
 }
@@ -114,6 +127,13 @@ fn review_state(t: &Tables, run: &RunRec) -> (String, Option<String>, bool, Opti
             app.decided_at.or(Some(app.updated_at)),
         ),
     }
+}
+
+fn review_refresh(tx: &mut Tx<'_>, run: &RunRec) -> Result<(), ApiError> {
+    if tx.contains::<AppRec>(&run.subject) {
+        onboarding::advance(tx, &run.subject)?;
+    }
+    Ok(())
 }
 
 fn review_advance(
@@ -179,6 +199,7 @@ pub(crate) fn manual_review_run(
         actions: REVIEW_ACTIONS.iter().map(|s| (*s).to_owned()).collect(),
         state: review_state,
         on_advance: Some(review_advance),
+        refresh: Some(review_refresh),
     }
 }
 
@@ -203,10 +224,7 @@ fn callbacks(
         .scan::<EventRec>()
         .filter(|e| e.simulation_id.as_deref() == Some(id))
     {
-        let created = e
-            .payload()
-            .and_then(|p| p.get("created").and_then(serde_json::Value::as_i64))
-            .and_then(|s| Utc.timestamp_opt(s, 0).single());
+        let created = Utc.timestamp_opt(e.created, 0).single();
         first = first.or(created);
         let deliveries: Vec<&DeliveryRec> = events::deliveries_of(t, &e.id).collect();
         let attempts: i64 = deliveries.iter().map(|d| d.attempts).sum();
@@ -257,9 +275,9 @@ fn get(call: &Call<'_>) -> Result<Reply, ApiError> {
     let max_attempts = i64::from(call.state.config().webhook_max_attempts);
     let body = call.write(|tx| {
         if let Some(run) = tx.get::<RunRec>(&id).cloned() {
-            // Apply due onboarding transitions first, so the state is current.
-            if tx.contains::<AppRec>(&run.subject) {
-                onboarding::advance(tx, &run.subject)?;
+            // Apply due transitions first, so the state is current.
+            if let Some(refresh) = run.refresh {
+                refresh(tx, &run)?;
             }
             let (state, position, on_hold, done) = (run.state)(tx, &run);
             let (cbs, _) = callbacks(tx, &id, max_attempts)?;
@@ -336,8 +354,8 @@ fn advance(call: &Call<'_>) -> Result<Reply, ApiError> {
             }
             return Err(ApiError::not_found("Simulation", &id));
         };
-        if tx.contains::<AppRec>(&run.subject) {
-            onboarding::advance(tx, &run.subject)?;
+        if let Some(refresh) = run.refresh {
+            refresh(tx, &run)?;
         }
         let (previous, _, on_hold, _) = (run.state)(tx, &run);
         let Some(apply) = run.on_advance.filter(|_| on_hold) else {
@@ -356,19 +374,18 @@ fn advance(call: &Call<'_>) -> Result<Reply, ApiError> {
                 ),
             ));
         }
-        let before = tx
-            .scan::<EventRec>()
-            .filter(|e| e.simulation_id.as_deref() == Some(id.as_str()))
-            .count();
+        // Every event the resolution emits is a webhook it scheduled (those stamped with the
+        // run's id and the ones that follow from them, such as `recipient.updated`).
+        let last = tx.scan::<EventRec>().next_back().map(|e| e.id.clone());
         apply(tx, &run, &req.action, req.reason_code.as_deref())?;
-        let after = tx
-            .scan::<EventRec>()
-            .filter(|e| e.simulation_id.as_deref() == Some(id.as_str()))
-            .count();
+        let scheduled = match &last {
+            Some(l) => tx.after::<EventRec>(l).count(),
+            None => tx.count::<EventRec>(),
+        };
         let (state, _, _, _) = (run.state)(tx, &run);
         build::<types::AdvanceSimulationResult, _>(
             types::builder::AdvanceSimulationResult::default()
-                .callbacks_scheduled(i64::try_from(after.saturating_sub(before)).unwrap_or(0))
+                .callbacks_scheduled(i64::try_from(scheduled).unwrap_or(i64::MAX))
                 .new_state(state)
                 .previous_state(previous)
                 .simulation_id(id.clone()),

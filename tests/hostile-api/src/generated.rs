@@ -17,6 +17,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Action {
         pub intent: ActionIntent,
     }
@@ -34,6 +35,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum ActionIntent {
         Send(Send),
         Attach(Attach),
@@ -65,6 +67,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Attach {
         pub group: ::std::string::String,
         #[serde(rename = "type")]
@@ -89,6 +92,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum AttachType {
         #[serde(rename = "attach")]
         Attach,
@@ -135,6 +139,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct BankPayee {
         pub iban: ::std::string::String,
         pub kind: BankPayeeKind,
@@ -160,6 +165,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum BankPayeeKind {
         #[serde(rename = "bank")]
         Bank,
@@ -206,6 +212,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Detach {
         pub group: ::std::string::String,
         #[serde(rename = "type")]
@@ -230,6 +237,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum DetachType {
         #[serde(rename = "detach")]
         Detach,
@@ -276,6 +284,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct NoCredits {
         pub balance_cents: i64,
         pub error: NoCreditsError,
@@ -300,6 +309,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum NoCreditsError {
         #[serde(rename = "insufficient_credits")]
         InsufficientCredits,
@@ -316,6 +326,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct NotReady {
         pub code: ::std::string::String,
         pub missing: ::std::vec::Vec<::std::string::String>,
@@ -334,6 +345,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct PayeeBase {
         pub kind: PayeeBaseKind,
     }
@@ -355,6 +367,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum PayeeBaseKind {
         #[serde(rename = "bank")]
         Bank,
@@ -374,6 +387,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum PayeeUnion {
         BankPayee(BankPayee),
         WalletPayee(WalletPayee),
@@ -399,6 +413,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Problem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub detail: ::std::option::Option<::std::string::String>,
@@ -421,6 +436,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum PutThingSuccessBody {
         Receipt(Receipt),
         Thing(Thing),
@@ -446,6 +462,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Receipt {
         pub issued_at: i64,
         pub receipt_id: ::std::string::String,
@@ -463,6 +480,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Send {
         pub amount: ::std::string::String,
         pub to: ::std::string::String,
@@ -485,6 +503,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum Status {
         #[serde(rename = "pending")]
         Pending,
@@ -506,6 +525,7 @@ pub mod types {
         schemars::JsonSchema
     )]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum SubmitThingErrorBody {
         NoCredits(NoCredits),
         NotReady(NotReady),
@@ -537,6 +557,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct Thing {
         pub name: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -555,6 +576,7 @@ pub mod types {
         Debug,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub struct WalletPayee {
         pub address: ::std::string::String,
         pub kind: WalletPayeeKind,
@@ -580,6 +602,7 @@ pub mod types {
         PartialOrd,
         schemars::JsonSchema
     )]
+    #[non_exhaustive]
     pub enum WalletPayeeKind {
         #[serde(rename = "wallet")]
         Wallet,

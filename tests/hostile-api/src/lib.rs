@@ -48,11 +48,12 @@ mod tests {
     /// `flatten-all-of`: a variant built as base + allOf part is one struct with every field.
     #[test]
     fn all_of_variants_are_whole_structs() {
-        let p = PayeeUnion::from(WalletPayee {
-            address: "0xabc".into(),
-            kind: WalletPayeeKind::Wallet,
-            note: None,
-        });
+        let wallet: WalletPayee = WalletPayee::builder()
+            .address("0xabc")
+            .kind(WalletPayeeKind::Wallet)
+            .try_into()
+            .expect("a whole wallet payee");
+        let p = PayeeUnion::from(wallet);
         let json = serde_json::to_value(&p).expect("serialize");
         assert_eq!(
             json,

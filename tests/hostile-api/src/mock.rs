@@ -285,7 +285,7 @@ pub mod operations {
 /// An extension trait for [`MockServer`](::httpmock::MockServer) that
 /// adds a method for each operation. These are the equivalent of
 /// type-checked [`mock()`](::httpmock::MockServer::mock) calls.
-pub trait MockServerExt {
+pub trait MockServerExt: sealed::Sealed {
     fn download_file<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::DownloadFileWhen, operations::DownloadFileThen);
@@ -367,4 +367,9 @@ fn query_value<T: ::serde::Serialize + ?Sized>(value: &T) -> String {
         Ok(other) => other.to_string(),
         Err(_) => String::new(),
     }
+}
+mod sealed {
+    /// Only the types this crate implements the extension traits for.
+    pub trait Sealed {}
+    impl Sealed for ::httpmock::MockServer {}
 }
