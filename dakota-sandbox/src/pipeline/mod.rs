@@ -441,6 +441,7 @@ impl Pipeline {
                 status: stored.status,
                 content_type: None,
                 body: stored.body.clone(),
+                headers: Vec::new(),
             }
             .into_response();
             if let Some(ct) = &stored.content_type {

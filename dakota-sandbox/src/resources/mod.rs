@@ -31,6 +31,7 @@ pub(crate) mod capabilities;
 pub(crate) mod credits;
 pub(crate) mod custody;
 pub(crate) mod customers;
+pub(crate) mod documents;
 pub(crate) mod events;
 pub(crate) mod inbound;
 pub(crate) mod listing;
@@ -56,6 +57,7 @@ pub(crate) fn registry() -> Registry {
     let mut r = Registry::default();
     customers::routes(&mut r);
     applications::routes(&mut r);
+    documents::routes(&mut r);
     webhooks::routes(&mut r);
     events::routes(&mut r);
     recipients::routes(&mut r);
