@@ -198,6 +198,14 @@ fn bank_account(
 
 /// Checks an asset symbol; unknown ones are the documented `501` (not offered yet).
 fn offered(asset: &str, field: &str, fiat: bool) -> Result<(), ApiError> {
+    // A blank value names no asset at all: a malformed request, not an asset not offered.
+    if asset.trim().is_empty() {
+        return Err(ApiError::field(
+            field,
+            "invalid_value",
+            format!("{field} must name an asset"),
+        ));
+    }
     let ok = money::is_asset(asset) && money::is_fiat(asset) == fiat;
     if ok {
         Ok(())

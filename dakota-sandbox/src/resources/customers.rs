@@ -333,8 +333,8 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
             false
         }
     };
-    let from = datetime(&mut errs, "created_at_from", get("created_at_from"));
-    let to = datetime(&mut errs, "created_at_to", get("created_at_to"));
+    let from = datetime(&mut errs, "created_at_from", q.get("created_at_from"));
+    let to = datetime(&mut errs, "created_at_to", q.get("created_at_to"));
     errs.finish()?;
 
     let base = call.state.base_url();

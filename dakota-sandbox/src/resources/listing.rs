@@ -8,7 +8,8 @@ use crate::pipeline::validate::Errors;
 
 /// An RFC 3339 date-time parameter; a malformed one goes to `errs`.
 pub(crate) fn datetime(errs: &mut Errors, q: &Query, field: &str) -> Option<DateTime<Utc>> {
-    let raw = q.filter(field)?;
+    // An empty value is not a date-time (unlike an empty filter, it cannot mean "any").
+    let raw = q.get(field)?;
     match DateTime::parse_from_rfc3339(raw) {
         Ok(t) => Some(t.with_timezone(&Utc)),
         Err(e) => {
