@@ -220,7 +220,7 @@ include-operation-id = [
   "createPaymentAgent", "createPaymentAgentProposals", "createInstructions", "createMandate",
   "chatCustomerInsights", "listMandates", "listScheduledPayments", "createDestination",
   "listCustomers", "listClientUsers", "updateCustomerSubClient", "simulateOnboarding",
-  "getInstruction", "getMandate", "getCustomerInsights",
+  "getInstruction", "getMandate", "getCustomerInsights", "getApplication", "createClientUser",
 ]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401, 403, 404, 409, 429, "5xx"]
 

@@ -102,33 +102,33 @@ const NULLABLE_FIELDS: [&str; 4] = [
     "signer_group_id",
 ];
 
-/// The path of the first `null` in a request body that the spec does not allow, if any
-/// (depth-first; bodies are bounded by the body limit, so the walk is too).
+/// Whether `k` can be a property name of the spec (lower snake case); other keys are
+/// additional properties, which the schemas allow with any value.
+fn spec_like(k: &str) -> bool {
+    k.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && k.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The path of the first `null` in a request body that the spec does not allow, if any: a
+/// `null` value of a property (objects are followed through their spec-like keys; array items
+/// and additional properties are left alone). Bodies are bounded by the body limit, so the
+/// walk is too.
 fn null_field(v: &Value, path: &str) -> Option<String> {
-    match v {
-        Value::Null => Some(if path.is_empty() {
-            "body".to_owned()
+    let Value::Object(m) = v else {
+        return None;
+    };
+    m.iter().filter(|(k, _)| spec_like(k)).find_map(|(k, x)| {
+        let p = if path.is_empty() {
+            k.clone()
         } else {
-            path.to_owned()
-        }),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, x)| null_field(x, &format!("{path}[{i}]"))),
-        Value::Object(m) => m.iter().find_map(|(k, x)| {
-            let p = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            if x.is_null() && NULLABLE_FIELDS.contains(&k.as_str()) {
-                None
-            } else {
-                null_field(x, &p)
-            }
-        }),
-        _ => None,
-    }
+            format!("{path}.{k}")
+        };
+        match x {
+            Value::Null if !NULLABLE_FIELDS.contains(&k.as_str()) => Some(p),
+            _ => null_field(x, &p),
+        }
+    })
 }
 
 /// One request as handlers see it.
