@@ -134,13 +134,23 @@ async fn replica(store: RedisStore, ledger: Arc<Ledger>, behaviour: Behaviour) -
 }
 
 async fn store(redis: &TestRedis, timeout: Duration, claim_ttl: Duration) -> RedisStore {
-    RedisStore::builder()
-        .prefix(&redis.prefix)
-        .timeout(timeout)
-        .claim_ttl(claim_ttl)
-        .connect(&redis.url)
-        .await
-        .expect("Redis answers")
+    // A short `timeout` is what some tests exercise once Redis is gone; the first connection
+    // is not under test, so a loaded CI machine gets a few tries at it.
+    let mut last = None;
+    for _ in 0..10 {
+        match RedisStore::builder()
+            .prefix(&redis.prefix)
+            .timeout(timeout)
+            .claim_ttl(claim_ttl)
+            .connect(&redis.url)
+            .await
+        {
+            Ok(s) => return s,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("Redis answers: {last:?}")
 }
 
 async fn replicas(redis: &TestRedis, ledger: &Arc<Ledger>, behaviour: Behaviour) -> Vec<String> {

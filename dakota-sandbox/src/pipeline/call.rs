@@ -93,6 +93,44 @@ impl Reply {
     }
 }
 
+/// Request fields the spec marks `nullable` (an explicit `null` clears them); everywhere else
+/// a `null` is a value of the wrong type (serde would read it as "absent" and accept it).
+const NULLABLE_FIELDS: [&str; 4] = [
+    "sub_client_id",
+    "last_audit_date",
+    "description",
+    "signer_group_id",
+];
+
+/// Whether `k` can be a property name of the spec (lower snake case); other keys are
+/// additional properties, which the schemas allow with any value.
+fn spec_like(k: &str) -> bool {
+    k.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && k.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The path of the first `null` in a request body that the spec does not allow, if any: a
+/// `null` value of a property (objects are followed through their spec-like keys; array items
+/// and additional properties are left alone). Bodies are bounded by the body limit, so the
+/// walk is too.
+fn null_field(v: &Value, path: &str) -> Option<String> {
+    let Value::Object(m) = v else {
+        return None;
+    };
+    m.iter().filter(|(k, _)| spec_like(k)).find_map(|(k, x)| {
+        let p = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
+        match x {
+            Value::Null if !NULLABLE_FIELDS.contains(&k.as_str()) => Some(p),
+            _ => null_field(x, &p),
+        }
+    })
+}
+
 /// One request as handlers see it.
 pub(crate) struct Call<'a> {
     pub(crate) state: &'a SandboxState,
@@ -122,6 +160,21 @@ impl Call<'_> {
         self.header(name)
             .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
             .unwrap_or(false)
+    }
+
+    /// A boolean header as the spec types it: absent is `false`, `true`/`false` (any case) are
+    /// themselves, anything else is a `400` naming the header.
+    pub(crate) fn bool_header(&self, name: &str) -> Result<bool, ApiError> {
+        match self.header(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(false),
+            Some(v) if v == "true" => Ok(true),
+            Some(v) if v == "false" => Ok(false),
+            Some(_) => Err(ApiError::field(
+                name,
+                "invalid_type",
+                format!("{name} must be true or false"),
+            )),
+        }
     }
 
     /// The `i`-th path parameter as given.
@@ -180,11 +233,19 @@ impl Call<'_> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Err(body_required());
         }
-        serde_json::from_slice(self.body).map_err(|e| {
+        let v: Value = serde_json::from_slice(self.body).map_err(|e| {
             let mut err = ApiError::bad_request(format!("malformed JSON body: {e}"));
             err.errors = vec![FieldError::new("body", "malformed_json", e.to_string())];
             err
-        })
+        })?;
+        if let Some(field) = null_field(&v, "") {
+            return Err(ApiError::field(
+                field,
+                "invalid_type",
+                "null is not a value of this field: leave it out instead",
+            ));
+        }
+        Ok(v)
     }
 
     /// The body as a generated request type (a JSON object is required).

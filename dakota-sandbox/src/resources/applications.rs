@@ -575,10 +575,9 @@ pub(crate) fn put_edd(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
     object(&body)?;
     let req: types::EddRequest = typed(body)?;
+    // `account_usage_description` is required but the spec sets no minLength: a blank one is
+    // accepted as sent.
     let mut errs = Errors::default();
-    if req.account_usage_description.trim().is_empty() {
-        errs.push("account_usage_description", "blank", "must not be blank");
-    }
     if req.is_regulated == Some(true) && req.regulatory_license_type.is_none() {
         errs.push(
             "regulatory_license_type",

@@ -46,8 +46,8 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
     let cfg = state.config();
     let now = call.now;
     let scenario = call.scenario();
-    let skip = call.flag("x-sandbox-skip-auto-approval");
-    let instant = call.flag("x-sandbox-instant-completion");
+    let skip = call.bool_header("x-sandbox-skip-auto-approval")?;
+    let instant = call.bool_header("x-sandbox-instant-completion")?;
     let kind = match req.customer_type {
         types::CustomerCreateRequestCustomerType::Business => Kind::Business,
         _ => Kind::Individual,
