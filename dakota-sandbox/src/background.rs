@@ -58,8 +58,16 @@ impl SandboxState {
             };
             let t = timer?;
             let now = Utc::now().max(t.at);
-            if let Err(e) = self.write(now, None, |tx| (t.run)(tx, &t.id, t.at)) {
-                tracing::warn!(id = %t.id, error = %e.detail, "a lifecycle timer failed");
+            let fired = self.write(now, None, |tx| {
+                tx.finish_timer(t.seq);
+                (t.def.run)(tx, &t.id, t.at)
+            });
+            if let Err(e) = fired {
+                tracing::warn!(id = %t.id, timer = t.def.name, error = %e.detail, "a lifecycle timer failed");
+                let _ = self.write(now, None, |tx| {
+                    tx.finish_timer(t.seq);
+                    Ok(())
+                });
             }
         }
     }
@@ -184,6 +192,10 @@ async fn deliver(
     let attempts = cfg.webhook_max_attempts.max(1);
     let mut backoff = cfg.webhook_retry_backoff;
     for n in 1..=attempts {
+        // Nothing leaves the sandbox before the change that caused it is on disk.
+        if state.inner.store.settle().await.is_err() {
+            return;
+        }
         let job = state.read(|t| {
             let target = t.get::<TargetRec>(&target_id)?;
             let body = t.get::<EventRec>(&event_id)?.body.clone();
