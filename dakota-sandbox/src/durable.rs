@@ -56,7 +56,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;
      CREATE TABLE timers (
          seq       INTEGER PRIMARY KEY NOT NULL,
-         at_ms     INTEGER NOT NULL,
+         at_ns     INTEGER NOT NULL,
          name      TEXT NOT NULL,
          record_id TEXT NOT NULL
      );
@@ -464,14 +464,15 @@ impl Log {
         }
     }
 
-    /// Appends a filled entry.
-    pub(crate) fn append(&self, ops: Vec<Op>) {
+    /// Appends a filled entry; returns its position.
+    pub(crate) fn append(&self, ops: Vec<Op>) -> u64 {
         let mut seq = lock(&self.shared.seq);
         seq.last += 1;
         let lsn = seq.last;
         seq.pending.insert(lsn, Some(ops));
         drop(seq);
         self.shared.ready.notify_one();
+        lsn
     }
 
     fn fill(&self, lsn: u64, ops: Vec<Op>) {
@@ -560,6 +561,11 @@ fn ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
+/// Timers keep full precision: one fired a hair early finds nothing due and is spent.
+fn ns(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
 fn commit(conn: &mut Connection, batch: &[(u64, Vec<Op>)]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
@@ -584,12 +590,12 @@ fn commit(conn: &mut Connection, batch: &[(u64, Vec<Op>)]) -> rusqlite::Result<(
                         record_id,
                     } => {
                         tx.prepare_cached(
-                            "INSERT OR REPLACE INTO timers (seq, at_ms, name, record_id)
+                            "INSERT OR REPLACE INTO timers (seq, at_ns, name, record_id)
                              VALUES (?1, ?2, ?3, ?4)",
                         )?
                         .execute(params![
                             i64::try_from(*seq).unwrap_or(i64::MAX),
-                            ms(*at),
+                            ns(*at),
                             name,
                             record_id
                         ])?;
@@ -710,13 +716,13 @@ pub(crate) fn load_rest(
     };
     {
         let mut stmt = conn
-            .prepare("SELECT seq, at_ms, name, record_id FROM timers ORDER BY seq")
+            .prepare("SELECT seq, at_ns, name, record_id FROM timers ORDER BY seq")
             .map_err(err)?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((
                     u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                    at_ms(r.get(1)?),
+                    DateTime::from_timestamp_nanos(r.get(1)?),
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                 ))

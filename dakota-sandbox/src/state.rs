@@ -72,11 +72,15 @@ impl Ord for Timer {
     }
 }
 
+/// A webhook delivery to make: event id, target id, and the log entry that must be on disk
+/// first (0: nothing to wait for).
+pub(crate) type DeliveryJob = (String, String, u64);
+
 /// Work for the background task. Both queues are bounded by the records they refer to.
 #[derive(Default)]
 pub(crate) struct Jobs {
     pub(crate) timers: Mutex<BinaryHeap<Reverse<Timer>>>,
-    pub(crate) deliveries: Mutex<VecDeque<(String, String)>>,
+    pub(crate) deliveries: Mutex<VecDeque<DeliveryJob>>,
     pub(crate) notify: tokio::sync::Notify,
     pub(crate) taken: std::sync::atomic::AtomicBool,
 }
@@ -99,12 +103,9 @@ impl SandboxState {
             Some(dir) => {
                 let keep_since = Utc::now()
                     - chrono::Duration::hours(crate::pipeline::idempotency::RETENTION_HOURS);
-                let (store, recovered) = Store::open(
-                    crate::schema(),
-                    dir,
-                    config.webhook_signer.seed(),
-                    keep_since,
-                )?;
+                let (seed, generated) = config.webhook_signer.seed();
+                let (store, recovered) =
+                    Store::open(crate::schema(), dir, (seed, !generated), keep_since)?;
                 if let Some(seed) = recovered.webhook_seed {
                     config.webhook_signer = crate::WebhookSigner::from_seed(seed);
                 }
@@ -137,7 +138,7 @@ impl SandboxState {
                 .filter(|d| d.status == dakota_api::types::WebhookDeliveryStatus::Pending)
                 .filter_map(|d| {
                     let target = d.id.strip_prefix(d.event_id.as_str())?;
-                    Some((d.event_id.clone(), target.to_owned()))
+                    Some((d.event_id.clone(), target.to_owned(), 0))
                 })
                 .collect::<VecDeque<_>>()
         });
@@ -204,12 +205,13 @@ impl SandboxState {
                 Effect::Deliver {
                     event_id,
                     target_id,
+                    lsn,
                 } => {
                     let mut q = lock(&jobs.deliveries);
                     if q.len() >= MAX_QUEUED_DELIVERIES {
                         overflow.push((event_id, target_id));
                     } else {
-                        q.push_back((event_id, target_id));
+                        q.push_back((event_id, target_id, lsn));
                     }
                 }
             }

@@ -173,8 +173,13 @@ pub(crate) enum Effect {
         id: String,
         timer: &'static TimerDef,
     },
-    /// Send a webhook delivery record (by event and target id).
-    Deliver { event_id: String, target_id: String },
+    /// Send a webhook delivery record (by event and target id) once the log entry `lsn`
+    /// (the transaction that created it; 0 in memory) is on disk.
+    Deliver {
+        event_id: String,
+        target_id: String,
+        lsn: u64,
+    },
 }
 
 impl std::fmt::Debug for Effect {
@@ -186,6 +191,7 @@ impl std::fmt::Debug for Effect {
             Effect::Deliver {
                 event_id,
                 target_id,
+                ..
             } => write!(f, "Deliver({event_id} to {target_id})"),
         }
     }
@@ -387,6 +393,7 @@ impl Tx<'_> {
         self.effects.push(Effect::Deliver {
             event_id: event_id.to_owned(),
             target_id: target_id.to_owned(),
+            lsn: 0,
         });
     }
 }
@@ -525,6 +532,14 @@ impl Store {
         log.wait(log.last()).await.map_err(|e| not_saved(&e.0))
     }
 
+    /// Waits until the log entry `lsn` (and all before it) is on disk.
+    pub(crate) async fn settle_to(&self, lsn: u64) -> Result<(), ApiError> {
+        match &self.log {
+            Some(log) if lsn > 0 => log.wait(lsn).await.map_err(|e| not_saved(&e.0)),
+            _ => Ok(()),
+        }
+    }
+
     /// Runs `f` as one atomic transaction: on `Err` every write is undone and no effect
     /// escapes; on `Ok` the transaction's entry is appended to the log (with a data dir) and
     /// the effects to run after the commit are returned with the value.
@@ -555,9 +570,17 @@ impl Store {
                 ))
             }
         };
-        let out = out.and_then(|v| self.commit(&tx).map(|()| v));
+        let out = out.and_then(|v| self.commit(&tx).map(|lsn| (v, lsn)));
         match out {
-            Ok(v) => (Ok(v), tx.effects),
+            Ok((v, entry)) => {
+                let mut effects = tx.effects;
+                for e in &mut effects {
+                    if let Effect::Deliver { lsn, .. } = e {
+                        *lsn = entry;
+                    }
+                }
+                (Ok(v), effects)
+            }
             Err(e) => {
                 let undo = std::mem::take(&mut tx.undo);
                 for u in undo.into_iter().rev() {
@@ -569,8 +592,8 @@ impl Store {
     }
 
     /// Checks that everything the transaction wrote is registered, and appends its entry to
-    /// the log (with a data dir).
-    fn commit(&self, tx: &Tx<'_>) -> Result<(), ApiError> {
+    /// the log (with a data dir); returns the entry's position (0 when none).
+    fn commit(&self, tx: &Tx<'_>) -> Result<u64, ApiError> {
         if let Some(t) = tx.touched.iter().find(|t| !self.schema.has_type(t.type_id)) {
             tracing::error!(
                 kind = t.kind,
@@ -596,7 +619,7 @@ impl Store {
             }
         }
         let Some(log) = &self.log else {
-            return Ok(());
+            return Ok(0);
         };
         let mut ops = Vec::new();
         let mut seen = HashSet::new();
@@ -646,10 +669,10 @@ impl Store {
                 value: i64::from(last_ts).into(),
             });
         }
-        if !ops.is_empty() {
-            log.append(ops);
+        if ops.is_empty() {
+            return Ok(0);
         }
-        Ok(())
+        Ok(log.append(ops))
     }
 }
 
