@@ -1,5 +1,7 @@
-//! A local, stateful, in-memory Dakota Platform API server (think stripe-mock, but it keeps
-//! state), for examples and integration tests.
+//! A local, stateful Dakota Platform API server (think stripe-mock, but it keeps state), for
+//! examples and integration tests: in memory by default, or kept in a data dir
+//! ([`SandboxBuilder::data_dir`], `--data-dir`) so a team can run it as a shared service
+//! whose state survives restarts and crashes.
 //!
 //! Every request and response body is a `dakota_api::types` value, so the wire format follows
 //! the spec by construction. Operations of the spec that the sandbox does not implement answer
@@ -20,6 +22,11 @@
 //!
 //! # Behaviour
 //!
+//! * **Persistence** (with a data dir): one SQLite file holds every record, stored idempotent
+//!   response, pending lifecycle timer and webhook delivery, the id sequence and the webhook
+//!   signing key; every answer is sent only once the changes it could have seen are on disk
+//!   (WAL, `synchronous=FULL`, group commit), and a restart loads it all back. A damaged file,
+//!   or one of a newer schema version, is refused at start-up ([`StoreError`]).
 //! * **Implemented operations**: see [`IMPLEMENTED_OPERATIONS`], plus `PUT /sandbox/uploads/{upload_id}`,
 //!   the target of the presigned upload URLs the sandbox hands out.
 //! * **Auth**: `x-api-key` (401 without it or with a wrong one). Application routes also take
