@@ -260,10 +260,20 @@ fn check_size(path: &Path) -> Result<(), StoreError> {
         // Pages in the WAL may extend the file; quick_check covers that case.
         return Ok(());
     }
-    let data = std::fs::read(path).map_err(|source| StoreError::Io {
+    let io = |source| StoreError::Io {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    let mut data = Vec::with_capacity(100);
+    {
+        use std::io::Read as _;
+        std::fs::File::open(path)
+            .map_err(io)?
+            .take(100)
+            .read_to_end(&mut data)
+            .map_err(io)?;
+    }
     let corrupt = |detail: String| StoreError::Corrupt {
         path: path.to_owned(),
         detail,
@@ -275,12 +285,11 @@ fn check_size(path: &Path) -> Result<(), StoreError> {
         1 => 65536,
         n => usize::from(n),
     };
-    let pages = u32::from_be_bytes([data[28], data[29], data[30], data[31]]) as usize;
-    let expected = pages.saturating_mul(page_size);
-    if page_size >= 512 && pages > 0 && data.len() < expected {
+    let pages = u64::from(u32::from_be_bytes([data[28], data[29], data[30], data[31]]));
+    let expected = pages.saturating_mul(page_size as u64);
+    if page_size >= 512 && pages > 0 && len < expected {
         return Err(corrupt(format!(
-            "the file has {} bytes, its header records {pages} pages of {page_size} bytes",
-            data.len()
+            "the file has {len} bytes, its header records {pages} pages of {page_size} bytes"
         )));
     }
     Ok(())

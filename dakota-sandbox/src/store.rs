@@ -37,7 +37,8 @@
 //!    changed or gone.
 //! 3. Nothing else: a transaction that touches an unregistered record type or schedules an
 //!    unregistered timer fails with `500` in every mode (so any test of the new area catches
-//!    a missing line), and `tests::schema_is_consistent` checks names are unique.
+//!    a missing line), and `tests::the_sandbox_schema_has_unique_names` checks that
+//!    names are unique.
 //!
 //! Changing the JSON shape of a stored record is a schema change: add a migration to
 //! [`crate::durable::MIGRATIONS`] that rewrites the affected rows (fields added as `Option`
