@@ -96,6 +96,17 @@ fn builder_from_args() -> Result<Option<dakota_sandbox::SandboxBuilder>, String>
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Warnings and errors on stderr (a commit that fails, a timer that fails); set
+    // DAKOTA_SANDBOX_LOG=info to also see start-up details such as loading the data dir.
+    let level = match std::env::var("DAKOTA_SANDBOX_LOG").as_deref() {
+        Ok("info") => tracing::Level::INFO,
+        Ok("debug") => tracing::Level::DEBUG,
+        _ => tracing::Level::WARN,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .try_init();
     let builder = match builder_from_args() {
         Ok(Some(b)) => b,
         Ok(None) => {

@@ -451,8 +451,11 @@ impl Store {
         seed: ([u8; 32], bool),
         keep_responses_since: DateTime<Utc>,
     ) -> Result<(Self, Recovered), StoreError> {
+        let started = std::time::Instant::now();
         let (conn, path) = durable::open(dir)?;
+        let opened = started.elapsed();
         let mut tables = Tables::default();
+        let mut rows = 0usize;
         let unreadable = |what: String, detail: String| StoreError::Unreadable {
             path: path.clone(),
             what,
@@ -465,10 +468,22 @@ impl Store {
                     "unknown kind (written by another version?)".into(),
                 ));
             };
+            rows += 1;
             load(&mut tables, id, json)
                 .map_err(|e| unreadable(format!("{kind} {id}"), e.to_string()))
         })?;
+        let loaded = started.elapsed();
         let rest = durable::load_rest(&conn, &path, keep_responses_since)?;
+        tracing::info!(
+            path = %path.display(),
+            records = rows,
+            timers = rest.timers.len(),
+            responses = rest.idempotency.len(),
+            open_and_check_ms = opened.as_millis(),
+            records_ms = (loaded - opened).as_millis(),
+            rest_ms = (started.elapsed() - loaded).as_millis(),
+            "loaded the data dir"
+        );
         tables.ids = IdGen::resume(rest.id_counter, rest.id_last_ts);
         let mut recovered = Recovered {
             idempotency: rest.idempotency,
