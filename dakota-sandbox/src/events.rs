@@ -60,6 +60,8 @@ impl PendingEvent {
 pub(crate) struct EventRec {
     pub(crate) id: String,
     pub(crate) event_type: types::EventType,
+    /// Emission time, Unix seconds.
+    pub(crate) created: i64,
     #[serde(with = "crate::store::utf8_bytes")]
     pub(crate) body: Bytes,
     pub(crate) simulation_id: Option<String>,
@@ -177,6 +179,7 @@ pub(crate) fn emit(tx: &mut Tx<'_>, e: PendingEvent) -> Result<(), ApiError> {
     tx.put(EventRec {
         id: id.clone(),
         event_type: e.event_type.clone(),
+        created: now.timestamp(),
         body,
         simulation_id: e.simulation_id.clone(),
         replays: 0,

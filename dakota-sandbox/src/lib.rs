@@ -113,6 +113,7 @@ mod ids;
 mod pipeline;
 mod problem;
 mod resources;
+mod serve;
 mod signing;
 mod state;
 mod store;
@@ -122,7 +123,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use background::WEBHOOK_REPLAY_HEADER;
@@ -132,6 +133,7 @@ pub use pipeline::auth::{API_KEY_HEADER, APPLICATION_TOKEN_HEADER};
 pub use pipeline::faults::SCENARIOS;
 pub use pipeline::idempotency::IDEMPOTENCY_KEY_HEADER;
 pub use pipeline::{IDEMPOTENT_REPLAYED_HEADER, REQUEST_ID_HEADER};
+pub use resources::wallets::FundWalletError;
 pub use signing::{WebhookSigner, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use state::SandboxState;
 
@@ -181,7 +183,7 @@ pub struct Sandbox {
     base_url: String,
     addr: SocketAddr,
     state: SandboxState,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<watch::Sender<bool>>,
     task: Option<JoinHandle<()>>,
     background: Option<JoinHandle<()>>,
 }
@@ -231,7 +233,7 @@ impl Sandbox {
     /// Stops the server and waits for it to finish its in-flight requests.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -246,7 +248,7 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         if let Some(task) = self.task.take() {
             task.abort();
@@ -270,6 +272,14 @@ impl SandboxBuilder {
     /// before that applies it too).
     pub fn auto_approve_after(mut self, d: Duration) -> Self {
         self.config.auto_approve_after = d;
+        self
+    }
+
+    /// Duration of each automatic step of a money movement (default 5 s): `pending` →
+    /// `processing` → `completed`. `Duration::ZERO` settles at once (background timer, and any
+    /// read applies due steps too).
+    pub fn transaction_step(mut self, d: Duration) -> Self {
+        self.config.transaction_step = d;
         self
     }
 
@@ -300,6 +310,25 @@ impl SandboxBuilder {
     /// How long the `network_timeout` scenario holds a response back (default 30 s).
     pub fn network_timeout_delay(mut self, d: Duration) -> Self {
         self.config.network_timeout_delay = d;
+        self
+    }
+
+    /// How long a connection may take to send a request's headers, also while it idles
+    /// between keep-alive requests (default 10 s).
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.config.header_read_timeout = d;
+        self
+    }
+
+    /// How long reading a request body may take (default 30 s).
+    pub fn body_read_timeout(mut self, d: Duration) -> Self {
+        self.config.body_read_timeout = d;
+        self
+    }
+
+    /// Connections served at once (default 1024).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config.max_connections = n;
         self
     }
 
@@ -352,6 +381,13 @@ impl SandboxBuilder {
         self
     }
 
+    /// How long after it is broadcast a wallet transaction is confirmed (default 2 s;
+    /// `Duration::ZERO` confirms at once).
+    pub fn wallet_confirmation_delay(mut self, d: Duration) -> Self {
+        self.config.wallet_confirmation_delay = d;
+        self
+    }
+
     /// Local port to bind (default 0: any free port).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -373,17 +409,12 @@ impl SandboxBuilder {
         let state = SandboxState::new(self.config, base_url.clone())?;
         let app = router(state.clone());
         let background = state.take_background_task().map(tokio::spawn);
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "sandbox server stopped");
-            }
-        });
+        let (tx, rx) = watch::channel(false);
+        let limits = serve::Limits {
+            header_read_timeout: state.config().header_read_timeout,
+            max_connections: state.config().max_connections,
+        };
+        let task = tokio::spawn(serve::serve(listener, app, limits, rx));
         Ok(Sandbox {
             base_url,
             addr,

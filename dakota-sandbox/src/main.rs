@@ -1,7 +1,7 @@
 //! `dakota-sandbox`: serves a local Dakota Platform sandbox until Ctrl-C.
 //!
 //! ```text
-//! dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] [--token-rate-limit N]
+//! dakota-sandbox [--port N] [--auto-approve-secs N] [--transaction-step-secs N] [--rate-limit N] [--token-rate-limit N]
 //!                [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX] [--strict-auth]
 //!                [--data-dir DIR]
 //! dakota-sandbox --list-operations
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use dakota_sandbox::Sandbox;
 
-const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] \
+const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [--transaction-step-secs N] [--rate-limit N] \
 [--token-rate-limit N] [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX] [--strict-auth]
                       [--data-dir DIR]
        dakota-sandbox --list-operations
@@ -23,6 +23,8 @@ const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [-
   --list-operations         print the operationIds the sandbox implements, one a line, and exit
   --port N                  local port on 127.0.0.1 (default 0: any free port)
   --auto-approve-secs N     seconds until a new application is approved (default 5)
+  --transaction-step-secs N seconds per step of a money movement, pending -> processing ->
+                            completed (default 5)
   --rate-limit N            requests per minute per API key (default 60)
   --token-rate-limit N      requests per hour per application token (default 100)
   --api-key KEY             API key to accept (default: random sk_sandbox_...)
@@ -78,6 +80,9 @@ fn builder_from_args() -> Result<Option<dakota_sandbox::SandboxBuilder>, String>
             "--port" => b.port(parse(&flag, value())?),
             "--auto-approve-secs" => {
                 b.auto_approve_after(Duration::from_secs(parse(&flag, value())?))
+            }
+            "--transaction-step-secs" => {
+                b.transaction_step(Duration::from_secs(parse(&flag, value())?))
             }
             "--rate-limit" => b.rate_limit_per_minute(parse(&flag, value())?),
             "--token-rate-limit" => b.token_rate_limit_per_hour(parse(&flag, value())?),

@@ -164,6 +164,31 @@ pub(crate) mod utf8_bytes {
     }
 }
 
+/// `#[serde(with = "crate::store::base64_bytes")]` for an `Option<bytes::Bytes>` field holding
+/// arbitrary bytes (a file): stored as standard base64 text.
+pub(crate) mod base64_bytes {
+    use base64::Engine as _;
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(b: &Option<Bytes>, s: S) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(b) => s.serialize_some(&base64::engine::general_purpose::STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Bytes>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(text) => base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map(|v| Some(Bytes::from(v)))
+                .map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Work to do once a transaction has committed.
 #[derive(Clone)]
 pub(crate) enum Effect {

@@ -23,6 +23,8 @@ pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) content_type: Option<&'static str>,
     pub(crate) body: Bytes,
+    /// Further response headers (e.g. a download's `Content-Disposition`).
+    pub(crate) headers: Vec<(axum::http::HeaderName, HeaderValue)>,
 }
 
 impl Reply {
@@ -34,6 +36,7 @@ impl Reply {
             status,
             content_type: Some("application/json"),
             body: Bytes::from(body),
+            headers: Vec::new(),
         })
     }
 
@@ -53,7 +56,27 @@ impl Reply {
             status,
             content_type: None,
             body: Bytes::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// `200` with raw bytes of a media type.
+    pub(crate) fn bytes(content_type: &'static str, body: Bytes) -> Self {
+        Self {
+            status: StatusCode::OK,
+            content_type: Some(content_type),
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a response header (values that are not valid header text are left out).
+    pub(crate) fn with_header(mut self, name: &'static str, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers
+                .push((axum::http::HeaderName::from_static(name), v));
+        }
+        self
     }
 
     pub(crate) fn into_response(self) -> Response {
@@ -62,6 +85,9 @@ impl Reply {
         if let Some(ct) = self.content_type {
             resp.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        for (name, value) in self.headers {
+            resp.headers_mut().insert(name, value);
         }
         resp
     }
@@ -73,6 +99,8 @@ pub(crate) struct Call<'a> {
     pub(crate) params: &'a [String],
     pub(crate) parts: &'a Parts,
     pub(crate) body: &'a Bytes,
+    /// Bytes the body had (for counted bodies, which are not kept).
+    pub(crate) body_len: usize,
     pub(crate) now: DateTime<Utc>,
     pub(crate) request_id: &'a str,
     pub(crate) idempotency_key: Option<&'a str>,

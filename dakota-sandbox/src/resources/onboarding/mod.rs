@@ -75,6 +75,9 @@ pub(crate) struct Upload {
     pub(crate) application_id: String,
     pub(crate) individual_id: Option<String>,
     pub(crate) document_type: String,
+    /// `pdf`, `jpeg` or `png`.
+    pub(crate) file_type: String,
+    pub(crate) filename: Option<String>,
     pub(crate) expires_at: DateTime<Utc>,
     pub(crate) received_bytes: Option<usize>,
 }
