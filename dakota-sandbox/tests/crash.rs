@@ -4,7 +4,8 @@
 //!   all with idempotency keys) and transitions (`simulate/onboarding`), SIGKILLed at random
 //!   points at least 20 times and restarted on the same data dir; after every restart each
 //!   write acknowledged before the kill reads back identical, each idempotency key replays its
-//!   stored response byte for byte, the webhook signing key is unchanged; at the end the
+//!   stored response byte for byte (recipients of approved customers too, a money-movement
+//!   record), the webhook signing key is unchanged; at the end the
 //!   pending auto-approval timers and webhook deliveries have resumed.
 //! * `a_damaged_database_is_refused`: a truncated or overwritten file stops the sandbox at
 //!   start-up with a clear message (and a non-zero exit) instead of serving partial state.
@@ -132,7 +133,7 @@ fn refused(dir: &Path) -> String {
 /// One acknowledged (2xx) idempotent write.
 #[derive(Debug, Clone)]
 struct Ack {
-    path: &'static str,
+    path: String,
     key: String,
     body: Vec<u8>,
     status: u16,
@@ -153,6 +154,11 @@ enum Written {
     },
     Approval {
         application_id: String,
+    },
+    Recipient {
+        id: String,
+        customer_id: String,
+        name: String,
     },
 }
 
@@ -208,6 +214,9 @@ async fn worker(base: String, hook: String, shared: Arc<Shared>, stop: Arc<Atomi
             let c = shared.customers.lock().expect("customers");
             (!c.is_empty()).then(|| c[rand::rng().random_range(0..c.len())].clone())
         };
+        let recipient_path = pick
+            .as_ref()
+            .map(|(c, _)| format!("/customers/{c}/recipients"));
         let (path, body) = if roll < 8 && shared.targets.load(Ordering::Relaxed) < 4 {
             let url = format!("{hook}/t/{}", uuid::Uuid::new_v4().simple());
             (
@@ -219,6 +228,15 @@ async fn worker(base: String, hook: String, shared: Arc<Shared>, stop: Arc<Atomi
                 "/sandbox/simulate/onboarding",
                 json!({"type": "kyb_approve", "applicant_id": app,
                        "simulation_id": format!("sim_{}", uuid::Uuid::new_v4().simple())}),
+            )
+        } else if let (true, Some(p)) = (roll < 40, &recipient_path) {
+            // Money movement: a recipient of a customer (refused until its KYB is active,
+            // which auto-approval makes it within a second).
+            let n = uuid::Uuid::new_v4().simple().to_string();
+            (
+                p.as_str(),
+                json!({"name": format!("Payee {}", &n[..8]),
+                       "address": {"street1": "1 Harbor Way", "city": "Boston", "country": "US"}}),
             )
         } else {
             let n = uuid::Uuid::new_v4().simple().to_string();
@@ -263,12 +281,17 @@ async fn worker(base: String, hook: String, shared: Arc<Shared>, stop: Arc<Atomi
                     url: body["url"].as_str().expect("url").to_owned(),
                 }
             }
+            p if p.ends_with("/recipients") => Written::Recipient {
+                id: v["id"].as_str().expect("id").to_owned(),
+                customer_id: pick.as_ref().map(|(c, _)| c.clone()).unwrap_or_default(),
+                name: body["name"].as_str().expect("name").to_owned(),
+            },
             _ => Written::Approval {
                 application_id: body["applicant_id"].as_str().expect("app").to_owned(),
             },
         };
         shared.acks.lock().expect("acks").push(Ack {
-            path,
+            path: path.to_owned(),
             key,
             body: bytes,
             status,
@@ -284,7 +307,7 @@ async fn verify(http: &reqwest::Client, base: &str, acks: &[Ack]) -> usize {
     for a in acks {
         let mut ok = true;
         // The idempotency key replays the stored response byte for byte.
-        match post(http, base, a.path, &a.key, &a.body).await {
+        match post(http, base, &a.path, &a.key, &a.body).await {
             Some((status, headers, bytes)) => {
                 let replayed = headers
                     .get("idempotent-replayed")
@@ -328,6 +351,26 @@ async fn verify(http: &reqwest::Client, base: &str, acks: &[Ack]) -> usize {
                 let (s, t) = get(http, base, &format!("/webhooks/targets/{id}")).await;
                 if s != 200 || t["url"] != json!(url) {
                     eprintln!("target {id} reads back wrong: {s} {t}");
+                    ok = false;
+                }
+            }
+            Written::Recipient {
+                id,
+                customer_id,
+                name,
+            } => {
+                let (s, r) = get(http, base, &format!("/recipients/{id}")).await;
+                let (sl, list) = get(
+                    http,
+                    base,
+                    &format!("/customers/{customer_id}/recipients?limit=100"),
+                )
+                .await;
+                let listed = list["data"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|x| x["id"] == json!(id)));
+                if s != 200 || r["name"] != json!(name) || sl != 200 || !listed {
+                    eprintln!("recipient {id} reads back wrong: {s} {r} / {sl} listed={listed}");
                     ok = false;
                 }
             }
@@ -408,7 +451,7 @@ fn sigkill_loses_no_acknowledged_write() {
             assert_eq!(status, 201, "{}", String::from_utf8_lossy(&response));
             let v: Value = serde_json::from_slice(&response).expect("target");
             shared.acks.lock().expect("acks").push(Ack {
-                path: "/webhooks/targets",
+                path: "/webhooks/targets".to_owned(),
                 key,
                 body,
                 status,
@@ -488,16 +531,17 @@ fn sigkill_loses_no_acknowledged_write() {
     }
 
     let acks = shared.acks.lock().expect("acks").len();
-    let by_kind =
-        shared
-            .acks
-            .lock()
-            .expect("acks")
-            .iter()
-            .fold(HashMap::<&str, usize>::new(), |mut m, a| {
-                *m.entry(a.path).or_default() += 1;
-                m
-            });
+    let by_kind = shared.acks.lock().expect("acks").iter().fold(
+        HashMap::<String, usize>::new(),
+        |mut m, a| {
+            let kind = match &a.what {
+                Written::Recipient { .. } => "/customers/{id}/recipients",
+                _ => a.path.as_str(),
+            };
+            *m.entry(kind.to_owned()).or_default() += 1;
+            m
+        },
+    );
     eprintln!(
         "crash test: {kills} SIGKILLs, {} requests sent, {acks} acknowledged ({by_kind:?}), \
          {checked} acknowledged-write checks after restarts, {lost} lost, {:.1} s",
@@ -508,6 +552,12 @@ fn sigkill_loses_no_acknowledged_write() {
     assert!(
         acks >= 100,
         "too few writes acknowledged to mean much: {acks}"
+    );
+    assert!(
+        by_kind
+            .get("/customers/{id}/recipients")
+            .is_some_and(|n| *n > 0),
+        "no recipient was acknowledged: {by_kind:?}"
     );
     assert_eq!(lost, 0, "acknowledged writes lost or changed after a crash");
     let _ = std::fs::remove_dir_all(&dir);
