@@ -1,5 +1,6 @@
 //! Settings of one sandbox instance.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Settings of one sandbox instance; [`Default`] gives the documented defaults.
@@ -50,6 +51,10 @@ pub struct SandboxConfig {
     /// `x-api-key`; on, they answer `401` (or `403` where the spec documents no `401`) to a
     /// key and take only the application's token.
     pub strict_auth: bool,
+    /// Keep all state in this directory (one SQLite file, `sandbox.sqlite3`, created if
+    /// needed) so it survives restarts and crashes; `None` (the default) keeps it in memory.
+    /// See [`crate::SandboxBuilder::data_dir`].
+    pub data_dir: Option<PathBuf>,
     /// How long after it is broadcast a wallet transaction is confirmed on chain (default
     /// 2 s; `Duration::ZERO` confirms at once, by the background timer or the next read).
     pub wallet_confirmation_delay: Duration,
@@ -75,6 +80,7 @@ impl Default for SandboxConfig {
             webhook_max_attempts: 4,
             webhook_retry_backoff: Duration::from_millis(500),
             strict_auth: false,
+            data_dir: None,
             wallet_confirmation_delay: Duration::from_secs(2),
         }
     }

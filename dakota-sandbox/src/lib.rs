@@ -1,5 +1,7 @@
-//! A local, stateful, in-memory Dakota Platform API server (think stripe-mock, but it keeps
-//! state), for examples and integration tests.
+//! A local, stateful Dakota Platform API server (think stripe-mock, but it keeps state), for
+//! examples and integration tests: in memory by default, or kept in a data dir
+//! ([`SandboxBuilder::data_dir`], `--data-dir`) so a team can run it as a shared service
+//! whose state survives restarts and crashes.
 //!
 //! Every request and response body is a `dakota_api::types` value, so the wire format follows
 //! the spec by construction. Operations of the spec that the sandbox does not implement answer
@@ -20,6 +22,11 @@
 //!
 //! # Behaviour
 //!
+//! * **Persistence** (with a data dir): one SQLite file holds every record, stored idempotent
+//!   response, pending lifecycle timer and webhook delivery, the id sequence and the webhook
+//!   signing key; every answer is sent only once the changes it could have seen are on disk
+//!   (WAL, `synchronous=FULL`, group commit), and a restart loads it all back. A damaged file,
+//!   or one of a newer schema version, is refused at start-up ([`StoreError`]).
 //! * **Implemented operations**: see [`IMPLEMENTED_OPERATIONS`], plus `PUT /sandbox/uploads/{upload_id}`,
 //!   the target of the presigned upload URLs the sandbox hands out.
 //! * **Auth**: `x-api-key` (401 without it or with a wrong one). Application routes also take
@@ -92,13 +99,15 @@
 #![deny(missing_docs)]
 
 // Layers, each depending only on those above it:
-//   config, ids, problem, store, signing   plain data and the record store
+//   config, ids, problem, signing          plain data
+//   durable, store                         the SQLite log of a data dir; the record store
 //   events, state                          the event log; shared state and job queues
 //   background, pipeline                   timers and webhook delivery; the HTTP pipeline
 //   resources                              one module per resource area, over the pipeline
 //   lib                                    composes the router from the pipeline and areas
 mod background;
 mod config;
+mod durable;
 mod events;
 mod ids;
 mod pipeline;
@@ -119,6 +128,7 @@ use tokio::task::JoinHandle;
 
 pub use background::WEBHOOK_REPLAY_HEADER;
 pub use config::SandboxConfig;
+pub use durable::StoreError;
 pub use pipeline::auth::{API_KEY_HEADER, APPLICATION_TOKEN_HEADER};
 pub use pipeline::faults::SCENARIOS;
 pub use pipeline::idempotency::IDEMPOTENCY_KEY_HEADER;
@@ -145,6 +155,14 @@ pub fn router(state: SandboxState) -> axum::Router {
     pipeline::router(state, resources::registry())
 }
 
+/// Every record type and timer the sandbox stores (see [`store`] for what a new one adds).
+pub(crate) fn schema() -> store::Schema {
+    let mut s = store::Schema::default();
+    events::schema(&mut s);
+    resources::schema(&mut s);
+    s
+}
+
 /// Why a sandbox could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -154,6 +172,9 @@ pub enum SandboxError {
     /// A setting is out of range.
     #[error("invalid sandbox configuration: {0}")]
     InvalidConfig(String),
+    /// The data dir cannot be used (corrupt, written by a newer version, in use, ...).
+    #[error(transparent)]
+    DataDir(#[from] StoreError),
 }
 
 /// A running sandbox on `127.0.0.1`; dropping it shuts the server down.
@@ -347,6 +368,16 @@ impl SandboxBuilder {
     /// `x-api-key` (default off, as Dakota's playground; see [`SandboxConfig::strict_auth`]).
     pub fn strict_auth(mut self, on: bool) -> Self {
         self.config.strict_auth = on;
+        self
+    }
+
+    /// Keeps all state in `dir` (created if needed; one SQLite file, `sandbox.sqlite3`) so
+    /// it survives restarts and crashes: records, pending lifecycle timers and webhook
+    /// deliveries, stored idempotent responses and the webhook signing key (unless
+    /// [`SandboxBuilder::webhook_signing_seed`] gives one). Every `2xx` answer is on disk
+    /// before it is sent. Default: in memory. Delete the directory to start afresh.
+    pub fn data_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.data_dir = Some(dir.into());
         self
     }
 

@@ -32,6 +32,7 @@ use chrono::{DateTime, Utc};
 pub(crate) use call::{typed, Call, Reply};
 pub(crate) use registry::Registry;
 
+use crate::durable::{IdemRow, Op};
 use crate::ids;
 use crate::problem::{ApiError, PROBLEM_JSON};
 use crate::state::SandboxState;
@@ -58,11 +59,16 @@ pub(crate) struct Pipeline {
 /// through the pipeline (so unknown routes, wrong methods and operations without a handler
 /// get problem+json too).
 pub(crate) fn router(state: SandboxState, registry: Registry) -> Router {
+    let idempotency = Idempotency::default();
+    // The answers a data dir kept (taken by the first router built over this state).
+    idempotency.restore(std::mem::take(&mut *crate::state::lock(
+        &state.inner.recovered_responses,
+    )));
     let pipeline = Arc::new(Pipeline {
         state,
         registry,
         rate: RateLimits::default(),
-        idempotency: Idempotency::default(),
+        idempotency,
         faults: faults::Faults::default(),
     });
     Router::new().fallback(handle).with_state(pipeline)
@@ -104,6 +110,11 @@ async fn handle(State(p): State<Arc<Pipeline>>, req: Request) -> Response {
     let outcome = p
         .process(&parts, body, &request_id, &mut rate, &mut delay)
         .await;
+    // No answer leaves before every change it could have seen is on disk (data dir only).
+    let outcome = match p.state.inner.store.settle().await {
+        Ok(()) => outcome,
+        Err(e) => Err(e),
+    };
     let mut resp = match outcome {
         Ok(r) => r,
         Err(e) => {
@@ -453,9 +464,24 @@ impl Pipeline {
             );
             return Ok(resp);
         }
+        // With a data dir, the stored answer is saved in the same SQLite transaction as the
+        // changes the handler makes: the committer cannot pass this reserved entry until it
+        // is filled (see `crate::durable`).
+        let mut ticket = self.state.inner.store.reserve();
         let reply = self.execute(&req, Some(&key), delay);
         let stored = match &reply {
             Ok(r) if r.status.is_success() => {
+                let slot_name = idempotency::slot_key(&scope, &key);
+                if let Some(t) = ticket.as_mut() {
+                    t.push(Op::IdemPut(IdemRow {
+                        slot: slot_name,
+                        stored_at: now,
+                        fingerprint: fp,
+                        status: r.status.as_u16(),
+                        content_type: r.content_type.map(str::to_owned),
+                        body: r.body.to_vec(),
+                    }));
+                }
                 *guard = Some(Stored {
                     fingerprint: fp,
                     status: r.status,
@@ -466,13 +492,22 @@ impl Pipeline {
             }
             _ => false,
         };
-        drop(guard);
         if stored {
-            self.idempotency.stored(&scope, &key, now);
-        } else {
+            for slot in self.idempotency.stored(&scope, &key, now) {
+                if let Some(t) = ticket.as_mut() {
+                    t.push(Op::IdemDelete { slot });
+                }
+            }
+        }
+        drop(ticket);
+        // A request waiting on the same key sees the answer only once it is on disk.
+        let settled = self.state.inner.store.settle().await;
+        drop(guard);
+        if !stored {
             // A failed request stores nothing: its slot is given back.
             self.idempotency.release(&scope, &key, slot);
         }
+        settled?;
         Ok(reply?.into_response())
     }
 

@@ -17,7 +17,7 @@ use crate::pipeline::query;
 use crate::pipeline::validate::Errors;
 use crate::pipeline::{Call, Registry, Reply};
 use crate::problem::{build, ApiError};
-use crate::store::{Record, Tables, Tx};
+use crate::store::{Record, Schema, Tables, Tx};
 
 /// Registers the accounts operations.
 pub(crate) fn routes(r: &mut Registry) {
@@ -29,7 +29,7 @@ pub(crate) fn routes(r: &mut Registry) {
 }
 
 /// The kind of an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum AccountKind {
     Onramp,
     Offramp,
@@ -61,7 +61,7 @@ impl AccountKind {
 }
 
 /// Where deposits into an account go in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Deposit {
     /// Onramp: bank coordinates (the spec's `BankAccount`).
     Bank(Box<types::BankAccount>),
@@ -74,7 +74,7 @@ pub(crate) enum Deposit {
 }
 
 /// One account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AccountRec {
     pub(crate) id: String,
     pub(crate) customer_id: String,
@@ -620,4 +620,9 @@ fn delete(call: &Call<'_>) -> Result<Reply, ApiError> {
         recipients::use_destination(tx, &rec.destination_id, -1);
         Ok(Reply::empty(StatusCode::NO_CONTENT))
     })
+}
+
+/// Registers the account records (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<AccountRec>();
 }

@@ -25,7 +25,7 @@ use crate::pipeline::validate::Errors;
 use crate::pipeline::{Call, Registry, Reply};
 use crate::problem::{build, ApiError};
 use crate::state::SandboxState;
-use crate::store::{Record, Tables, Tx};
+use crate::store::{Record, Schema, Tables, Tx};
 
 /// Characters of a key shown again in lists.
 const SUFFIX_LEN: usize = 6;
@@ -43,7 +43,7 @@ pub(crate) fn routes(r: &mut Registry) {
 }
 
 /// An issued key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ApiKeyRec {
     pub(crate) id: String,
     pub(crate) user_id: String,
@@ -62,7 +62,7 @@ impl Record for ApiKeyRec {
 }
 
 /// Index of issued keys by hash (the record id).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ApiKeyHash {
     pub(crate) hash: String,
 }
@@ -75,15 +75,15 @@ impl Record for ApiKeyHash {
 }
 
 /// Present once the configured key is revoked (record id [`ROOT`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RootRevoked {
-    pub(crate) id: &'static str,
+    pub(crate) id: String,
 }
 
 impl Record for RootRevoked {
     const KIND: &'static str = "api_key_root_revoked";
     fn id(&self) -> &str {
-        self.id
+        &self.id
     }
 }
 
@@ -241,7 +241,9 @@ fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
 
 fn revoke(tx: &mut Tx<'_>, k: &ApiKeyRec, root_key: bool) -> Result<(), ApiError> {
     if root_key {
-        tx.put(RootRevoked { id: ROOT });
+        tx.put(RootRevoked {
+            id: ROOT.to_owned(),
+        });
     } else {
         tx.delete::<ApiKeyHash>(&k.hash);
         tx.delete::<ApiKeyRec>(&k.id);
@@ -282,4 +284,11 @@ fn delete_all(call: &Call<'_>) -> Result<Reply, ApiError> {
         }
         Ok(Reply::empty(StatusCode::NO_CONTENT))
     })
+}
+
+/// Registers the API key records (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<ApiKeyRec>()
+        .record::<ApiKeyHash>()
+        .record::<RootRevoked>();
 }

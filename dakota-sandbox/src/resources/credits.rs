@@ -21,7 +21,7 @@ use super::organization;
 use crate::pipeline::validate::Errors;
 use crate::pipeline::{Call, Registry, Reply};
 use crate::problem::{build, ApiError};
-use crate::store::{Record, Tables, Tx};
+use crate::store::{Record, Schema, Tables, Tx};
 
 /// Credit every organization starts with.
 pub(crate) const STARTING_CREDIT_CENTS: i64 = 10_000;
@@ -53,11 +53,11 @@ fn capacity(cents: i64) -> i64 {
 }
 
 /// One ledger entry (`balance_after_cents` is computed when read).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct LedgerRec {
     pub(crate) id: String,
-    pub(crate) entry_type: &'static str,
-    pub(crate) category: &'static str,
+    pub(crate) entry_type: String,
+    pub(crate) category: String,
     pub(crate) amount_cents: i64,
     pub(crate) transaction_id: Option<String>,
     pub(crate) stripe_payment_intent_id: Option<String>,
@@ -82,8 +82,8 @@ fn org_time() -> DateTime<Utc> {
 fn starting_credit() -> LedgerRec {
     LedgerRec {
         id: "sandbox-starting-credit".into(),
-        entry_type: "purchase",
-        category: "adjustment",
+        entry_type: "purchase".into(),
+        category: "adjustment".into(),
         amount_cents: STARTING_CREDIT_CENTS,
         transaction_id: None,
         stripe_payment_intent_id: None,
@@ -120,8 +120,8 @@ fn sync(tx: &mut Tx<'_>) {
         };
         new.push(LedgerRec {
             id,
-            entry_type: "deduction",
-            category: "compliance_fee",
+            entry_type: "deduction".into(),
+            category: "compliance_fee".into(),
             amount_cents: -fee,
             transaction_id: None,
             stripe_payment_intent_id: None,
@@ -138,8 +138,8 @@ fn sync(tx: &mut Tx<'_>) {
         if !tx.contains::<LedgerRec>(&id) {
             new.push(LedgerRec {
                 id,
-                entry_type: "deduction",
-                category: "transaction_fee",
+                entry_type: "deduction".into(),
+                category: "transaction_fee".into(),
                 amount_cents: -fee,
                 transaction_id: Some(w.id.clone()),
                 stripe_payment_intent_id: None,
@@ -153,8 +153,8 @@ fn sync(tx: &mut Tx<'_>) {
         {
             new.push(LedgerRec {
                 id: refund,
-                entry_type: "refund",
-                category: "transaction_refund",
+                entry_type: "refund".into(),
+                category: "transaction_refund".into(),
                 amount_cents: fee,
                 transaction_id: Some(w.id.clone()),
                 stripe_payment_intent_id: None,
@@ -322,8 +322,8 @@ fn purchase(call: &Call<'_>) -> Result<Reply, ApiError> {
         let id = tx.next_id();
         tx.put(LedgerRec {
             id: id.clone(),
-            entry_type: "purchase",
-            category: "purchase",
+            entry_type: "purchase".into(),
+            category: "purchase".into(),
             amount_cents: req.tier_price_cents,
             transaction_id: None,
             stripe_payment_intent_id: Some(format!("pi_sandbox_{id}")),
@@ -340,4 +340,9 @@ fn purchase(call: &Call<'_>) -> Result<Reply, ApiError> {
         )?;
         Reply::ok(&body)
     })
+}
+
+/// Registers the credit ledger's records (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<LedgerRec>();
 }

@@ -198,9 +198,9 @@ pub(crate) fn insert(
     };
     // Timed transitions also fire from the background task, so their webhooks go out on time.
     if let Some((due, _)) = plan {
-        tx.schedule(due, &application_id, onboarding::fire);
+        tx.schedule(due, &application_id, &onboarding::LIFECYCLE);
     }
-    tx.schedule(expires_at, &application_id, onboarding::fire);
+    tx.schedule(expires_at, &application_id, &onboarding::LIFECYCLE);
     for e in onboarding::customer_created(&customer, &app) {
         events::emit(tx, e)?;
     }

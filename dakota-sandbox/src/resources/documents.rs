@@ -19,7 +19,7 @@ use crate::ids;
 use crate::pipeline::validate::{object, Errors};
 use crate::pipeline::{query, typed, Call, Registry, Reply};
 use crate::problem::{build, ApiError};
-use crate::store::{Record, Tables, Tx};
+use crate::store::{Record, Schema, Tables, Tx};
 
 /// Most bytes of inline files kept in all.
 pub(crate) const MAX_KEPT_BYTES: usize = 32 * 1024 * 1024;
@@ -35,7 +35,7 @@ pub(crate) fn routes(r: &mut Registry) {
 }
 
 /// A document on file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct DocRec {
     pub(crate) id: String,
     pub(crate) application_id: String,
@@ -45,6 +45,7 @@ pub(crate) struct DocRec {
     pub(crate) filename: Option<String>,
     pub(crate) created_at: DateTime<Utc>,
     /// The file, while it is kept.
+    #[serde(with = "crate::store::base64_bytes")]
     pub(crate) content: Option<Bytes>,
 }
 
@@ -56,7 +57,7 @@ impl Record for DocRec {
 }
 
 /// Bytes of inline files kept so far (one record, id `total`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct KeptBytes {
     id: String,
     bytes: usize,
@@ -436,4 +437,9 @@ fn delete(call: &Call<'_>) -> Result<Reply, ApiError> {
         }
         Ok(Reply::empty(StatusCode::NO_CONTENT))
     })
+}
+
+/// Registers the document records (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<DocRec>().record::<KeptBytes>();
 }

@@ -13,12 +13,12 @@ use rust_decimal::Decimal;
 
 use super::accounts::{AccountKind, AccountRec};
 use super::money::{self, Outcome, Stage};
-use super::simulations::{self, RunRec};
+use super::simulations::{self, RunDef, RunRec};
 use super::transactions::{self, Target, Unwind};
 use crate::pipeline::validate::{known, Errors};
 use crate::pipeline::{Call, Registry, Reply};
 use crate::problem::{build, ApiError};
-use crate::store::{Record, Tables, Tx};
+use crate::store::{Record, Schema, Tables, TimerDef, Tx};
 
 known!(SimulateInboundBodyType);
 
@@ -31,7 +31,7 @@ pub(crate) fn routes(r: &mut Registry) {
 const HOLD_ACTIONS: [&str; 2] = ["approve", "reject"];
 
 /// One simulation run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SimRec {
     id: String,
     operation: String,
@@ -360,7 +360,7 @@ fn simulate(call: &Call<'_>) -> Result<Reply, ApiError> {
         simulations::register(tx, run_of(&sim));
         tx.put(sim);
         if delay.is_some() {
-            tx.schedule(fire_at, &id, fire);
+            tx.schedule(fire_at, &id, &FIRE);
         } else {
             fire(tx, &id, fire_at)?;
         }
@@ -396,11 +396,17 @@ fn run_of(sim: &SimRec) -> RunRec {
         created_at: sim.created_at,
         subject: sim.id.clone(),
         actions: HOLD_ACTIONS.iter().map(|s| (*s).to_owned()).collect(),
-        state: payment_state,
-        on_advance: Some(payment_advance),
-        refresh: Some(payment_refresh),
+        def: &PAYMENT_RUN,
     }
 }
+
+/// The run of a simulated payment (see [`super::simulations::RunDef`]).
+pub(crate) static PAYMENT_RUN: RunDef = RunDef {
+    name: "simulation.payment",
+    state: payment_state,
+    on_advance: Some(payment_advance),
+    refresh: Some(payment_refresh),
+};
 
 /// Fires a due delayed run and lets its movement take its due steps.
 fn payment_refresh(tx: &mut Tx<'_>, run: &RunRec) -> Result<(), ApiError> {
@@ -491,4 +497,15 @@ fn payment_advance(
     tx.put(sim);
     payment_refresh(tx, run)?;
     Ok(state)
+}
+
+/// The timer that starts a delayed simulated payment.
+pub(crate) static FIRE: TimerDef = TimerDef {
+    name: "inbound_simulation.fire",
+    run: fire,
+};
+
+/// Registers the simulated-payment records and timer (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<SimRec>().timer(&FIRE);
 }

@@ -16,12 +16,17 @@
 //!    `call.body_as()` / `call.query()` (+ `q.page()` for lists, then
 //!    [`crate::pipeline::query::records`]), change records inside one `call.write(|tx| ..)`
 //!    (all or nothing), announce every state change with [`crate::events::emit`] in that same
-//!    transaction, and schedule lifecycle steps with `tx.schedule(at, id, timer_fn)`.
+//!    transaction, and schedule lifecycle steps with `tx.schedule(at, id, &TIMER)` (a named
+//!    `static` [`crate::store::TimerDef`]).
 //! 3. Add `pub(crate) fn routes(r: &mut Registry)` registering each handler under its
 //!    operationId (`r.add("createThing", create)`), declare the module below and call its
 //!    `routes` from [`registry`]. Auth, rate limits, idempotency keys, fault headers, `501`s
 //!    for what is not registered and problem rendering come from the pipeline.
-//! 4. Test it in `tests/` against the spec's documented behaviour.
+//! 4. Make its records and timers persistable: derive `Serialize`/`Deserialize` on the
+//!    records and register each record type and timer in the area's `schema` function,
+//!    called from [`schema`] below (see [`crate::store`], "What a new record type or timer
+//!    must add").
+//! 5. Test it in `tests/` against the spec's documented behaviour.
 
 pub(crate) mod accounts;
 pub(crate) mod agentic;
@@ -51,6 +56,7 @@ pub(crate) mod wallets;
 pub(crate) mod webhooks;
 
 use crate::pipeline::Registry;
+use crate::store::Schema;
 
 /// Every operation the sandbox serves, by resource area.
 pub(crate) fn registry() -> Registry {
@@ -77,6 +83,24 @@ pub(crate) fn registry() -> Registry {
     inbound::routes(&mut r);
     agentic::routes(&mut r);
     r
+}
+
+/// Every record type and lifecycle timer of the areas (what a data dir stores; see
+/// [`crate::store`] for what a new one adds).
+pub(crate) fn schema(s: &mut Schema) {
+    onboarding::schema(s);
+    documents::schema(s);
+    recipients::schema(s);
+    accounts::schema(s);
+    transactions::schema(s);
+    simulations::schema(s);
+    inbound::schema(s);
+    custody::schema(s);
+    api_keys::schema(s);
+    users::schema(s);
+    sumsub::schema(s);
+    credits::schema(s);
+    agentic::schema(s);
 }
 
 #[cfg(test)]

@@ -167,7 +167,7 @@ pub(crate) fn fee(amount: Decimal, bps: u32) -> Decimal {
 pub(crate) const PLATFORM_FEE_BPS: u32 = 10;
 
 /// The amounts of a movement of `input` with a developer fee of `developer_bps`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Quote {
     pub(crate) input: Decimal,
     pub(crate) platform_fee: Decimal,
@@ -231,7 +231,7 @@ impl Quote {
 }
 
 /// Where a movement stands (the union of the one-off and account transaction states).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Stage {
     Pending,
     Processing,
@@ -287,7 +287,7 @@ impl Stage {
 }
 
 /// How a movement ends when left alone (chosen by `X-Sandbox-Scenario` or the simulation).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Outcome {
     /// Completes.
     Complete,
@@ -299,7 +299,7 @@ pub(crate) enum Outcome {
 
 /// The automatic progress of a movement: its stage, where it is headed, and when the next
 /// step is due.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Lifecycle {
     pub(crate) stage: Stage,
     pub(crate) outcome: Outcome,

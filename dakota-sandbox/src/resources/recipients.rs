@@ -18,7 +18,7 @@ use crate::pipeline::query;
 use crate::pipeline::validate::{known, object, Errors};
 use crate::pipeline::{typed, Call, Registry, Reply};
 use crate::problem::{build, ApiError};
-use crate::store::{Record, Tables, Tx};
+use crate::store::{Record, Schema, Tables, Tx};
 
 known!(
     FiatUsDestinationRequestAccountType,
@@ -38,7 +38,7 @@ pub(crate) fn routes(r: &mut Registry) {
 }
 
 /// A payee of a customer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RecipientRec {
     pub(crate) id: String,
     pub(crate) customer_id: String,
@@ -58,7 +58,7 @@ impl Record for RecipientRec {
 }
 
 /// What kind of destination, with what the other areas need to know of it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum DestKind {
     /// A blockchain address.
     Crypto {
@@ -107,7 +107,7 @@ impl DestKind {
 }
 
 /// A stored destination.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct DestinationRec {
     pub(crate) id: String,
     pub(crate) recipient_id: String,
@@ -570,4 +570,9 @@ fn delete_destination(call: &Call<'_>) -> Result<Reply, ApiError> {
         emit_destination(tx, types::EventType::DestinationDeleted, &dest)?;
         Ok(Reply::empty(StatusCode::NO_CONTENT))
     })
+}
+
+/// Registers the recipient and destination records (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<RecipientRec>().record::<DestinationRec>();
 }

@@ -29,7 +29,7 @@ use super::organization;
 use crate::events::{self, DeliveryRec, EventRec};
 use crate::pipeline::{Call, Registry, Reply};
 use crate::problem::{build, ApiError};
-use crate::store::{Record, Tables, Tx};
+use crate::store::{Record, Schema, Tables, Tx};
 
 /// Registers the simulation-run operations.
 pub(crate) fn routes(r: &mut Registry) {
@@ -51,7 +51,7 @@ pub(crate) type StateFn =
     fn(&Tables, &RunRec) -> (String, Option<String>, bool, Option<DateTime<Utc>>);
 
 /// One simulation run.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RunRec {
     pub(crate) id: String,
     pub(crate) rail: String,
@@ -68,9 +68,54 @@ pub(crate) struct RunRec {
     pub(crate) subject: String,
     /// Actions `advance` accepts while the run is on hold.
     pub(crate) actions: Vec<String>,
+    /// What kind of run it is: the functions that read, refresh and resolve it (stored by
+    /// name).
+    #[serde(with = "run_def")]
+    pub(crate) def: &'static RunDef,
+}
+
+/// The functions of one kind of run, named so a stored run finds them again after a restart
+/// (declare each as a `static` and list it in [`RUN_DEFS`]).
+#[derive(Debug)]
+pub(crate) struct RunDef {
+    /// Stable, unique name (stored in the data dir; never rename one).
+    pub(crate) name: &'static str,
     pub(crate) state: StateFn,
     pub(crate) on_advance: Option<AdvanceFn>,
     pub(crate) refresh: Option<RefreshFn>,
+}
+
+/// Every kind of run, found by name when a stored run is read back.
+static RUN_DEFS: [&RunDef; 2] = [&REVIEW, &super::inbound::PAYMENT_RUN];
+
+/// The manual-review run of an application.
+static REVIEW: RunDef = RunDef {
+    name: "simulation.review",
+    state: review_state,
+    on_advance: Some(review_advance),
+    refresh: Some(review_refresh),
+};
+
+mod run_def {
+    use super::{RunDef, RUN_DEFS};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &&'static RunDef, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(d.name)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<&'static RunDef, D::Error> {
+        let name = String::deserialize(d)?;
+        RUN_DEFS
+            .iter()
+            .copied()
+            .find(|def| def.name == name)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("unknown simulation run kind `{name}`"))
+            })
+    }
 }
 
 impl std::fmt::Debug for RunRec {
@@ -197,9 +242,7 @@ pub(crate) fn manual_review_run(
         created_at: now,
         subject: application_id.to_owned(),
         actions: REVIEW_ACTIONS.iter().map(|s| (*s).to_owned()).collect(),
-        state: review_state,
-        on_advance: Some(review_advance),
-        refresh: Some(review_refresh),
+        def: &REVIEW,
     }
 }
 
@@ -276,10 +319,10 @@ fn get(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.write(|tx| {
         if let Some(run) = tx.get::<RunRec>(&id).cloned() {
             // Apply due transitions first, so the state is current.
-            if let Some(refresh) = run.refresh {
+            if let Some(refresh) = run.def.refresh {
                 refresh(tx, &run)?;
             }
-            let (state, position, on_hold, done) = (run.state)(tx, &run);
+            let (state, position, on_hold, done) = (run.def.state)(tx, &run);
             let (cbs, _) = callbacks(tx, &id, max_attempts)?;
             return build::<types::SimulationInspection, _>(
                 types::builder::SimulationInspection::default()
@@ -354,11 +397,11 @@ fn advance(call: &Call<'_>) -> Result<Reply, ApiError> {
             }
             return Err(ApiError::not_found("Simulation", &id));
         };
-        if let Some(refresh) = run.refresh {
+        if let Some(refresh) = run.def.refresh {
             refresh(tx, &run)?;
         }
-        let (previous, _, on_hold, _) = (run.state)(tx, &run);
-        let Some(apply) = run.on_advance.filter(|_| on_hold) else {
+        let (previous, _, on_hold, _) = (run.def.state)(tx, &run);
+        let Some(apply) = run.def.on_advance.filter(|_| on_hold) else {
             return Err(ApiError::conflict(
                 "Nothing to resolve: the run is not on hold right now",
             ));
@@ -382,7 +425,7 @@ fn advance(call: &Call<'_>) -> Result<Reply, ApiError> {
             Some(l) => tx.after::<EventRec>(l).count(),
             None => tx.count::<EventRec>(),
         };
-        let (state, _, _, _) = (run.state)(tx, &run);
+        let (state, _, _, _) = (run.def.state)(tx, &run);
         build::<types::AdvanceSimulationResult, _>(
             types::builder::AdvanceSimulationResult::default()
                 .callbacks_scheduled(i64::try_from(scheduled).unwrap_or(i64::MAX))
@@ -392,4 +435,9 @@ fn advance(call: &Call<'_>) -> Result<Reply, ApiError> {
         )
     })?;
     Reply::ok(&body)
+}
+
+/// Registers the simulation runs (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<RunRec>();
 }

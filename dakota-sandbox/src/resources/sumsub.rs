@@ -13,7 +13,7 @@ use super::onboarding::{self, Kind, Outcome};
 use crate::pipeline::validate::Errors;
 use crate::pipeline::{Call, Registry, Reply};
 use crate::problem::{build, ApiError};
-use crate::store::Record;
+use crate::store::{Record, Schema};
 
 /// Tokens accepted per call.
 const MAX_TOKENS: usize = 100;
@@ -24,7 +24,7 @@ pub(crate) fn routes(r: &mut Registry) {
 }
 
 /// A token already imported (the record id is the token).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ImportedToken {
     pub(crate) token: String,
 }
@@ -133,4 +133,9 @@ fn import(call: &Call<'_>) -> Result<Reply, ApiError> {
         )?;
         Reply::ok(&body)
     })
+}
+
+/// Registers the Sumsub import records (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<ImportedToken>();
 }

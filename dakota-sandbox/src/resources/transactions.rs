@@ -27,7 +27,7 @@ use crate::pipeline::query::{self, Order, Page};
 use crate::pipeline::validate::{known, Errors};
 use crate::pipeline::{Call, Registry, Reply};
 use crate::problem::{build, ApiError};
-use crate::store::{Record, Tables, Tx};
+use crate::store::{Record, Schema, Tables, TimerDef, Tx};
 
 known!(OneOffTransactionStatus, TransactionStatus, TransactionType);
 
@@ -49,7 +49,7 @@ const PROVIDER: &str = "sandbox";
 const DEFAULT_DEPOSIT: i64 = 100;
 
 /// A return or reversal of a payout.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Unwind {
     pub(crate) return_code: Option<String>,
     pub(crate) return_reason: Option<String>,
@@ -60,7 +60,7 @@ pub(crate) struct Unwind {
 }
 
 /// What the movement pays into, as the one-off view shows it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Payee {
     holder: Option<String>,
     last_four: Option<String>,
@@ -106,7 +106,7 @@ fn last_four(s: &str) -> String {
 }
 
 /// What every movement has.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Movement {
     pub(crate) id: String,
     pub(crate) customer_id: String,
@@ -134,7 +134,7 @@ pub(crate) struct Movement {
 }
 
 /// A one-off transaction.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct OneOffRec {
     pub(crate) m: Movement,
     pub(crate) amount: Option<Decimal>,
@@ -151,7 +151,7 @@ impl Record for OneOffRec {
 }
 
 /// A movement through an account, created by a deposit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AutoRec {
     pub(crate) m: Movement,
     pub(crate) account_id: String,
@@ -447,7 +447,7 @@ pub(crate) fn advance_one_off(tx: &mut Tx<'_>, id: &str) -> Result<Option<OneOff
 
 fn schedule_one_off(tx: &mut Tx<'_>, r: &OneOffRec) {
     if let Some(at) = r.m.life.next_at {
-        tx.schedule(at, &r.m.id, fire_one_off);
+        tx.schedule(at, &r.m.id, &ONE_OFF);
     }
 }
 
@@ -488,7 +488,7 @@ pub(crate) fn advance_auto(tx: &mut Tx<'_>, id: &str) -> Result<Option<AutoRec>,
 
 fn schedule_auto(tx: &mut Tx<'_>, r: &AutoRec) {
     if let Some(at) = r.m.life.next_at {
-        tx.schedule(at, &r.m.id, fire_auto);
+        tx.schedule(at, &r.m.id, &AUTO);
     }
 }
 
@@ -568,7 +568,7 @@ pub(crate) fn force(
 }
 
 /// A movement named by a simulation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Target {
     OneOff(String),
     Auto(String),
@@ -1415,4 +1415,24 @@ fn list_auto(call: &Call<'_>) -> Result<Reply, ApiError> {
         )
     })?;
     Reply::ok(&body)
+}
+
+/// The lifecycle timer of one-off transactions (their next due step).
+pub(crate) static ONE_OFF: TimerDef = TimerDef {
+    name: "transaction.one_off",
+    run: fire_one_off,
+};
+
+/// The lifecycle timer of auto transactions (their next due step).
+pub(crate) static AUTO: TimerDef = TimerDef {
+    name: "transaction.auto",
+    run: fire_auto,
+};
+
+/// Registers the transaction records and timers (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<OneOffRec>()
+        .record::<AutoRec>()
+        .timer(&ONE_OFF)
+        .timer(&AUTO);
 }

@@ -16,7 +16,7 @@ use crate::pipeline::query::{self, Order};
 use crate::pipeline::validate::{is_email, known, Errors};
 use crate::pipeline::{Call, Registry, Reply};
 use crate::problem::{build, ApiError};
-use crate::store::Record;
+use crate::store::{Record, Schema};
 
 known!(ClientUserRole);
 
@@ -34,7 +34,7 @@ pub(crate) fn routes(r: &mut Registry) {
 }
 
 /// A dashboard user.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct UserRec {
     pub(crate) id: String,
     pub(crate) client_id: String,
@@ -246,4 +246,9 @@ fn delete(call: &Call<'_>) -> Result<Reply, ApiError> {
         )?;
         Ok(Reply::empty(StatusCode::NO_CONTENT))
     })
+}
+
+/// Registers the user records (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<UserRec>();
 }

@@ -39,7 +39,7 @@ use super::custody::{self, chain, GroupRec, SignerRec};
 use super::onboarding::CustomerRec;
 use crate::pipeline::{Call, Registry};
 use crate::problem::{build, ApiError};
-use crate::store::{Record, Tables, Tx};
+use crate::store::{Record, Schema, Tables, Tx};
 
 /// Registers every agentic-payments operation.
 pub(crate) fn routes(r: &mut Registry) {
@@ -51,7 +51,7 @@ pub(crate) fn routes(r: &mut Registry) {
 }
 
 /// A payment agent.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AgentRec {
     pub(crate) id: String,
     pub(crate) customer_id: String,
@@ -68,7 +68,7 @@ impl Record for AgentRec {
 }
 
 /// A payee (a recipient made by an instruction).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PayeeRec {
     pub(crate) id: String,
     pub(crate) customer_id: String,
@@ -83,7 +83,7 @@ impl Record for PayeeRec {
 }
 
 /// Where a destination pays out.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) enum DestKind {
     Crypto {
         address: String,
@@ -96,7 +96,7 @@ pub(crate) enum DestKind {
 }
 
 /// A payee's destination.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct DestRec {
     pub(crate) id: String,
     pub(crate) payee_id: String,
@@ -111,7 +111,7 @@ impl Record for DestRec {
 }
 
 /// An auto-account made by an instruction: pays `destination_id` from a deposit address.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AutoAccountRec {
     pub(crate) id: String,
     pub(crate) customer_id: String,
@@ -132,7 +132,7 @@ impl Record for AutoAccountRec {
 
 /// A mandate (its stored status; `expired` is how a pending or active one past
 /// `valid_until` reads).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct MandateRec {
     pub(crate) id: String,
     pub(crate) customer_id: String,
@@ -195,7 +195,7 @@ impl MandateRec {
 }
 
 /// An accepted proposal.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct InstructionRec {
     pub(crate) id: String,
     pub(crate) agent_id: String,
@@ -211,7 +211,7 @@ impl Record for InstructionRec {
 }
 
 /// A scheduled payment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ScheduledRec {
     pub(crate) id: String,
     pub(crate) agent_id: String,
@@ -590,7 +590,7 @@ pub(crate) fn new_mandate(
 // ----- allowances -----
 
 /// Turns counted per customer and purpose in the current hour and day.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AllowanceRec {
     pub(crate) id: String,
     pub(crate) hour: i64,
@@ -670,4 +670,17 @@ pub(crate) fn well_formed_id<'a>(
     name: &str,
 ) -> Result<&'a str, ApiError> {
     call.id_param(i, name)
+}
+
+/// Registers the agentic records and timers (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<AgentRec>()
+        .record::<PayeeRec>()
+        .record::<DestRec>()
+        .record::<AutoAccountRec>()
+        .record::<MandateRec>()
+        .record::<InstructionRec>()
+        .record::<ScheduledRec>()
+        .record::<AllowanceRec>()
+        .timer(&payments::SCHEDULED);
 }

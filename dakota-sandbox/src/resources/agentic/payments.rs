@@ -11,7 +11,7 @@ use crate::pipeline::{Call, Registry, Reply};
 use crate::problem::ApiError;
 use crate::resources::custody::{self, chain, WalletRec, WalletTxRec};
 use crate::resources::listing;
-use crate::store::Tx;
+use crate::store::{TimerDef, Tx};
 
 pub(super) fn routes(r: &mut Registry) {
     r.add("listScheduledPayments", list)
@@ -24,7 +24,7 @@ pub(crate) fn schedule(tx: &mut Tx<'_>, p: ScheduledRec) {
         .timestamp_opt(p.scheduled_at, 0)
         .single()
         .unwrap_or(tx.now);
-    tx.schedule(at, &p.id, run_timer);
+    tx.schedule(at, &p.id, &SCHEDULED);
     tx.put(p);
 }
 
@@ -365,3 +365,9 @@ fn cancel(call: &Call<'_>) -> Result<Reply, ApiError> {
         Reply::ok(&payment_view(&p)?)
     })
 }
+
+/// The timer of a scheduled agentic payment (runs it when due).
+pub(crate) static SCHEDULED: TimerDef = TimerDef {
+    name: "agentic.scheduled_payment",
+    run: run_timer,
+};

@@ -46,10 +46,10 @@ use crate::ids;
 use crate::pipeline::validate::Errors;
 use crate::pipeline::{typed, Call};
 use crate::problem::{build, ApiError};
-use crate::store::{Record, Tables, Tx};
+use crate::store::{Record, Schema, Tables, TimerDef, Tx};
 
 /// A registered signer (a public key).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SignerRec {
     pub(crate) id: String,
     pub(crate) client_id: String,
@@ -73,7 +73,7 @@ impl Record for SignerRec {
 }
 
 /// Index of signers by normalized key (the record id is the key).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SignerKey {
     pub(crate) key: String,
     pub(crate) signer_id: String,
@@ -87,7 +87,7 @@ impl Record for SignerKey {
 }
 
 /// A signer group.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct GroupRec {
     pub(crate) id: String,
     pub(crate) client_id: String,
@@ -104,7 +104,7 @@ impl Record for GroupRec {
 }
 
 /// One rule of a policy.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RuleRec {
     pub(crate) id: String,
     pub(crate) rule_type: String,
@@ -114,7 +114,7 @@ pub(crate) struct RuleRec {
 }
 
 /// A policy.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PolicyRec {
     pub(crate) id: String,
     pub(crate) client_id: String,
@@ -135,7 +135,7 @@ impl Record for PolicyRec {
 }
 
 /// A wallet, its governance and its holdings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct WalletRec {
     pub(crate) id: String,
     pub(crate) client_id: String,
@@ -160,7 +160,7 @@ impl Record for WalletRec {
 }
 
 /// Index of wallets by address ([`chain::address_key`]; the record id).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct WalletAddress {
     pub(crate) address: String,
     pub(crate) wallet_id: String,
@@ -179,7 +179,7 @@ pub(crate) fn balance_key(network: &types::NetworkId, symbol: &str) -> String {
 }
 
 /// A wallet transaction.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct WalletTxRec {
     pub(crate) id: String,
     pub(crate) wallet_id: String,
@@ -207,7 +207,7 @@ impl Record for WalletTxRec {
 }
 
 /// Wallet transactions not confirmed yet (the record id is the transaction id).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PendingWalletTx {
     pub(crate) id: String,
 }
@@ -220,7 +220,7 @@ impl Record for PendingWalletTx {
 }
 
 /// An intent already applied, by its `idempotency_key` (the record id).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct IntentRec {
     pub(crate) key: String,
     /// SHA-256 of the intent's canonical JSON.
@@ -1037,7 +1037,7 @@ pub(crate) fn broadcast(
     wtx: WalletTxRec,
 ) -> Result<types::WalletTransaction, ApiError> {
     let view = wallet_tx_view(&wtx)?;
-    tx.schedule(wtx.due, &wtx.id, confirm);
+    tx.schedule(wtx.due, &wtx.id, &CONFIRM);
     tx.put(PendingWalletTx { id: wtx.id.clone() });
     tx.put(wtx);
     events::emit(
@@ -1045,4 +1045,25 @@ pub(crate) fn broadcast(
         PendingEvent::new(types::EventType::WalletTransactionCreated, object(&view)?),
     )?;
     Ok(view)
+}
+
+/// The timer that confirms a broadcast wallet transaction on chain.
+pub(crate) static CONFIRM: TimerDef = TimerDef {
+    name: "wallet_transaction.confirm",
+    run: confirm,
+};
+
+/// Registers the custody records (signers, groups, policies, wallets, their transactions and
+/// intents) and timers (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<SignerRec>()
+        .record::<SignerKey>()
+        .record::<GroupRec>()
+        .record::<PolicyRec>()
+        .record::<WalletRec>()
+        .record::<WalletAddress>()
+        .record::<WalletTxRec>()
+        .record::<PendingWalletTx>()
+        .record::<IntentRec>()
+        .timer(&CONFIRM);
 }
