@@ -2,6 +2,7 @@
 //! and the API-surface listing the snapshot tests guard. `src/main.rs` is the `cargo xtask` CLI.
 
 pub mod coverage;
+pub mod evolve;
 pub mod generate;
 pub mod normalize;
 pub mod open_enums;

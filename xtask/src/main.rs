@@ -1,6 +1,8 @@
 //! `cargo xtask`: maintainer commands for dakota-rs.
 //!
 //! - `cargo xtask generate [--check] [--spec PATH] [--out DIR] [--verbose]`
+//! - `cargo xtask coverage --against PATH [--spec PATH]`
+//! - `cargo xtask evolve-spec [--spec PATH] --out PATH`
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -33,6 +35,17 @@ enum Cmd {
         #[arg(long)]
         verbose: bool,
     },
+    /// Grow a spec the way Dakota grows it between releases (a new optional property in every
+    /// object schema, a new value in every enum of two or more values, a new schema and a new
+    /// operation) and write the result as JSON. `.ci/evolve.sh` uses it.
+    EvolveSpec {
+        /// The spec to grow.
+        #[arg(long, default_value = "openapi/dakota.yaml")]
+        spec: PathBuf,
+        /// Where to write the grown spec (may be the same file).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Compare our spec with another one (facts only) and list what is missing or different.
     Coverage {
         /// The spec to compare against (e.g. Dakota's newest published spec).
@@ -54,7 +67,33 @@ fn main() -> Result<()> {
             verbose,
         } => generate(check, &spec, &out, verbose),
         Cmd::Coverage { against, spec } => coverage(&spec, &against),
+        Cmd::EvolveSpec { spec, out } => evolve_spec(&spec, &out),
     }
+}
+
+fn evolve_spec(spec: &Path, out: &Path) -> Result<()> {
+    let (_, spec) = locate(spec)?;
+    let out = if out.is_absolute() {
+        out.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(out)
+    };
+    let text =
+        std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?;
+    let mut value = xtask::generate::parse_spec(&text)?;
+    let e = xtask::evolve::evolve(&mut value);
+    let json = serde_json::to_string_pretty(&value)?;
+    std::fs::write(&out, json + "\n").with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "evolved {} -> {}: {} propert(ies), {} enum value(s), {} schema(s), {} operation(s) added",
+        spec.display(),
+        out.display(),
+        e.properties_added,
+        e.enum_values_added,
+        e.schemas_added,
+        e.operations_added
+    );
+    Ok(())
 }
 
 /// The workspace root, the current directory, and `path` resolved against them.
