@@ -3,7 +3,7 @@
 #
 # Installs a pinned Schemathesis into a virtualenv (target/schemathesis-venv), starts the sandbox
 # binary on a free port, runs `schemathesis run` against the operations the sandbox implements
-# (the operationIds of IMPLEMENTED_OPERATIONS in dakota-sandbox/src/routes.rs) with the
+# (`dakota-sandbox --list-operations`, i.e. what its resource areas registered) with the
 # status_code_conformance and response_schema_conformance checks, prints the number of cases run
 # and failed, stops the sandbox and exits non-zero on any failure.
 #
@@ -61,9 +61,8 @@ api_key="$(sed -n 's/^api_key=//p' "$tmp/sandbox.out")"
 [ -n "$base_url" ] && [ -n "$api_key" ] || { echo "sandbox did not print base_url/api_key" >&2; exit 1; }
 echo "sandbox at $base_url (ready in $(( ($(date +%s%N) - started) / 1000000 )) ms)"
 
-# The implemented operations, read from the crate so the two cannot drift apart.
-mapfile -t ops < <(sed -n '/^pub const IMPLEMENTED_OPERATIONS/,/^];/p' dakota-sandbox/src/routes.rs \
-  | grep -o '"[A-Za-z]*"' | tr -d '"')
+# The implemented operations, asked of the binary so the two cannot drift apart.
+mapfile -t ops < <("$bin" --list-operations)
 [ "${#ops[@]}" -gt 0 ] || { echo "no implemented operations found" >&2; exit 1; }
 include=()
 for op in "${ops[@]}"; do include+=(--include-operation-id "$op"); done

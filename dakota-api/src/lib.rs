@@ -10,6 +10,19 @@
 
 #![allow(missing_docs)]
 
+/// One sample call per operation through the generated builders, with arguments from the
+/// spec's examples: for wire-conformance tests of a [`transport::Transport`] (feature
+/// `conformance`; dakota-ext's tests use it).
+#[cfg(feature = "conformance")]
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    unused_imports,
+    dead_code,
+    missing_docs,
+    rustdoc::all
+)]
+pub mod conformance;
 #[allow(
     clippy::all,
     clippy::pedantic,

@@ -4,13 +4,14 @@
 //! `dakota-api` transport hook, so [`Dakota::api`] gives the complete generated API with the
 //! same behaviour as the hand-written helpers.
 
-use crate::error::{snippet, ApiError, Error, Problem, Redacted, TransportKind};
+use crate::auth::{self, Credential};
+use crate::body_limit::{self, Limits};
+use crate::error::{snippet, ApiError, BoxError, Error, Problem, Redacted, TransportKind};
 use crate::retry::{self, RetryPolicy};
 use dakota_api::transport::{Inner, Transport, TransportFuture};
 use progenitor_client::{OperationInfo, ResponseValue};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -60,19 +61,53 @@ impl Environment {
     }
 }
 
-/// Builder for [`Dakota`]; start with [`Dakota::builder`].
-#[derive(Default)]
+/// Default overall deadline of one call, across all attempts and retry waits.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+/// Default limit of a successful JSON body: a full page of the largest list Dakota documents
+/// is well under a megabyte.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Default limit of an error body kept in an [`Error`].
+pub const DEFAULT_MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+/// Most same-origin redirects followed for one request.
+const MAX_REDIRECTS: usize = 5;
+
+/// Builder for [`Dakota`]; start with [`Dakota::builder`] (the same as `default()`).
+#[must_use]
 pub struct DakotaBuilder {
     environment: Environment,
     api_key: Option<SecretString>,
     application_token: Option<SecretString>,
     timeout: Option<Option<Duration>>,
     connect_timeout: Option<Duration>,
+    deadline: Option<Duration>,
     retry: RetryPolicy,
     auto_idempotency_keys: bool,
     pacing: bool,
+    limits: Limits,
     user_agent_suffix: Option<String>,
     http: Option<reqwest::Client>,
+}
+
+impl Default for DakotaBuilder {
+    fn default() -> Self {
+        Self {
+            environment: Environment::default(),
+            api_key: None,
+            application_token: None,
+            timeout: None,
+            connect_timeout: None,
+            deadline: Some(DEFAULT_DEADLINE),
+            retry: RetryPolicy::default(),
+            auto_idempotency_keys: true,
+            pacing: false,
+            limits: Limits {
+                body: DEFAULT_MAX_BODY_BYTES,
+                error_body: DEFAULT_MAX_ERROR_BODY_BYTES,
+            },
+            user_agent_suffix: None,
+            http: None,
+        }
+    }
 }
 
 impl fmt::Debug for DakotaBuilder {
@@ -85,9 +120,11 @@ impl fmt::Debug for DakotaBuilder {
                 &self.application_token.as_ref().map(|_| Redacted),
             )
             .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
             .field("retry", &self.retry)
             .field("auto_idempotency_keys", &self.auto_idempotency_keys)
             .field("pacing", &self.pacing)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -107,14 +144,17 @@ impl DakotaBuilder {
         Ok(self)
     }
 
-    /// API key sent as `x-api-key`. Held as a secret: never in `Debug`, logs or errors.
+    /// API key sent as `x-api-key` on the operations whose spec security takes it. Held as a
+    /// secret: never in `Debug`, logs or errors. [`DakotaBuilder::build`] refuses an empty key
+    /// or one with whitespace or control characters (a trailing newline, say).
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(SecretString::from(key.into()));
         self
     }
 
-    /// Default application token sent as `X-Application-Token` on the operations whose spec
-    /// accepts it. The onboarding facade sets the right token per application by itself.
+    /// Default application token sent as `X-Application-Token` (instead of the API key) on the
+    /// operations whose spec security accepts it; a client with only a token can call exactly
+    /// those. The onboarding facade sets the right token per application by itself.
     pub fn application_token(mut self, token: impl Into<String>) -> Self {
         self.application_token = Some(SecretString::from(token.into()));
         self
@@ -126,9 +166,35 @@ impl DakotaBuilder {
         self
     }
 
-    /// No per-attempt timeout (e.g. for tests on tokio's paused clock).
+    /// No per-attempt timeout and no call deadline (e.g. for tests on tokio's paused clock,
+    /// where any timer would fire as soon as the runtime idles).
     pub fn no_timeout(mut self) -> Self {
         self.timeout = Some(None);
+        self.deadline = None;
+        self
+    }
+
+    /// Overall deadline of one call: all attempts, backoff and `Retry-After` waits together
+    /// (default [`DEFAULT_DEADLINE`], 60 s). No retry starts that could not finish in time,
+    /// and an attempt in flight is cut at the deadline ([`Error::Deadline`]). Time spent
+    /// queued for the pacing budget before the first attempt does not count.
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.deadline = Some(d);
+        self
+    }
+
+    /// Largest successful JSON body the client reads (default [`DEFAULT_MAX_BODY_BYTES`],
+    /// 8 MiB); beyond it the call fails with [`Error::BodyTooLarge`] and memory stays bounded.
+    /// Document downloads are streamed and not limited.
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.limits.body = n;
+        self
+    }
+
+    /// Largest error body the client reads into an [`Error`] (default
+    /// [`DEFAULT_MAX_ERROR_BODY_BYTES`], 64 KiB).
+    pub fn max_error_body_bytes(mut self, n: usize) -> Self {
+        self.limits.error_body = n;
         self
     }
 
@@ -167,20 +233,31 @@ impl DakotaBuilder {
     }
 
     /// Use this reqwest client (proxies, custom TLS roots, pool settings) instead of building
-    /// one; the timeout and user-agent settings of this builder are then not applied.
+    /// one; the timeout and user-agent settings of this builder are then not applied. Build
+    /// it with `redirect(reqwest::redirect::Policy::none())`: reqwest's default policy follows
+    /// redirects to other origins with every header, the API key included.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
     }
 
-    /// Build the client.
+    /// Build the client. Fails on a malformed API key or token (empty, whitespace, control
+    /// characters) without echoing it.
     pub fn build(self) -> Result<Dakota, Error> {
+        if let Some(k) = &self.api_key {
+            auth::validate("the API key", k.expose_secret())?;
+        }
+        if let Some(t) = &self.application_token {
+            auth::validate("the application token", t.expose_secret())?;
+        }
         let mut ua = format!("dakota-rs/{}", env!("CARGO_PKG_VERSION"));
         if let Some(s) = &self.user_agent_suffix {
             ua.push(' ');
             ua.push_str(s);
         }
-        let mut http = reqwest::Client::builder().user_agent(ua);
+        let mut http = reqwest::Client::builder()
+            .user_agent(ua)
+            .redirect(same_origin_redirects());
         if let Some(t) = self.timeout.unwrap_or(Some(Duration::from_secs(30))) {
             http = http
                 .timeout(t)
@@ -199,10 +276,8 @@ impl DakotaBuilder {
             auto_idempotency_keys: self.auto_idempotency_keys,
             pacing: self.pacing,
             pacer: crate::pacing::Pacer::default(),
-            token_operations: dakota_api::registry::APPLICATION_TOKEN_OPERATIONS
-                .iter()
-                .copied()
-                .collect(),
+            deadline: self.deadline,
+            limits: self.limits,
         });
         let base = self.environment.base_url();
         let api = dakota_api::Client::new_with_client(&base, http, Inner::new(pipeline.clone()));
@@ -232,12 +307,9 @@ impl fmt::Debug for Dakota {
 }
 
 impl Dakota {
-    /// Start configuring a client.
+    /// Start configuring a client (the same as `DakotaBuilder::default()`).
     pub fn builder() -> DakotaBuilder {
-        DakotaBuilder {
-            auto_idempotency_keys: true,
-            ..DakotaBuilder::default()
-        }
+        DakotaBuilder::default()
     }
 
     /// Configure from `DAKOTA_API_KEY`, `DAKOTA_ENVIRONMENT` (`sandbox`/`production`) and
@@ -251,7 +323,7 @@ impl Dakota {
             b = b.base_url(&url)?;
         }
         match std::env::var("DAKOTA_API_KEY") {
-            Ok(k) if !k.trim().is_empty() => b = b.api_key(k),
+            Ok(k) if !k.is_empty() => b = b.api_key(k),
             _ => return Err(Error::Config("DAKOTA_API_KEY is not set".into())),
         }
         b.build()
@@ -299,6 +371,8 @@ impl Dakota {
             idempotency_key: Mutex::new(opts.idempotency_key),
             application_token: opts.application_token,
             last: Mutex::new(None),
+            operation: Mutex::new(None),
+            stopped: Mutex::new(None),
         });
         let result = CALL.scope(ctx.clone(), send).await;
         let key = lock(&ctx.idempotency_key).clone();
@@ -396,6 +470,11 @@ struct CallContext {
     idempotency_key: Mutex<Option<String>>,
     application_token: Option<SecretString>,
     last: Mutex<Option<LastResponse>>,
+    /// The operation last run in this call (the spec's operationId).
+    operation: Mutex<Option<&'static str>>,
+    /// Why the pipeline stopped on its own (missing credential, deadline): reported instead
+    /// of what the generated code makes of the stand-in response or timeout.
+    stopped: Mutex<Option<Error>>,
 }
 
 #[derive(Clone, Debug)]
@@ -413,6 +492,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// reqwest's redirect policy for clients this crate builds: follow at most
+/// [`MAX_REDIRECTS`] redirects within the origin of the original request (scheme, host and
+/// port); refuse any other. reqwest would forward every custom header (it only strips
+/// `Authorization` and cookies), so following a redirect elsewhere would hand the API key,
+/// the application token, the idempotency key and a POST body to a third party. Stripping
+/// them instead would still send the body, and Dakota has no reason to redirect an API call
+/// off its own origin, so the redirect response itself comes back as [`Error::Redirect`].
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
 /// The request pipeline installed under the generated client.
 pub(crate) struct Pipeline {
     api_key: Option<SecretString>,
@@ -421,7 +521,8 @@ pub(crate) struct Pipeline {
     auto_idempotency_keys: bool,
     pacing: bool,
     pacer: crate::pacing::Pacer,
-    token_operations: HashSet<&'static str>,
+    deadline: Option<Duration>,
+    limits: Limits,
 }
 
 impl fmt::Debug for Pipeline {
@@ -435,6 +536,8 @@ impl fmt::Debug for Pipeline {
             .field("retry", &self.retry)
             .field("auto_idempotency_keys", &self.auto_idempotency_keys)
             .field("pacing", &self.pacing)
+            .field("deadline", &self.deadline)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -445,44 +548,77 @@ fn secret_header(value: &SecretString) -> Option<HeaderValue> {
     Some(v)
 }
 
-fn transport_kind(e: &reqwest::Error) -> TransportKind {
-    if e.is_timeout() {
-        TransportKind::Timeout
-    } else if e.is_connect() {
-        TransportKind::Connect
-    } else {
-        TransportKind::Other
-    }
-}
-
 /// Errors after which the request may not have been processed or its answer was lost.
 fn retryable_transport(e: &reqwest::Error) -> bool {
     !(e.is_builder() || e.is_redirect() || e.is_decode())
+        && crate::error::transport_kind(e) != TransportKind::Protocol
+}
+
+fn is_mutating(method: &reqwest::Method) -> bool {
+    matches!(
+        *method,
+        reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH
+    )
+}
+
+/// A response made on the spot for a request the pipeline refused to send (it never leaves
+/// the process): `401` problem+json saying why, for callers of the raw `send()`;
+/// [`Dakota::call`] reports the [`Error`] recorded beside it instead.
+fn refusal(status: u16, title: &str, detail: &str) -> reqwest::Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    })
+    .to_string();
+    let mut r = http::Response::new(body);
+    *r.status_mut() =
+        reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::UNAUTHORIZED);
+    r.headers_mut().insert(
+        reqwest::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    reqwest::Response::from(r)
 }
 
 impl Pipeline {
+    /// Set the credential and the idempotency key; `Err` when the operation needs a credential
+    /// this client lacks.
     fn prepare(
         &self,
         request: &mut reqwest::Request,
-        info: &OperationInfo,
+        op: Option<&'static dakota_api::registry::Operation>,
+        operation: &'static str,
         ctx: Option<&Arc<CallContext>>,
-    ) -> Option<String> {
+    ) -> Result<Option<String>, Error> {
+        // Operations the registry does not know (a client generated from another spec) are
+        // treated as the spec's default: API key only.
+        let schemes = op.map_or(&[auth::API_KEY_SCHEME][..], |o| o.security);
+        let token = ctx
+            .and_then(|c| c.application_token.as_ref())
+            .or(self.application_token.as_ref());
         let headers = request.headers_mut();
-        if let Some(key) = self.api_key.as_ref().and_then(secret_header) {
-            headers.entry(API_KEY_HEADER).or_insert(key);
-        }
-        if self.token_operations.contains(info.operation_id) {
-            let token = ctx
-                .and_then(|c| c.application_token.as_ref())
-                .or(self.application_token.as_ref());
-            if let Some(v) = token.and_then(secret_header) {
-                headers.entry(APPLICATION_TOKEN_HEADER).or_insert(v);
+        headers.remove(API_KEY_HEADER);
+        headers.remove(APPLICATION_TOKEN_HEADER);
+        let (name, value) = match auth::choose(schemes, self.api_key.as_ref(), token) {
+            Ok(Credential::ApiKey(k)) => (API_KEY_HEADER, Some(k)),
+            Ok(Credential::Token(t)) => (APPLICATION_TOKEN_HEADER, Some(t)),
+            Ok(Credential::None) => (API_KEY_HEADER, None),
+            Err(credential) => {
+                return Err(Error::MissingCredential {
+                    operation,
+                    credential,
+                })
             }
+        };
+        if let Some(v) = value.and_then(secret_header) {
+            headers.insert(name, v);
         }
-        let mutating = matches!(
-            *request.method(),
-            reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH
-        );
+
+        // The key goes exactly where the spec declares the header (every POST, PUT and PATCH
+        // for an operation the registry does not know), or wherever the caller set one.
+        let wants_key = op.map_or_else(|| is_mutating(request.method()), |o| o.idempotency_key);
         let idem = HeaderName::from_static(IDEMPOTENCY_KEY_HEADER);
         let preset = ctx.and_then(|c| lock(&c.idempotency_key).clone());
         let headers = request.headers_mut();
@@ -496,7 +632,7 @@ impl Pipeline {
             .get(&idem)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        if key.is_none() && mutating && self.auto_idempotency_keys {
+        if key.is_none() && wants_key && self.auto_idempotency_keys {
             let fresh = uuid::Uuid::new_v4().to_string();
             if let Ok(v) = HeaderValue::from_str(&fresh) {
                 headers.insert(idem, v);
@@ -506,7 +642,7 @@ impl Pipeline {
         if let (Some(c), Some(k)) = (ctx, &key) {
             *lock(&c.idempotency_key) = Some(k.clone());
         }
-        key
+        Ok(key)
     }
 
     /// With pacing on, take one unit of the API key's window budget (waiting for the reset
@@ -531,13 +667,30 @@ impl Pipeline {
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
         let ctx = CALL.try_with(Arc::clone).ok();
-        let key = self.prepare(&mut original, info, ctx.as_ref());
+        let op = dakota_api::registry::operation(info.operation_id);
+        if op.is_none() {
+            tracing::warn!(
+                operation = info.operation_id,
+                "operation unknown to the registry: sending the API key"
+            );
+        }
+        let operation = op.map_or(info.operation_id, |o| o.operation_id);
+        if let Some(c) = &ctx {
+            *lock(&c.operation) = Some(operation);
+            *lock(&c.stopped) = None;
+        }
+        let key = match self.prepare(&mut original, op, operation, ctx.as_ref()) {
+            Ok(key) => key,
+            Err(e) => {
+                let detail = e.to_string();
+                if let Some(c) = &ctx {
+                    *lock(&c.stopped) = Some(e);
+                }
+                return Ok(refusal(401, "Missing credential", &detail));
+            }
+        };
         let request = original;
-        let mutating = matches!(
-            *request.method(),
-            reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH
-        );
-        let may_retry = !mutating || key.is_some();
+        let may_retry = !is_mutating(request.method()) || key.is_some();
         let max = if may_retry {
             self.retry.max_attempts.max(1)
         } else {
@@ -546,8 +699,24 @@ impl Pipeline {
         let paced = self.pacing && !request.headers().contains_key(APPLICATION_TOKEN_HEADER);
         let mut attempt = 1u32;
         let mut request = Some(request);
+        let mut deadline: Option<tokio::time::Instant> = None;
+        let deadline_hit = |attempts: u32| {
+            if let (Some(c), Some(d)) = (&ctx, self.deadline) {
+                *lock(&c.stopped) = Some(Error::Deadline {
+                    operation,
+                    deadline: d,
+                    attempts,
+                    idempotency_key: key.clone(),
+                });
+            }
+        };
         loop {
             self.pace(paced).await;
+            let now = tokio::time::Instant::now();
+            let ends = *deadline.get_or_insert_with(|| match self.deadline {
+                Some(d) => now + d,
+                None => now + Duration::from_secs(u64::from(u32::MAX)),
+            });
             // A request whose body cannot be cloned (a stream) gets exactly one attempt.
             let copy = if attempt < max {
                 request.as_ref().and_then(reqwest::Request::try_clone)
@@ -563,7 +732,23 @@ impl Pipeline {
                 (None, None) => unreachable!("the original request is kept until the last attempt"),
             };
             tracing::Span::current().record("attempt", attempt);
-            match client.execute(this).await {
+            let sent = client.execute(this);
+            let outcome = if self.deadline.is_some() {
+                match tokio::time::timeout_at(ends, sent).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        deadline_hit(attempt);
+                        return Ok(refusal(504, "Deadline exceeded", "call deadline passed"));
+                    }
+                }
+            } else {
+                sent.await
+            };
+            // Whether a wait of `delay` before the next attempt still ends before the deadline.
+            let in_time = |delay: Duration| {
+                self.deadline.is_none() || tokio::time::Instant::now() + delay < ends
+            };
+            match outcome {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
                     let request_id = resp
@@ -580,7 +765,7 @@ impl Pipeline {
                     if !last_try && retry::retryable_status(status) {
                         let delay = retry::server_delay(status, resp.headers())
                             .unwrap_or_else(|| self.retry.backoff(attempt));
-                        if delay <= self.retry.max_retry_after {
+                        if delay <= self.retry.max_retry_after && in_time(delay) {
                             tracing::info!(
                                 status,
                                 attempt,
@@ -608,17 +793,19 @@ impl Pipeline {
                             request_id,
                         });
                     }
-                    return Ok(resp);
+                    return Ok(body_limit::limit(resp, operation, self.limits));
                 }
                 Err(e) => {
                     // No answer, no news about the budget (this also ends a pacing probe).
                     self.observe(paced, &HeaderMap::new());
                     if !last_try && retryable_transport(&e) {
                         let delay = self.retry.backoff(attempt);
-                        tracing::info!(attempt, delay_ms = delay.as_millis() as u64, kind = ?transport_kind(&e), "retrying after transport error");
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                        continue;
+                        if in_time(delay) {
+                            tracing::info!(attempt, delay_ms = delay.as_millis() as u64, kind = %crate::error::transport_kind(&e), "retrying after transport error");
+                            tokio::time::sleep(delay).await;
+                            attempt += 1;
+                            continue;
+                        }
                     }
                     return Err(e);
                 }
@@ -691,22 +878,43 @@ fn api_error(
     }))
 }
 
+/// A reqwest error that stopped a call: the body limit when that is what it was, else a
+/// transport error keeping the reqwest error as its source.
+fn wire_error(err: reqwest::Error, operation: Option<&'static str>, key: Option<String>) -> Error {
+    if let Some(x) = body_limit::find(&err) {
+        return Error::BodyTooLarge {
+            operation: x.operation,
+            status: x.status,
+            limit: x.limit,
+            which: x.which,
+        };
+    }
+    crate::error::transport(err, operation, key)
+}
+
+/// `bytes` of an error body as JSON, or a short text snippet when it is not JSON.
+fn error_body(bytes: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .or_else(|| (!bytes.is_empty()).then(|| serde_json::Value::String(snippet(bytes, 200))))
+}
+
 async fn convert_error<E: serde::Serialize>(
     e: progenitor_client::Error<E>,
     ctx: &CallContext,
     key: Option<String>,
 ) -> Error {
     use progenitor_client::Error as P;
+    if let Some(stopped) = lock(&ctx.stopped).take() {
+        return stopped;
+    }
     let last = lock(&ctx.last).clone();
+    let operation = *lock(&ctx.operation);
     match e {
         P::InvalidRequest(msg) => Error::InvalidInput(msg),
         P::Custom(msg) => Error::InvalidInput(msg),
         P::CommunicationError(err) | P::InvalidUpgrade(err) | P::ResponseBodyError(err) => {
-            Error::Transport {
-                kind: transport_kind(&err),
-                message: err.without_url().to_string(),
-                idempotency_key: key,
-            }
+            wire_error(err, operation, key)
         }
         P::ErrorResponse(rv) => {
             let status = rv.status().as_u16();
@@ -722,53 +930,55 @@ async fn convert_error<E: serde::Serialize>(
             if status >= 400 {
                 // An error status whose body is empty or not the documented JSON (an HTML page
                 // from a proxy, say): still an API error with its status.
-                let body = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
-                let mut out = api_error(status, None, body.clone(), key, request_id);
-                if let (Error::Api(a), None) = (&mut out, body) {
-                    if !bytes.is_empty() {
-                        a.body = Some(serde_json::Value::String(snippet(&bytes, 200)));
-                    }
-                }
-                return out;
+                return api_error(status, None, error_body(&bytes), key, request_id);
             }
             Error::Decode {
                 status,
                 content_type,
                 snippet: snippet(&bytes, 200),
-                message: err.to_string(),
+                message: format!(
+                    "{}: invalid JSON at line {} column {}: {err}",
+                    operation.unwrap_or("response"),
+                    err.line(),
+                    err.column()
+                ),
+                source: Some(Box::new(err) as BoxError),
             }
         }
         P::UnexpectedResponse(resp) => {
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
+            if (300..400).contains(&status) {
+                return Error::Redirect {
+                    operation: operation.unwrap_or("request"),
+                    status,
+                    location: headers
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .map(|l| snippet(l.as_bytes(), 200)),
+                };
+            }
             let content_type = headers
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let bytes = match resp.bytes().await {
                 Ok(b) => b,
-                Err(err) => {
-                    return Error::Transport {
-                        kind: transport_kind(&err),
-                        message: err.without_url().to_string(),
-                        idempotency_key: key,
-                    }
-                }
+                Err(err) => return wire_error(err, operation, key),
             };
             if (200..300).contains(&status) {
                 return Error::Decode {
                     status,
                     content_type,
                     snippet: snippet(&bytes, 200),
-                    message: "status not documented for this operation".into(),
+                    message: format!(
+                        "{}: status not documented for this operation",
+                        operation.unwrap_or("response")
+                    ),
+                    source: None,
                 };
             }
-            let body = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .or_else(|| {
-                    (!bytes.is_empty()).then(|| serde_json::Value::String(snippet(&bytes, 200)))
-                });
-            api_error(status, Some(&headers), body, key, None)
+            api_error(status, Some(&headers), error_body(&bytes), key, None)
         }
     }
 }

@@ -4,6 +4,10 @@ use serde::Deserialize;
 use std::fmt;
 use std::time::Duration;
 
+/// The cause behind a transport or decode error (a `reqwest::Error`, a `serde_json::Error`, an
+/// I/O error), reachable through [`std::error::Error::source`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A field-level validation message from a 400 problem body.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct FieldError {
@@ -72,17 +76,41 @@ impl ApiError {
 
 /// What went wrong on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransportKind {
-    /// The request or the whole call timed out.
+    /// An attempt timed out.
     Timeout,
-    /// The connection could not be established.
+    /// The connection could not be established (other than a refusal).
     Connect,
-    /// The connection broke while sending or receiving.
+    /// Nothing listens at the address (connection refused).
+    ConnectionRefused,
+    /// The peer reset or closed the connection mid-exchange.
+    ConnectionReset,
+    /// The TLS handshake or certificate check failed.
+    Tls,
+    /// The server's answer is not valid HTTP (garbage, oversized headers, bad chunking).
+    Protocol,
+    /// The connection broke while sending or receiving, for another reason.
     Other,
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportKind::Timeout => "timed out",
+            TransportKind::Connect => "could not connect",
+            TransportKind::ConnectionRefused => "connection refused",
+            TransportKind::ConnectionReset => "connection reset",
+            TransportKind::Tls => "TLS failure",
+            TransportKind::Protocol => "invalid HTTP response",
+            TransportKind::Other => "connection failed",
+        })
+    }
 }
 
 /// Everything a Dakota call can fail with.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The server answered with an error status.
     #[error("{}", describe_api(.0))]
@@ -98,14 +126,19 @@ pub enum Error {
         idempotency_key: Option<String>,
     },
     /// The request never got a complete response.
-    #[error("transport error ({kind:?}): {message}")]
+    #[error("{}: {kind}: {message}", .operation.unwrap_or("request"))]
     Transport {
-        /// Timeout, connect, or other.
+        /// What kind of failure (refused, reset, timeout, TLS...).
         kind: TransportKind,
-        /// Description from the HTTP stack (never includes headers).
+        /// Description from the HTTP stack, with its causes (never includes headers or URLs).
         message: String,
+        /// The operation (the spec's operationId), when known.
+        operation: Option<&'static str>,
         /// The idempotency key the request carried.
         idempotency_key: Option<String>,
+        /// The underlying error (`reqwest::Error`, and through it the I/O or TLS error).
+        #[source]
+        source: Option<BoxError>,
     },
     /// A response arrived but its body is not what the spec says.
     #[error("cannot decode HTTP {status} response ({}): {message}; body starts: {snippet:?}", content_type.as_deref().unwrap_or("no content type"))]
@@ -116,8 +149,56 @@ pub enum Error {
         content_type: Option<String>,
         /// The first bytes of the body (at most 200), lossily as text.
         snippet: String,
-        /// The parser's message.
+        /// The parser's message (for JSON: what is wrong, at line:column).
         message: String,
+        /// The parser's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A response body was larger than the configured limit; reading stopped there.
+    #[error("{operation}: HTTP {status} response body exceeds the {limit}-byte limit ({which}); raise it with DakotaBuilder::{which}")]
+    BodyTooLarge {
+        /// The operation (the spec's operationId).
+        operation: &'static str,
+        /// HTTP status of the response.
+        status: u16,
+        /// The limit in bytes.
+        limit: usize,
+        /// Which limit: `max_body_bytes` (successful JSON) or `max_error_body_bytes`.
+        which: &'static str,
+    },
+    /// The operation needs a credential this client was not given; nothing was sent.
+    #[error("{operation} needs {credential}, which this client was not given (nothing was sent)")]
+    MissingCredential {
+        /// The operation (the spec's operationId).
+        operation: &'static str,
+        /// The credential it needs: `an API key (x-api-key)` or `an application token`.
+        credential: &'static str,
+    },
+    /// The server redirected to another origin; the request was not repeated there, so no
+    /// credential, idempotency key or body left for it.
+    #[error("{operation}: HTTP {status} redirect to another origin ({}) refused", location.as_deref().unwrap_or("no location"))]
+    Redirect {
+        /// The operation (the spec's operationId).
+        operation: &'static str,
+        /// The redirect status.
+        status: u16,
+        /// The `Location` the server gave.
+        location: Option<String>,
+    },
+    /// The call's overall deadline passed (all attempts and waits together).
+    #[error(
+        "{operation}: no answer within the call deadline of {deadline:?} ({attempts} attempt(s))"
+    )]
+    Deadline {
+        /// The operation (the spec's operationId).
+        operation: &'static str,
+        /// The configured deadline.
+        deadline: Duration,
+        /// Attempts made.
+        attempts: u32,
+        /// The idempotency key the request carried: retry with it later.
+        idempotency_key: Option<String>,
     },
     /// Rejected before any request was sent.
     #[error("invalid input: {0}")]
@@ -150,13 +231,15 @@ fn describe_api(e: &ApiError) -> String {
 }
 
 impl Error {
-    /// Whether retrying the same call (with the same idempotency key) may succeed.
+    /// Whether retrying the same call later (with the same idempotency key) may succeed: the
+    /// statuses and transport failures the client's own retry loop retries
+    /// ([`crate::retry::retryable_status`]), and a passed deadline.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Api(e) => matches!(e.status, 408 | 409 | 425 | 429 | 500 | 502 | 503 | 504),
-            Error::RateLimited { .. } | Error::Transport { .. } => true,
-            Error::Decode { status, .. } => *status >= 500,
-            Error::InvalidInput(_) | Error::Config(_) | Error::WaitTimeout(..) => false,
+            Error::Api(e) => crate::retry::retryable_status(e.status),
+            Error::RateLimited { .. } | Error::Deadline { .. } => true,
+            Error::Transport { kind, .. } => *kind != TransportKind::Protocol,
+            _ => false,
         }
     }
 
@@ -179,6 +262,9 @@ impl Error {
             }
             | Error::Transport {
                 idempotency_key, ..
+            }
+            | Error::Deadline {
+                idempotency_key, ..
             } => idempotency_key.as_deref(),
             _ => None,
         }
@@ -190,6 +276,7 @@ impl Error {
             Error::Api(e) => Some(e.status),
             Error::RateLimited { .. } => Some(429),
             Error::Decode { status, .. } if *status != 0 => Some(*status),
+            Error::BodyTooLarge { status, .. } | Error::Redirect { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -215,5 +302,95 @@ pub(crate) struct Redacted;
 impl fmt::Debug for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[REDACTED]")
+    }
+}
+
+/// The cause of `c`. An `io::Error` wrapping another error reports that error's *source* as
+/// its own, skipping the wrapped error itself (an inner `io::Error`, a TLS error): step into
+/// it instead.
+fn next_cause<'a>(
+    c: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    match c
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+        None => c.source(),
+    }
+}
+
+/// What kind of wire failure `e` is, from reqwest's flags and the I/O, hyper or TLS error
+/// among its causes.
+pub(crate) fn transport_kind(e: &reqwest::Error) -> TransportKind {
+    if e.is_timeout() {
+        return TransportKind::Timeout;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            match io.kind() {
+                K::ConnectionRefused => return TransportKind::ConnectionRefused,
+                K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+                    return TransportKind::ConnectionReset
+                }
+                K::TimedOut => return TransportKind::Timeout,
+                // While connecting, only the TLS layer reads data it can find invalid (rustls
+                // reports a plain-HTTP answer or a corrupt record this way).
+                K::InvalidData if e.is_connect() => return TransportKind::Tls,
+                _ => {}
+            }
+        }
+        if let Some(h) = c.downcast_ref::<hyper::Error>() {
+            if h.is_parse() || h.is_parse_status() {
+                return TransportKind::Protocol;
+            }
+            if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
+                return TransportKind::ConnectionReset;
+            }
+        }
+        // rustls and native-tls errors are not nameable without their crates; their messages are.
+        let text = c.to_string().to_ascii_lowercase();
+        if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+            return TransportKind::Tls;
+        }
+        cause = next_cause(c);
+    }
+    if e.is_connect() {
+        TransportKind::Connect
+    } else {
+        TransportKind::Other
+    }
+}
+
+/// `e` and its causes as one line, each distinct message once (no URL: reqwest's own
+/// message would carry the request URL, query string included).
+fn chain_message(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = next_cause(c);
+    }
+    parts.join(": ")
+}
+
+/// A transport error for `operation`, keeping `e` as its source.
+pub(crate) fn transport(
+    e: reqwest::Error,
+    operation: Option<&'static str>,
+    idempotency_key: Option<String>,
+) -> Error {
+    let e = e.without_url();
+    Error::Transport {
+        kind: transport_kind(&e),
+        message: chain_message(&e),
+        operation,
+        idempotency_key,
+        source: Some(Box::new(e)),
     }
 }

@@ -1,5 +1,7 @@
 //! Ergonomic Dakota Platform client on top of the generated `dakota-api` crate.
 
+mod auth;
+pub mod body_limit;
 pub mod client;
 pub mod error;
 pub mod ksuid;

@@ -213,6 +213,7 @@ fn parse_url(s: &str) -> Result<Url, Error> {
         content_type: Some("application/json".into()),
         snippet: String::new(),
         message: format!("application_url is not a URL: {e}"),
+        source: Some(Box::new(e)),
     })
 }
 
@@ -222,6 +223,7 @@ fn ksuid(s: &str, what: &str) -> Result<Ksuid, Error> {
         content_type: Some("application/json".into()),
         snippet: String::new(),
         message: format!("{what} is not a KSUID: {e}"),
+        source: Some(Box::new(e)),
     })
 }
 
@@ -272,6 +274,7 @@ impl OnboardingApi<'_> {
                     content_type: Some("application/json".into()),
                     snippet: c.application_expires_at.to_string(),
                     message: format!("application_expires_at: {e}"),
+                    source: Some(Box::new(e)),
                 })?,
             ),
             created: true,

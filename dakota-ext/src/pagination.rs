@@ -461,6 +461,7 @@ impl ListOperation for builder::ListTransactions<'_> {
                         content_type: None,
                         snippet: crate::error::snippet(raw.to_string().as_bytes(), 200),
                         message: format!("listTransactions page of an unknown shape: {e}"),
+                        source: Some(Box::new(e)),
                     })?;
                 (page.data, page.meta)
             }

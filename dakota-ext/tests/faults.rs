@@ -17,6 +17,7 @@ fn client(url: &str, retry: RetryPolicy) -> Dakota {
         .expect("url")
         .api_key(KEY)
         .retry(retry)
+        .no_timeout()
         // No timers in the HTTP stack (no timeout, no idle-pool reaper): with tokio's paused
         // clock, auto-advance would otherwise jump to them while the real server answers.
         .http_client(

@@ -25,7 +25,7 @@ pub struct SandboxConfig {
     pub max_upload_bytes: usize,
     /// The Ed25519 key that signs webhook deliveries (default: a fresh random key). Its public
     /// half is [`crate::Sandbox::webhook_public_key`]; `Debug` shows only a fingerprint.
-    pub webhook_signer: dakota_ext::webhook::Signer,
+    pub webhook_signer: crate::WebhookSigner,
     /// Time limit of one webhook delivery attempt (default 5 s).
     pub webhook_timeout: Duration,
     /// Attempts per delivery before it is recorded as `failed` (default 4, at most 20).
@@ -33,6 +33,11 @@ pub struct SandboxConfig {
     /// Wait before the second attempt of a delivery; it doubles after every further failure
     /// (default 500 ms).
     pub webhook_retry_backoff: Duration,
+    /// Enforce each operation's spec `security` exactly (default off). Off, as Dakota's
+    /// playground behaves, routes whose spec lists only `ApplicationTokenAuth` also take
+    /// `x-api-key`; on, they answer `401` (or `403` where the spec documents no `401`) to a
+    /// key and take only the application's token.
+    pub strict_auth: bool,
 }
 
 impl Default for SandboxConfig {
@@ -46,10 +51,11 @@ impl Default for SandboxConfig {
             network_timeout_delay: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             max_upload_bytes: 25 * 1024 * 1024,
-            webhook_signer: dakota_ext::webhook::Signer::generate(),
+            webhook_signer: crate::WebhookSigner::generate(),
             webhook_timeout: Duration::from_secs(5),
             webhook_max_attempts: 4,
             webhook_retry_backoff: Duration::from_millis(500),
+            strict_auth: false,
         }
     }
 }

@@ -1,21 +1,28 @@
-//! Webhook events raised by onboarding transitions.
+//! The event log and its webhook fan-out.
 //!
-//! Handlers raise the events of an explicit action (`customer.created`) through the store's
-//! outbox. Every other change is found by comparing each application with the state its events
-//! last announced ([`crate::model::Announced`]), whoever caused it: a request, a lazy read, the
-//! background timer or a simulation. [`collect`] runs under the store lock after every request
-//! and every timer, so each change is announced exactly once, in order.
+//! A resource area announces a state change with [`emit`] inside its write transaction: the
+//! event is built as the spec's `Event` envelope, kept in the log (what `GET /events` lists),
+//! and recorded as one pending delivery per webhook target that wants its type (what
+//! `GET /webhooks` lists); the deliveries go out once the transaction commits
+//! ([`crate::background`] signs and sends them). A failed request emits nothing, since its
+//! transaction is undone as a whole.
 
-use chrono::SecondsFormat;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use dakota_api::types;
 use serde_json::{json, Map, Value};
 
-use crate::model::{Announced, AppRec, CustomerRec, Store};
+use crate::problem::{build, ApiError};
+use crate::store::{Origin, Record, Tables, Tx};
 
 /// Envelope version stamped on every event.
 pub(crate) const API_VERSION: &str = "1.0.0";
+/// Events kept in the log at most (what `GET /events` can list); the oldest go first.
+pub(crate) const MAX_EVENTS: usize = 100_000;
+/// Delivery records kept at most; the oldest go first.
+pub(crate) const MAX_DELIVERY_RECORDS: usize = 10_000;
 
-/// An event not yet published: type and payload; id and time are given on publication.
+/// An event about to be emitted: type and payload; id and time are given by [`emit`].
 #[derive(Debug, Clone)]
 pub(crate) struct PendingEvent {
     pub(crate) event_type: types::EventType,
@@ -25,7 +32,8 @@ pub(crate) struct PendingEvent {
 }
 
 impl PendingEvent {
-    fn new(event_type: types::EventType, object: Map<String, Value>) -> Self {
+    /// An event of `event_type` about `object`.
+    pub(crate) fn new(event_type: types::EventType, object: Map<String, Value>) -> Self {
         Self {
             event_type,
             object,
@@ -34,139 +42,200 @@ impl PendingEvent {
         }
     }
 
-    fn previous(mut self, field: &str, value: &str) -> Self {
-        self.previous.insert(field.to_owned(), json!(value));
+    /// Records a field's value before the change (`data.previous_attributes`).
+    pub(crate) fn previous(mut self, field: &str, value: impl Into<Value>) -> Self {
+        self.previous.insert(field.to_owned(), value.into());
+        self
+    }
+
+    /// Names the sandbox simulation that caused the event (`metadata.simulation_id`).
+    pub(crate) fn simulation(mut self, id: Option<String>) -> Self {
+        self.simulation_id = id;
         self
     }
 }
 
-/// The customer as `customer.*` events show it (the object `DecisionFeed` reads).
-pub(crate) fn customer_snapshot(c: &CustomerRec, app: &AppRec) -> Map<String, Value> {
-    let mut o = Map::new();
-    o.insert("id".into(), json!(c.id));
-    // Dakota's event catalogue names the customer `customer_id`; both are given.
-    o.insert("customer_id".into(), json!(c.id));
-    o.insert("name".into(), json!(c.name));
-    o.insert("customer_type".into(), json!(c.kind.as_str()));
-    if let Some(e) = &c.external_id {
-        o.insert("external_id".into(), json!(e));
+/// One emitted event, kept as its JSON envelope.
+#[derive(Debug, Clone)]
+pub(crate) struct EventRec {
+    pub(crate) id: String,
+    pub(crate) event_type: types::EventType,
+    pub(crate) body: Bytes,
+    pub(crate) simulation_id: Option<String>,
+    pub(crate) replays: i64,
+}
+
+impl Record for EventRec {
+    const KIND: &'static str = "event";
+    fn id(&self) -> &str {
+        &self.id
     }
-    o.insert("kyb_status".into(), json!(app.kyb_status.as_str()));
-    o.insert("kyc_status".into(), json!(app.kyc_status().as_str()));
-    o.insert("application_id".into(), json!(app.id));
-    o.insert("application_status".into(), json!(app.status.as_str()));
-    if let Some(d) = app.decision {
-        o.insert("decision".into(), json!(d.as_str()));
+}
+
+impl EventRec {
+    /// The envelope as the spec's `Event`.
+    pub(crate) fn view(&self) -> Result<types::Event, ApiError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::internal(format!("could not read a stored event: {e}")))
     }
-    o.insert("created_at".into(), json!(c.created_at.timestamp()));
-    o.insert(
-        "updated_at".into(),
-        json!(app.updated_at.max(c.created_at).timestamp()),
+
+    /// The envelope as a JSON object (the `payload` of a delivery record).
+    pub(crate) fn payload(&self) -> Option<Map<String, Value>> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// One registered webhook target.
+#[derive(Debug, Clone)]
+pub(crate) struct TargetRec {
+    pub(crate) id: String,
+    pub(crate) url: String,
+    pub(crate) global: bool,
+    pub(crate) event_types: Vec<types::EventType>,
+    pub(crate) last_healthy: i64,
+    pub(crate) last_attempted: i64,
+}
+
+impl Record for TargetRec {
+    const KIND: &'static str = "webhook_target";
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl TargetRec {
+    /// Whether the target receives events of this type.
+    pub(crate) fn wants(&self, t: &types::EventType) -> bool {
+        self.global || self.event_types.contains(t)
+    }
+}
+
+/// One event sent (or being sent) to one target. Its id is the event id followed by the
+/// target id, so records sort by event, then target.
+#[derive(Debug, Clone)]
+pub(crate) struct DeliveryRec {
+    pub(crate) id: String,
+    pub(crate) event_id: String,
+    pub(crate) endpoint_url: String,
+    pub(crate) status: types::WebhookDeliveryStatus,
+    pub(crate) attempts: i64,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) delivered_at: Option<DateTime<Utc>>,
+    pub(crate) is_replay: bool,
+}
+
+impl Record for DeliveryRec {
+    const KIND: &'static str = "webhook_delivery";
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The id of the delivery record of `event_id` to `target_id`.
+pub(crate) fn delivery_id(event_id: &str, target_id: &str) -> String {
+    format!("{event_id}{target_id}")
+}
+
+impl DeliveryRec {
+    /// A new pending record.
+    pub(crate) fn pending(
+        event_id: &str,
+        target: &TargetRec,
+        now: DateTime<Utc>,
+        is_replay: bool,
+    ) -> Self {
+        Self {
+            id: delivery_id(event_id, &target.id),
+            event_id: event_id.to_owned(),
+            endpoint_url: target.url.clone(),
+            status: types::WebhookDeliveryStatus::Pending,
+            attempts: 0,
+            created_at: now,
+            delivered_at: None,
+            is_replay,
+        }
+    }
+}
+
+/// Emits one event: logs it and queues a delivery to every target that wants it.
+pub(crate) fn emit(tx: &mut Tx<'_>, e: PendingEvent) -> Result<(), ApiError> {
+    let id = tx.next_id();
+    let now = tx.now;
+    let body = envelope(&id, now.timestamp(), &e, tx.origin.as_ref())?;
+    let body = Bytes::from(
+        serde_json::to_vec(&body)
+            .map_err(|err| ApiError::internal(format!("could not encode an event: {err}")))?,
     );
-    o
-}
-
-/// `customer.created` and `customer.kyb_status.created` for a new customer.
-pub(crate) fn customer_created(c: &CustomerRec, app: &AppRec) -> [PendingEvent; 2] {
-    let object = customer_snapshot(c, app);
-    [
-        PendingEvent::new(types::EventType::CustomerCreated, object.clone()),
-        PendingEvent::new(types::EventType::CustomerKybStatusCreated, object),
-    ]
-}
-
-/// Takes the outbox and the events of every change not announced yet, marking them announced.
-pub(crate) fn collect(store: &mut Store) -> Vec<PendingEvent> {
-    let mut out = std::mem::take(&mut store.outbox);
-    let Store {
-        customers,
-        applications,
-        dirty,
-        all_dirty,
-        customer_of,
-        ..
-    } = store;
-    let touched = std::mem::take(dirty);
-    // Only what was touched since the last collection, in customer order.
-    let candidates: Vec<&CustomerRec> = if std::mem::take(all_dirty) {
-        customers.values().collect()
-    } else {
-        let mut ids: Vec<&String> = touched.iter().filter_map(|a| customer_of.get(a)).collect();
-        ids.sort();
-        ids.into_iter().filter_map(|id| customers.get(id)).collect()
-    };
-    for c in candidates {
-        let Some(app) = applications.get_mut(&c.application_id) else {
-            continue;
-        };
-        let simulation_id = app.simulation.take();
-        let current = Announced {
-            status: app.status.clone(),
-            kyb_status: app.kyb_status.clone(),
-            submitted: app.submitted_at.is_some(),
-        };
-        if current == app.announced {
-            continue;
-        }
-        let before = std::mem::replace(&mut app.announced, current.clone());
-        let object = customer_snapshot(c, app);
-        let mut changes = Vec::new();
-        if current.submitted && !before.submitted {
-            let mut o = Map::new();
-            o.insert("application_id".into(), json!(app.id));
-            o.insert("customer_id".into(), json!(c.id));
-            if let Some(t) = app.submitted_at {
-                o.insert(
-                    "submitted_at".into(),
-                    json!(t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-                );
-            }
-            changes.push(PendingEvent::new(
-                types::EventType::CustomerKybApplicationSubmitted,
-                o,
-            ));
-        }
-        if current.status != before.status {
-            changes.push(
-                PendingEvent::new(types::EventType::CustomerUpdated, object.clone())
-                    .previous("application_status", before.status.as_str()),
-            );
-        }
-        if current.kyb_status != before.kyb_status {
-            changes.push(
-                PendingEvent::new(types::EventType::CustomerKybStatusUpdated, object)
-                    .previous("kyb_status", before.kyb_status.as_str()),
-            );
-        }
-        for mut e in changes {
-            e.simulation_id.clone_from(&simulation_id);
-            out.push(e);
-        }
+    tx.put(EventRec {
+        id: id.clone(),
+        event_type: e.event_type.clone(),
+        body,
+        simulation_id: e.simulation_id.clone(),
+        replays: 0,
+    });
+    tx.trim_oldest::<EventRec>(MAX_EVENTS);
+    let targets: Vec<TargetRec> = tx
+        .scan::<TargetRec>()
+        .filter(|t| t.wants(&e.event_type))
+        .cloned()
+        .collect();
+    for t in targets {
+        tx.put(DeliveryRec::pending(&id, &t, now, false));
+        tx.deliver(&id, &t.id);
     }
-    out
+    tx.trim_oldest::<DeliveryRec>(MAX_DELIVERY_RECORDS);
+    Ok(())
 }
 
-/// The wire envelope (the spec's `Event`) of a published event.
-pub(crate) fn envelope(id: &str, created: i64, e: &PendingEvent) -> Value {
-    let mut data = Map::new();
-    data.insert("object".into(), Value::Object(e.object.clone()));
-    if !e.previous.is_empty() {
-        data.insert(
-            "previous_attributes".into(),
-            Value::Object(e.previous.clone()),
-        );
-    }
+/// The spec's `Event` envelope of an event.
+fn envelope(
+    id: &str,
+    created: i64,
+    e: &PendingEvent,
+    origin: Option<&Origin>,
+) -> Result<types::Event, ApiError> {
+    let data: types::EventData = build(
+        types::builder::EventData::default()
+            .object(e.object.clone())
+            .previous_attributes(e.previous.clone()),
+    )?;
     let mut metadata = Map::new();
     metadata.insert("source".into(), json!("sandbox"));
     if let Some(s) = &e.simulation_id {
         metadata.insert("simulation_id".into(), json!(s));
     }
-    json!({
-        "id": id,
-        "type": e.event_type.as_str(),
-        "created": created,
-        "api_version": API_VERSION,
-        "data": data,
-        "metadata": metadata,
-    })
+    let mut event = types::builder::Event::default()
+        .id(crate::ids::ksuid(id))
+        .type_(e.event_type.clone())
+        .created(created)
+        .api_version(API_VERSION.to_owned())
+        .data(data)
+        .metadata(metadata);
+    if let Some(o) = origin {
+        let request: types::EventRequest = build(
+            types::builder::EventRequest::default()
+                .id(o.request_id.clone())
+                .idempotency_key(o.idempotency_key.clone()),
+        )?;
+        event = event.request(Some(request));
+    }
+    build(event)
+}
+
+/// Delivery records of one event, in target order.
+pub(crate) fn deliveries_of<'a>(
+    t: &'a Tables,
+    event_id: &'a str,
+) -> impl Iterator<Item = &'a DeliveryRec> + 'a {
+    t.after::<DeliveryRec>(event_id)
+        .take_while(move |d| d.event_id == event_id)
+}
+
+/// Marks a delivery failed without an attempt (target deleted, queue full, no HTTP client).
+pub(crate) fn fail_delivery(tx: &mut Tx<'_>, event_id: &str, target_id: &str) {
+    let id = delivery_id(event_id, target_id);
+    if let Some(mut d) = tx.get::<DeliveryRec>(&id).cloned() {
+        d.status = types::WebhookDeliveryStatus::Failed;
+        tx.put(d);
+    }
 }

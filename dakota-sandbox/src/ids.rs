@@ -1,6 +1,7 @@
 //! Identifiers: time-ordered KSUIDs, application tokens, API keys and request ids.
 
 use chrono::{DateTime, Utc};
+use dakota_api::types;
 use rand::distr::Alphanumeric;
 use rand::Rng;
 use svix_ksuid::{Ksuid, KSUID_EPOCH};
@@ -59,6 +60,17 @@ pub(crate) fn request_id() -> String {
 /// Whether `s` has the KSUID shape the spec requires (27 base62 characters).
 pub(crate) fn is_ksuid(s: &str) -> bool {
     s.len() == 27 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A `types::Ksuid` from an id the sandbox minted (always well-formed; the zero KSUID
+/// stands in should that ever not hold).
+pub(crate) fn ksuid(id: &str) -> types::Ksuid {
+    types::Ksuid::try_from(id).unwrap_or_else(|_| zero_ksuid())
+}
+
+#[allow(clippy::expect_used)]
+fn zero_ksuid() -> types::Ksuid {
+    types::Ksuid::try_from("000000000000000000000000000").expect("27 zeros are a valid KSUID")
 }
 
 #[cfg(test)]

@@ -91,36 +91,57 @@
 
 #![deny(missing_docs)]
 
-mod applications;
+// Layers, each depending only on those above it:
+//   config, ids, problem, store, signing   plain data and the record store
+//   events, state                          the event log; shared state and job queues
+//   background, pipeline                   timers and webhook delivery; the HTTP pipeline
+//   resources                              one module per resource area, over the pipeline
+//   lib                                    composes the router from the pipeline and areas
+mod background;
 mod config;
-mod customers;
 mod events;
 mod ids;
-mod model;
-mod page;
+mod pipeline;
 mod problem;
-mod routes;
-mod sandbox_ops;
-mod server;
+mod resources;
+mod signing;
 mod state;
-mod validate;
-mod webhooks;
+mod store;
 
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use background::WEBHOOK_REPLAY_HEADER;
 pub use config::SandboxConfig;
-pub use routes::IMPLEMENTED_OPERATIONS;
-pub use server::{
-    router, API_KEY_HEADER, APPLICATION_TOKEN_HEADER, IDEMPOTENCY_KEY_HEADER,
-    IDEMPOTENT_REPLAYED_HEADER, REQUEST_ID_HEADER, SCENARIOS,
-};
+pub use pipeline::auth::{API_KEY_HEADER, APPLICATION_TOKEN_HEADER};
+pub use pipeline::faults::SCENARIOS;
+pub use pipeline::idempotency::IDEMPOTENCY_KEY_HEADER;
+pub use pipeline::{IDEMPOTENT_REPLAYED_HEADER, REQUEST_ID_HEADER};
+pub use signing::{WebhookSigner, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use state::SandboxState;
-pub use webhooks::WEBHOOK_REPLAY_HEADER;
+
+/// The operationIds the sandbox implements (sorted; plus its own `sandboxUploadDocument`);
+/// every other operation of the spec answers `501`.
+pub static IMPLEMENTED_OPERATIONS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    resources::registry()
+        .operations()
+        .into_iter()
+        .filter(|op| *op != pipeline::routes::SANDBOX_UPLOAD)
+        .collect()
+});
+
+/// The axum router of a sandbox over `state`: every path goes through the sandbox's own
+/// pipeline (so unknown routes, wrong methods and unimplemented spec operations get
+/// problem+json too). Spawn [`SandboxState::take_background_task`] beside it for timers and
+/// webhook deliveries.
+pub fn router(state: SandboxState) -> axum::Router {
+    pipeline::router(state, resources::registry())
+}
 
 /// Why a sandbox could not start.
 #[derive(Debug, thiserror::Error)]
@@ -176,7 +197,7 @@ impl Sandbox {
     }
 
     /// Hex of the Ed25519 public key that verifies this sandbox's webhook deliveries (what
-    /// the Dakota dashboard shows; give it to `dakota_ext::webhook::WebhookKey::from_hex`).
+    /// the Dakota dashboard shows; e.g. give it to `dakota_ext::webhook::WebhookKey::from_hex`).
     pub fn webhook_public_key(&self) -> String {
         self.state.webhook_public_key()
     }
@@ -270,7 +291,7 @@ impl SandboxBuilder {
     /// Signs webhook deliveries with the Ed25519 key of this 32-byte seed, so the public key
     /// stays the same across runs (default: a fresh random key per sandbox).
     pub fn webhook_signing_seed(mut self, seed: [u8; 32]) -> Self {
-        self.config.webhook_signer = dakota_ext::webhook::Signer::from_secret_bytes(seed);
+        self.config.webhook_signer = WebhookSigner::from_seed(seed);
         self
     }
 
@@ -290,6 +311,13 @@ impl SandboxBuilder {
     /// (default 500 ms).
     pub fn webhook_retry_backoff(mut self, d: Duration) -> Self {
         self.config.webhook_retry_backoff = d;
+        self
+    }
+
+    /// Enforce each operation's spec `security` exactly: token-only routes refuse
+    /// `x-api-key` (default off, as Dakota's playground; see [`SandboxConfig::strict_auth`]).
+    pub fn strict_auth(mut self, on: bool) -> Self {
+        self.config.strict_auth = on;
         self
     }
 

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] [--token-rate-limit N]
-//!                [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX]
+//!                [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX] [--strict-auth]
+//! dakota-sandbox --list-operations
 //! ```
 //!
 //! Prints `base_url=...`, `api_key=...` and `webhook_public_key=...` on stdout once it listens.
@@ -14,8 +15,10 @@ use std::time::Duration;
 use dakota_sandbox::Sandbox;
 
 const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] \
-[--token-rate-limit N] [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX]
+[--token-rate-limit N] [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX] [--strict-auth]
+       dakota-sandbox --list-operations
 
+  --list-operations         print the operationIds the sandbox implements, one a line, and exit
   --port N                  local port on 127.0.0.1 (default 0: any free port)
   --auto-approve-secs N     seconds until a new application is approved (default 5)
   --rate-limit N            requests per minute per API key (default 60)
@@ -23,7 +26,10 @@ const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [-
   --api-key KEY             API key to accept (default: random sk_sandbox_...)
   --network-timeout-secs N  delay of the network_timeout scenario (default 30)
   --webhook-seed HEX        32-byte Ed25519 seed (64 hex digits) signing webhook deliveries,
-                            for a public key that survives restarts (default: random)";
+                            for a public key that survives restarts (default: random)
+  --strict-auth             enforce each operation's spec security exactly: routes that take
+                            only an application token refuse x-api-key (default: lenient,
+                            as Dakota's playground)";
 
 fn parse<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
     let v = value.ok_or_else(|| format!("{flag} needs a value"))?;
@@ -57,6 +63,12 @@ fn builder_from_args() -> Result<Option<dakota_sandbox::SandboxBuilder>, String>
         let mut value = || inline.clone().or_else(|| args.next());
         b = match flag.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--list-operations" => {
+                for op in dakota_sandbox::IMPLEMENTED_OPERATIONS.iter() {
+                    println!("{op}");
+                }
+                std::process::exit(0);
+            }
             "--port" => b.port(parse(&flag, value())?),
             "--auto-approve-secs" => {
                 b.auto_approve_after(Duration::from_secs(parse(&flag, value())?))
@@ -68,6 +80,7 @@ fn builder_from_args() -> Result<Option<dakota_sandbox::SandboxBuilder>, String>
                 b.network_timeout_delay(Duration::from_secs(parse(&flag, value())?))
             }
             "--webhook-seed" => b.webhook_signing_seed(seed(value())?),
+            "--strict-auth" => b.strict_auth(true),
             other => return Err(format!("unknown argument '{other}'")),
         };
     }

@@ -1,16 +1,19 @@
-//! Shared state of one sandbox: configuration, records, rate-limit windows, idempotency slots.
+//! Shared state of one sandbox: configuration, the record store, and the work handed to the
+//! background task (lifecycle timers and webhook deliveries).
 
-use std::collections::HashMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::http::{HeaderValue, StatusCode};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::config::SandboxConfig;
-use crate::ids::IdGen;
-use crate::model::Store;
-use crate::webhooks::{Queue, Webhooks};
+use crate::problem::ApiError;
+use crate::store::{Effect, Origin, Store, Tables, TimerFn, Tx};
+
+/// Deliveries waiting for the background task at most; beyond that new ones fail at once.
+pub(crate) const MAX_QUEUED_DELIVERIES: usize = 100_000;
 
 /// Locks a mutex, recovering the data if a previous holder panicked (every critical section
 /// leaves the data consistent before anything can fail, so the data is still valid).
@@ -38,46 +41,44 @@ impl std::fmt::Debug for SandboxState {
 pub(crate) struct Inner {
     pub(crate) config: SandboxConfig,
     pub(crate) base_url: String,
-    pub(crate) store: Mutex<Store>,
-    pub(crate) ids: Mutex<IdGen>,
-    pub(crate) windows: Mutex<HashMap<String, Window>>,
-    pub(crate) idempotency: Mutex<HashMap<String, Slot>>,
-    pub(crate) intermittent: Mutex<HashMap<String, u64>>,
-    /// Webhook targets and delivery records. Lock order: `webhooks`, then `store`, then `ids`.
-    pub(crate) webhooks: Mutex<Webhooks>,
-    /// Jobs for the background task (deliveries, timers).
-    pub(crate) queue: Queue,
+    pub(crate) store: Store,
+    pub(crate) jobs: Jobs,
 }
 
-/// A fixed rate-limit window.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Window {
-    start: i64,
-    count: u32,
+/// A due lifecycle timer.
+pub(crate) struct Timer {
+    pub(crate) at: DateTime<Utc>,
+    seq: u64,
+    pub(crate) id: String,
+    pub(crate) run: TimerFn,
 }
 
-/// The rate-limit headers of one response.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RateInfo {
-    pub(crate) limit: u32,
-    pub(crate) remaining: u32,
-    /// Absolute Unix seconds at which the window starts over.
-    pub(crate) reset: i64,
-    /// Whether this request was over the limit.
-    pub(crate) exceeded: bool,
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
 }
 
-/// A response kept for idempotent replay.
-#[derive(Debug, Clone)]
-pub(crate) struct Stored {
-    pub(crate) fingerprint: [u8; 32],
-    pub(crate) status: StatusCode,
-    pub(crate) content_type: Option<HeaderValue>,
-    pub(crate) body: Bytes,
+/// Work for the background task. Both queues are bounded by the records they refer to.
+#[derive(Default)]
+pub(crate) struct Jobs {
+    pub(crate) timers: Mutex<BinaryHeap<Reverse<Timer>>>,
+    pub(crate) deliveries: Mutex<VecDeque<(String, String)>>,
+    pub(crate) notify: tokio::sync::Notify,
+    pub(crate) taken: std::sync::atomic::AtomicBool,
+    seq: AtomicU64,
 }
-
-/// One idempotency key: locked while a request with it runs, holding the stored response after.
-pub(crate) type Slot = Arc<tokio::sync::Mutex<Option<Stored>>>;
 
 impl SandboxState {
     /// State for a sandbox reachable at `base_url` (no trailing slash; used in
@@ -92,13 +93,8 @@ impl SandboxState {
             inner: Arc::new(Inner {
                 config,
                 base_url,
-                store: Mutex::new(Store::default()),
-                ids: Mutex::new(IdGen::default()),
-                windows: Mutex::new(HashMap::new()),
-                idempotency: Mutex::new(HashMap::new()),
-                intermittent: Mutex::new(HashMap::new()),
-                webhooks: Mutex::new(Webhooks::default()),
-                queue: Queue::new(),
+                store: Store::default(),
+                jobs: Jobs::default(),
             }),
         })
     }
@@ -118,68 +114,65 @@ impl SandboxState {
         &self.inner.config
     }
 
-    /// The `X-Application-Token` of an application, if it exists.
-    pub fn application_token(&self, application_id: &str) -> Option<String> {
-        lock(&self.inner.store)
-            .applications
-            .get(application_id)
-            .map(|a| a.token.clone())
+    /// Hex of the Ed25519 public key that verifies this sandbox's webhook deliveries.
+    pub fn webhook_public_key(&self) -> String {
+        self.inner.config.webhook_signer.public_key_hex()
     }
 
-    /// Number of customers created so far.
-    pub fn customer_count(&self) -> usize {
-        lock(&self.inner.store).customers.len()
+    /// Reads the store.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Tables) -> T) -> T {
+        self.inner.store.read(f)
     }
 
-    pub(crate) fn next_id(&self, now: DateTime<Utc>) -> String {
-        lock(&self.inner.ids).next(now)
-    }
-
-    /// Counts one request in `bucket` (fixed window of `window_secs`, `limit` requests).
-    pub(crate) fn rate(&self, bucket: &str, limit: u32, window_secs: i64, now: i64) -> RateInfo {
-        let mut windows = lock(&self.inner.windows);
-        let w = windows.entry(bucket.to_owned()).or_insert(Window {
-            start: now,
-            count: 0,
-        });
-        if now >= w.start.saturating_add(window_secs) {
-            *w = Window {
-                start: now,
-                count: 0,
-            };
+    /// Runs `f` as one atomic transaction of the store at `now`; after a commit, its timers
+    /// and deliveries go to the background task.
+    pub(crate) fn write<T>(
+        &self,
+        now: DateTime<Utc>,
+        origin: Option<Origin>,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let (out, effects) = self.inner.store.write(now, origin, f);
+        if !effects.is_empty() {
+            self.dispatch(effects);
         }
-        let reset = w.start.saturating_add(window_secs);
-        if w.count >= limit {
-            return RateInfo {
-                limit,
-                remaining: 0,
-                reset,
-                exceeded: true,
-            };
-        }
-        w.count += 1;
-        RateInfo {
-            limit,
-            remaining: limit - w.count,
-            reset,
-            exceeded: false,
-        }
+        out
     }
 
-    /// The slot of one idempotency key in one scope.
-    pub(crate) fn slot(&self, scope: &str, key: &str) -> Slot {
-        let mut map = lock(&self.inner.idempotency);
-        map.entry(format!("{scope}\u{0}{key}"))
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(None)))
-            .clone()
-    }
-
-    /// Counts an attempt for `intermittent_errors`; true when this attempt must fail
-    /// (the 1st, 3rd, 5th... attempt with the same key).
-    pub(crate) fn intermittent_should_fail(&self, key: &str) -> bool {
-        let mut map = lock(&self.inner.intermittent);
-        let n = map.entry(key.to_owned()).or_insert(0);
-        *n += 1;
-        *n % 2 == 1
+    fn dispatch(&self, effects: Vec<Effect>) {
+        let jobs = &self.inner.jobs;
+        let mut overflow = Vec::new();
+        for e in effects {
+            match e {
+                Effect::Timer { at, id, run } => {
+                    let seq = jobs.seq.fetch_add(1, AtomicOrdering::Relaxed);
+                    lock(&jobs.timers).push(Reverse(Timer { at, seq, id, run }));
+                }
+                Effect::Deliver {
+                    event_id,
+                    target_id,
+                } => {
+                    let mut q = lock(&jobs.deliveries);
+                    if q.len() >= MAX_QUEUED_DELIVERIES {
+                        overflow.push((event_id, target_id));
+                    } else {
+                        q.push_back((event_id, target_id));
+                    }
+                }
+            }
+        }
+        jobs.notify.notify_one();
+        if !overflow.is_empty() {
+            tracing::warn!(
+                count = overflow.len(),
+                "webhook queue full; deliveries recorded as failed"
+            );
+            let _ = self.inner.store.write(Utc::now(), None, |tx| {
+                for (event_id, target_id) in &overflow {
+                    crate::events::fail_delivery(tx, event_id, target_id);
+                }
+                Ok(())
+            });
+        }
     }
 }

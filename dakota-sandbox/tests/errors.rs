@@ -396,32 +396,25 @@ async fn routing_errors() {
     let r = Api::send(api.req(Method::DELETE, "/customers")).await;
     r.problem(405);
     assert_eq!(r.header("allow"), Some("GET, POST"));
-    let r = api.get("/events").await;
-    assert!(r.problem(501)["detail"]
-        .as_str()
-        .expect("detail")
-        .contains("listEvents"));
+    // A literal segment beats a parameter: `/customers/sub-client-summary` is not read as a
+    // customer id (404 or 400), whether or not the operation is implemented yet.
     let r = api.get("/customers/sub-client-summary").await;
-    assert!(r.problem(501)["detail"]
-        .as_str()
-        .expect("detail")
-        .contains("getSubClientSummary"));
-    let r = Api::send(
-        api.write(
-            Method::PATCH,
-            "/customers/2hCjxJzUAW6JVRkZqaF9E0KpM3b/sub-client",
-        )
-        .json(&json!({"sub_client_id": null})),
-    )
-    .await;
-    assert!(r.problem(501)["detail"]
-        .as_str()
-        .expect("detail")
-        .contains("updateCustomerSubClient"));
-    // Unimplemented operations still require credentials.
-    Api::send(api.http.get(api.url("/events")))
-        .await
-        .problem(401);
+    assert_ne!(r.status.as_u16(), 404);
+    assert_ne!(r.status.as_u16(), 400);
+    // Operations without a handler still require credentials before answering 501.
+    let unimplemented = dakota_api::registry::OPERATIONS.iter().find(|op| {
+        op.method == "GET"
+            && !op.path.contains('{')
+            && !dakota_sandbox::IMPLEMENTED_OPERATIONS.contains(&op.operation_id)
+    });
+    if let Some(op) = unimplemented {
+        let r = api.get(op.path).await;
+        assert!(r.problem(501)["detail"]
+            .as_str()
+            .expect("detail")
+            .contains(op.operation_id));
+        Api::send(api.http.get(api.url(op.path))).await.problem(401);
+    }
 }
 
 #[tokio::test]

@@ -32,6 +32,9 @@ pub struct Generated {
     /// The text of `mock.rs`: progenitor's typed httpmock helpers for every generated
     /// operation, or why they could not be generated (the client is written regardless).
     pub mock: std::result::Result<String, String>,
+    /// The text of `conformance.rs`: one sample call per operation through the generated
+    /// builders (see [`crate::conformance`]), or why it could not be generated.
+    pub conformance: std::result::Result<String, String>,
 }
 
 /// Parse a spec from YAML or JSON text.
@@ -192,7 +195,10 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
     );
     let code = format!("{header}{}", prettyplease::unparse(&file));
     let mock = mock(&spec, &header).map_err(|e| format!("{e:#}"));
+    let conformance =
+        crate::conformance::conformance(&spec, &file, &header).map_err(|e| format!("{e:#}"));
     Ok(Generated {
+        conformance,
         code,
         changes,
         dropped,
@@ -410,8 +416,36 @@ fn registry(spec: &Value, file: &syn::File) -> syn::Item {
     }
     let mut op_meta = Vec::new();
     let mut token_ops = Vec::new();
+    let mut lookup_arms = Vec::new();
+    let generated_names = crate::conformance::builders(file).generated_names;
     for (path, method, id) in operations(spec) {
         let op = &spec["paths"][path.as_str()][method.as_str()];
+        let Some(generated) = generated_names.get(&id.to_upper_camel_case()) else {
+            continue; // left out of the generated client
+        };
+        let idempotency_key = [
+            spec["paths"][path.as_str()].get("parameters"),
+            op.get("parameters"),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten()
+        .map(|p| match p.get("$ref").and_then(Value::as_str) {
+            Some(r) => r
+                .strip_prefix('#')
+                .and_then(|r| spec.pointer(r))
+                .unwrap_or(p),
+            None => p,
+        })
+        .any(|p| {
+            p.get("in").and_then(Value::as_str) == Some("header")
+                && p.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case("x-idempotency-key"))
+        });
+        let index = op_meta.len();
+        lookup_arms.push(quote! { #generated => #index, });
         let security: Vec<String> = op
             .get("security")
             .or_else(|| spec.get("security"))
@@ -427,7 +461,7 @@ fn registry(spec: &Value, file: &syn::File) -> syn::Item {
             token_ops.push(id.clone());
         }
         let m = method.to_uppercase();
-        op_meta.push(quote! { Operation { operation_id: #id, method: #m, path: #path, security: &[#(#security),*] }, });
+        op_meta.push(quote! { Operation { operation_id: #id, generated_name: #generated, method: #m, path: #path, security: &[#(#security),*], idempotency_key: #idempotency_key }, });
     }
     let sends = send_types(file);
     let mut op_arms = Vec::new();
@@ -468,12 +502,27 @@ fn registry(spec: &Value, file: &syn::File) -> syn::Item {
             pub struct Operation {
                 /// The spec's operationId.
                 pub operation_id: &'static str,
+                /// The name the generated client uses for it: the builder method and the
+                /// `OperationInfo::operation_id` a transport hook receives.
+                pub generated_name: &'static str,
                 /// HTTP method, upper case.
                 pub method: &'static str,
                 /// Path template.
                 pub path: &'static str,
                 /// Security schemes that each authorize the operation on their own.
                 pub security: &'static [&'static str],
+                /// Whether the spec declares an `X-Idempotency-Key` header for it.
+                pub idempotency_key: bool,
+            }
+
+            /// The operation a transport hook is running, from the `OperationInfo::operation_id`
+            /// the generated client passes it.
+            pub fn operation(generated_name: &str) -> ::std::option::Option<&'static Operation> {
+                let index = match generated_name {
+                    #(#lookup_arms)*
+                    _ => return None,
+                };
+                OPERATIONS.get(index)
             }
 
             /// Every generated operation, in spec order.

@@ -1,6 +1,7 @@
 //! dakota-rs maintainer tasks: the spec normalization pass, client generation with progenitor,
 //! and the API-surface listing the snapshot tests guard. `src/main.rs` is the `cargo xtask` CLI.
 
+pub mod conformance;
 pub mod coverage;
 pub mod evolve;
 pub mod generate;

@@ -181,10 +181,18 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
             String::new()
         }
     };
+    let conformance = match &g.conformance {
+        Ok(text) => text.clone(),
+        Err(why) => {
+            eprintln!("warning: no conformance calls: {why}");
+            String::new()
+        }
+    };
     let src = out_dir.join("src");
     let outputs = [
         (src.join("generated.rs"), &g.code),
         (src.join("mock.rs"), &mock),
+        (src.join("conformance.rs"), &conformance),
     ];
     if check {
         let mut stale = Vec::new();

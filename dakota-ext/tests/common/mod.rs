@@ -25,6 +25,18 @@ pub enum Action {
     Close,
     /// Send headers claiming `claimed` bytes, then only `body`, then close.
     Truncate(u16, usize, Vec<u8>),
+    /// Write these bytes as the whole answer (garbage, oversized headers), then close.
+    Raw(Vec<u8>),
+    /// Never answer (hold the connection open for an hour).
+    Hang,
+    /// Send `len` bytes of JSON-looking filler, generated as it goes (never held in memory),
+    /// with a `Content-Length` when `announce`, else chunked.
+    Stream {
+        status: u16,
+        content_type: &'static str,
+        len: usize,
+        announce: bool,
+    },
 }
 
 pub fn json(status: u16, v: serde_json::Value) -> Action {
@@ -168,6 +180,47 @@ async fn serve(
                 out.push_str("\r\n");
                 sock.write_all(out.as_bytes()).await?;
                 sock.write_all(&body).await?;
+            }
+            Action::Raw(bytes) => {
+                sock.write_all(&bytes).await?;
+                sock.flush().await?;
+                return Ok(());
+            }
+            Action::Hang => {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                return Ok(());
+            }
+            Action::Stream {
+                status,
+                content_type,
+                len,
+                announce,
+            } => {
+                let framing = if announce {
+                    format!("content-length: {len}")
+                } else {
+                    "transfer-encoding: chunked".to_string()
+                };
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\n{framing}\r\n\r\n"
+                );
+                sock.write_all(head.as_bytes()).await?;
+                let chunk = vec![b' '; 64 * 1024];
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if announce {
+                        sock.write_all(&chunk[..n]).await?;
+                    } else {
+                        sock.write_all(format!("{n:x}\r\n").as_bytes()).await?;
+                        sock.write_all(&chunk[..n]).await?;
+                        sock.write_all(b"\r\n").await?;
+                    }
+                    left -= n;
+                }
+                if !announce {
+                    sock.write_all(b"0\r\n\r\n").await?;
+                }
             }
             Action::Truncate(status, claimed, body) => {
                 let out = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {claimed}\r\n\r\n");

@@ -2169,44 +2169,72 @@ pub mod registry {
     pub struct Operation {
         /// The spec's operationId.
         pub operation_id: &'static str,
+        /// The name the generated client uses for it: the builder method and the
+        /// `OperationInfo::operation_id` a transport hook receives.
+        pub generated_name: &'static str,
         /// HTTP method, upper case.
         pub method: &'static str,
         /// Path template.
         pub path: &'static str,
         /// Security schemes that each authorize the operation on their own.
         pub security: &'static [&'static str],
+        /// Whether the spec declares an `X-Idempotency-Key` header for it.
+        pub idempotency_key: bool,
+    }
+    /// The operation a transport hook is running, from the `OperationInfo::operation_id`
+    /// the generated client passes it.
+    pub fn operation(generated_name: &str) -> ::std::option::Option<&'static Operation> {
+        let index = match generated_name {
+            "download_file" => 0usize,
+            "create_payee" => 1usize,
+            "create_thing" => 2usize,
+            "put_thing" => 3usize,
+            "submit_thing" => 4usize,
+            _ => return None,
+        };
+        OPERATIONS.get(index)
     }
     /// Every generated operation, in spec order.
     pub const OPERATIONS: &[Operation] = &[
         Operation {
             operation_id: "downloadFile",
+            generated_name: "download_file",
             method: "GET",
             path: "/files/{file_id}",
             security: &[],
+            idempotency_key: false,
         },
         Operation {
             operation_id: "createPayee",
+            generated_name: "create_payee",
             method: "POST",
             path: "/payees",
             security: &[],
+            idempotency_key: false,
         },
         Operation {
             operation_id: "createThing",
+            generated_name: "create_thing",
             method: "POST",
             path: "/things",
             security: &[],
+            idempotency_key: true,
         },
         Operation {
             operation_id: "putThing",
+            generated_name: "put_thing",
             method: "PUT",
             path: "/things/{thing_id}",
             security: &[],
+            idempotency_key: false,
         },
         Operation {
             operation_id: "submitThing",
+            generated_name: "submit_thing",
             method: "POST",
             path: "/things/{thing_id}/submissions",
             security: &[],
+            idempotency_key: false,
         },
     ];
     /// Operations that accept an `X-Application-Token` (security `ApplicationTokenAuth`).

@@ -2,6 +2,9 @@
 //! shapes that break unmodified progenitor. It compiles with the workspace, so every
 //! normalization rule is proven to produce code that builds.
 
+/// The sample calls generated beside the client (one per operation).
+#[allow(clippy::all, unused_imports, dead_code, missing_docs)]
+pub mod conformance;
 #[allow(
     clippy::all,
     unused_imports,

@@ -6,12 +6,14 @@ use chrono::{DateTime, Utc};
 use dakota_api::types;
 use serde_json::{json, Value};
 
-use crate::model::{self, AppRec, Include, Kind, Store, Upload};
-use crate::page::{self, PageQuery};
+use super::onboarding::validate::{self, PersonUse};
+use super::onboarding::{self, AppRec, AppToken, Include, Kind, Upload};
+use crate::ids;
+use crate::pipeline::validate::{object, Errors};
+use crate::pipeline::{query, typed, Call, Registry, Reply};
 use crate::problem::{build, ApiError};
-use crate::server::{typed, Call, Reply};
-use crate::state::lock;
-use crate::validate::{self, Errors, PersonUse};
+use crate::state::SandboxState;
+use crate::store::Tx;
 
 /// Presigned upload URLs stay valid this long.
 const UPLOAD_URL_MINUTES: i64 = 15;
@@ -22,17 +24,71 @@ const POA_TYPES: [&str; 3] = ["proof_of_address", "bank_statement", "utility_bil
 /// Runs `f` on the application named by the first path parameter (404 when unknown).
 fn with_app<R>(
     call: &Call<'_>,
-    f: impl FnOnce(&mut AppRec, &mut Store, &Call<'_>) -> Result<R, ApiError>,
+    f: impl FnOnce(&mut AppRec, &mut Tx<'_>, &Call<'_>) -> Result<R, ApiError>,
 ) -> Result<R, ApiError> {
     let id = call.id_param(0, "application_id")?.to_owned();
-    let mut store = lock(&call.state.inner.store);
-    let Some(mut app) = store.app_mut(&id, call.now).map(|a| a.clone()) else {
-        return Err(ApiError::not_found("Application", &id));
-    };
-    let out = f(&mut app, &mut store, call)?;
-    // Commit only after the operation succeeded: a failed request leaves no partial write.
-    store.applications.insert(id, app);
-    Ok(out)
+    // One transaction: a failed request leaves no partial write.
+    call.write(|tx| {
+        let Some(mut app) = onboarding::advance(tx, &id)? else {
+            return Err(ApiError::not_found("Application", &id));
+        };
+        let out = f(&mut app, tx, call)?;
+        onboarding::save(tx, app)?;
+        Ok(out)
+    })
+}
+
+/// Registers the applications operations and the application-token check.
+pub(crate) fn routes(r: &mut Registry) {
+    r.add("listApplications", list)
+        .add("getApplication", get)
+        .add("createApplicationSubmission", submit)
+        .add("updateBusinessApplicationDetails", put_business)
+        .add("updateIndividualApplicationDetails", put_individual)
+        .add("addAssociatedIndividual", add_associated)
+        .add("updateAssociatedIndividual", update_associated)
+        .add("deleteAssociatedIndividual", delete_associated)
+        .add("submitAttestation", attest)
+        .add("getEDD", get_edd)
+        .add("createOrUpdateEDD", put_edd)
+        .add("createApplicationDocumentUpload", application_upload)
+        .add(
+            "createAssociatedIndividualDocumentUpload",
+            individual_upload,
+        )
+        .token_auth(authenticate_token);
+}
+
+/// The application an `X-Application-Token` authorizes, for a request naming `path_app`.
+fn authenticate_token(
+    state: &SandboxState,
+    token: &str,
+    path_app: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<String, ApiError> {
+    let app_id = state
+        .read(|t| t.get::<AppToken>(token).map(|a| a.application_id.clone()))
+        .ok_or_else(|| ApiError::unauthorized("Invalid application token"))?;
+    if path_app != Some(app_id.as_str()) {
+        return Err(ApiError::forbidden(
+            "The application token belongs to a different application",
+        ));
+    }
+    let expired = state.write(now, None, |tx| {
+        Ok(onboarding::advance(tx, &app_id)?
+            .is_some_and(|app| app.expires_at <= now || app.is_expired()))
+    })?;
+    if expired {
+        return Err(ApiError::forbidden("Invalid or expired token"));
+    }
+    Ok(app_id)
+}
+
+impl SandboxState {
+    /// The `X-Application-Token` of an application, if it exists.
+    pub fn application_token(&self, application_id: &str) -> Option<String> {
+        self.read(|t| t.get::<AppRec>(application_id).map(|a| a.token.clone()))
+    }
 }
 
 fn not_editable(app: &AppRec) -> ApiError {
@@ -113,10 +169,10 @@ fn decision<T: for<'a> From<&'a str>>(app: &AppRec) -> Option<T> {
 }
 
 pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
-    let pairs = call.query_pairs()?;
-    let q = PageQuery::parse(&pairs)?;
+    let q = call.query()?;
     let mut errs = Errors::default();
-    let kind = match q.get("type") {
+    let page = q.page_into(&mut errs);
+    let kind = match q.filter("type") {
         None => None,
         Some("business") => Some(Kind::Business),
         Some("individual") => Some(Kind::Individual),
@@ -125,7 +181,7 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
             None
         }
     };
-    let status = match q.get("status") {
+    let status = match q.filter("status") {
         None => None,
         Some(s @ ("pending" | "submitted" | "completed")) => {
             Some(types::ApplicationStatus::from(s))
@@ -140,17 +196,17 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
         }
     };
     errs.finish()?;
-    let mut store = lock(&call.state.inner.store);
-    store.advance_all(call.now);
-    let rows: Vec<(String, types::ApplicationListItem)> = store
-        .applications
-        .values()
-        .filter(|a| kind.is_none_or(|k| a.kind == k))
-        .filter(|a| status.as_ref().is_none_or(|s| &a.status == s))
-        .map(|a| Ok((a.id.clone(), a.to_list_item()?)))
-        .collect::<Result<_, ApiError>>()?;
-    drop(store);
-    let (data, meta) = page::paginate(rows, &q, true)?;
+    let (data, meta) = call.write(|tx| {
+        onboarding::advance_all(tx)?;
+        let (rows, meta) = query::records::<AppRec>(tx, &page, |a| {
+            kind.is_none_or(|k| a.kind == k) && status.as_ref().is_none_or(|s| &a.status == s)
+        })?;
+        let data = rows
+            .into_iter()
+            .map(AppRec::to_list_item)
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        Ok((data, meta))
+    })?;
     let body: types::ListApplicationsResponse = build(
         types::builder::ListApplicationsResponse::default()
             .data(data)
@@ -186,13 +242,7 @@ fn parse_include(raw: Option<&str>) -> Result<Include, ApiError> {
 }
 
 pub(crate) fn get(call: &Call<'_>) -> Result<Reply, ApiError> {
-    let pairs = call.query_pairs()?;
-    let include = parse_include(
-        pairs
-            .iter()
-            .find(|(k, _)| k == "include")
-            .map(|(_, v)| v.as_str()),
-    )?;
+    let include = parse_include(call.query()?.get("include"))?;
     let view = with_app(call, |app, _, _| app.to_application(&include))?;
     Reply::json(StatusCode::OK, &view)
 }
@@ -232,7 +282,7 @@ fn not_ready(app: &AppRec, code: &str, message: String) -> Result<Reply, ApiErro
     }
     let body: types::ApplicationNotReadyError = build(
         types::builder::ApplicationNotReadyError::default()
-            .application_id(model::ksuid(&app.id))
+            .application_id(ids::ksuid(&app.id))
             .code(code.to_owned())
             .incomplete_applicants(incomplete)
             .missing_attestations(validation.attestations.missing.clone())
@@ -242,7 +292,7 @@ fn not_ready(app: &AppRec, code: &str, message: String) -> Result<Reply, ApiErro
 }
 
 pub(crate) fn submit(call: &Call<'_>) -> Result<Reply, ApiError> {
-    with_app(call, |app, _, call| {
+    with_app(call, |app, _tx, call| {
         if !app.editable() {
             return not_ready(
                 app,
@@ -263,7 +313,7 @@ pub(crate) fn submit(call: &Call<'_>) -> Result<Reply, ApiError> {
 
 pub(crate) fn put_business(call: &Call<'_>) -> Result<Reply, ApiError> {
     let req = validate::business(call.json()?, call.now)?;
-    with_app(call, |app, _, call| {
+    with_app(call, |app, _tx, call| {
         if app.kind != Kind::Business {
             return Err(ApiError::bad_request(
                 "business details apply to business applications only; use /individual-details",
@@ -287,7 +337,7 @@ pub(crate) fn put_business(call: &Call<'_>) -> Result<Reply, ApiError> {
                 .application_decision(
                     decision::<types::BusinessDetailsResponseApplicationDecision>(app),
                 )
-                .application_id(model::ksuid(&app.id))
+                .application_id(ids::ksuid(&app.id))
                 .application_status(app.status.clone())
                 .business(business),
         )?;
@@ -297,7 +347,7 @@ pub(crate) fn put_business(call: &Call<'_>) -> Result<Reply, ApiError> {
 
 pub(crate) fn put_individual(call: &Call<'_>) -> Result<Reply, ApiError> {
     let req = validate::individual(call.json()?, PersonUse::Primary, call.now)?;
-    with_app(call, |app, _, call| {
+    with_app(call, |app, tx, call| {
         if app.kind != Kind::Individual {
             return Err(ApiError::bad_request(
                 "individual details apply to individual applications only; use /business-details",
@@ -308,7 +358,7 @@ pub(crate) fn put_individual(call: &Call<'_>) -> Result<Reply, ApiError> {
         }
         let id = match &app.primary {
             Some(p) => p.id.clone(),
-            None => call.state.next_id(call.now),
+            None => tx.next_id(),
         };
         app.primary = Some(Box::new(primary_entity(&req, &id)?));
         app.updated_at = call.now;
@@ -320,7 +370,7 @@ pub(crate) fn put_individual(call: &Call<'_>) -> Result<Reply, ApiError> {
                 .application_decision(decision::<
                     types::IndividualDetailsResponseApplicationDecision,
                 >(app))
-                .application_id(model::ksuid(&app.id))
+                .application_id(ids::ksuid(&app.id))
                 .application_status(app.status.clone())
                 .individual(individual),
         )?;
@@ -349,7 +399,7 @@ fn require_business(app: &AppRec) -> Result<(), ApiError> {
 
 pub(crate) fn add_associated(call: &Call<'_>) -> Result<Reply, ApiError> {
     let req = validate::individual(call.json()?, PersonUse::Associated, call.now)?;
-    with_app(call, |app, _, call| {
+    with_app(call, |app, tx, call| {
         require_business(app)?;
         if !app.editable() {
             return Err(not_editable(app));
@@ -360,12 +410,11 @@ pub(crate) fn add_associated(call: &Call<'_>) -> Result<Reply, ApiError> {
                 req.name.first, req.name.last
             )));
         }
-        let id = call.state.next_id(call.now);
+        let id = tx.next_id();
         app.associated.push(associated_entity(&req, &id)?);
         app.updated_at = call.now;
-        let body: types::AddAssociatedIndividualResponse = build(
-            types::builder::AddAssociatedIndividualResponse::default().id(model::ksuid(&id)),
-        )?;
+        let body: types::AddAssociatedIndividualResponse =
+            build(types::builder::AddAssociatedIndividualResponse::default().id(ids::ksuid(&id)))?;
         Reply::json(StatusCode::CREATED, &body)
     })
 }
@@ -381,7 +430,7 @@ fn individual_index(call: &Call<'_>, app: &AppRec) -> Result<usize, ApiError> {
 pub(crate) fn update_associated(call: &Call<'_>) -> Result<Reply, ApiError> {
     call.id_param(1, "individual_id")?;
     let req = validate::individual(call.json()?, PersonUse::Associated, call.now)?;
-    with_app(call, |app, _, call| {
+    with_app(call, |app, _tx, call| {
         require_business(app)?;
         let idx = individual_index(call, app)?;
         if !app.editable() {
@@ -411,7 +460,7 @@ pub(crate) fn update_associated(call: &Call<'_>) -> Result<Reply, ApiError> {
                 .application_decision(decision::<
                     types::AssociatedIndividualResponseApplicationDecision,
                 >(app))
-                .application_id(model::ksuid(&app.id))
+                .application_id(ids::ksuid(&app.id))
                 .application_status(app.status.clone())
                 .individual(individual),
         )?;
@@ -421,7 +470,7 @@ pub(crate) fn update_associated(call: &Call<'_>) -> Result<Reply, ApiError> {
 
 pub(crate) fn delete_associated(call: &Call<'_>) -> Result<Reply, ApiError> {
     call.id_param(1, "individual_id")?;
-    with_app(call, |app, _, call| {
+    with_app(call, |app, _tx, call| {
         require_business(app)?;
         let idx = individual_index(call, app)?;
         if !app.editable() {
@@ -442,7 +491,7 @@ pub(crate) fn delete_associated(call: &Call<'_>) -> Result<Reply, ApiError> {
 
 pub(crate) fn attest(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    validate::object(&body)?;
+    object(&body)?;
     let req: types::AttestationSubmitRequest = typed(body)?;
     let mut errs = Errors::default();
     errs.known("attestation_type", &req.attestation_type);
@@ -456,7 +505,7 @@ pub(crate) fn attest(call: &Call<'_>) -> Result<Reply, ApiError> {
     }
     errs.finish()?;
     let at = at.unwrap_or(call.now);
-    with_app(call, |app, _, call| {
+    with_app(call, |app, _tx, call| {
         if !app.editable() {
             return Err(not_editable(app));
         }
@@ -511,7 +560,7 @@ fn edd_reply(app: &AppRec) -> Result<Reply, ApiError> {
             .application_decision(decision::<types::EddWithApplicationIdApplicationDecision>(
                 app,
             ))
-            .application_id(model::ksuid(&app.id))
+            .application_id(ids::ksuid(&app.id))
             .application_status(app.status.clone())
             .edd(*edd),
     )?;
@@ -524,7 +573,7 @@ pub(crate) fn get_edd(call: &Call<'_>) -> Result<Reply, ApiError> {
 
 pub(crate) fn put_edd(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    validate::object(&body)?;
+    object(&body)?;
     let req: types::EddRequest = typed(body)?;
     let mut errs = Errors::default();
     if req.account_usage_description.trim().is_empty() {
@@ -545,7 +594,7 @@ pub(crate) fn put_edd(call: &Call<'_>) -> Result<Reply, ApiError> {
         );
     }
     errs.finish()?;
-    with_app(call, |app, _, call| {
+    with_app(call, |app, tx, call| {
         if app.kind != Kind::Business {
             return Err(ApiError::bad_request(
                 "EDD applies to business applications only",
@@ -556,7 +605,7 @@ pub(crate) fn put_edd(call: &Call<'_>) -> Result<Reply, ApiError> {
         }
         let (id, created) = match &app.edd {
             Some(e) => (e.id.to_string(), e.created_at),
-            None => (call.state.next_id(call.now), call.now),
+            None => (tx.next_id(), call.now),
         };
         let Value::Object(mut obj) = to_json(&req)? else {
             return Err(ApiError::internal("EDD did not encode as an object"));
@@ -574,11 +623,11 @@ pub(crate) fn put_edd(call: &Call<'_>) -> Result<Reply, ApiError> {
 fn upload_reply(
     call: &Call<'_>,
     app: &mut AppRec,
-    store: &mut Store,
+    tx: &mut Tx<'_>,
     individual_id: Option<String>,
     document_type: String,
 ) -> Result<Reply, ApiError> {
-    let upload_id = call.state.next_id(call.now);
+    let upload_id = tx.next_id();
     let expires_at = call.now + chrono::Duration::minutes(UPLOAD_URL_MINUTES);
     let object_path = match &individual_id {
         Some(ind) => format!(
@@ -608,17 +657,14 @@ fn upload_reply(
         app.poa_status = Some(types::ApplicationPoaStatus::SubmittedPendingReview);
         app.updated_at = call.now;
     }
-    store.uploads.insert(
-        upload_id.clone(),
-        Upload {
-            id: upload_id.clone(),
-            application_id: app.id.clone(),
-            individual_id,
-            document_type,
-            expires_at,
-            received_bytes: None,
-        },
-    );
+    tx.put(Upload {
+        id: upload_id.clone(),
+        application_id: app.id.clone(),
+        individual_id,
+        document_type,
+        expires_at,
+        received_bytes: None,
+    });
     let body: types::DocumentUploadUrlResponse = build(
         types::builder::DocumentUploadUrlResponse::default()
             .expires_at(expires_at)
@@ -634,27 +680,27 @@ fn upload_reply(
 
 pub(crate) fn application_upload(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    validate::object(&body)?;
+    object(&body)?;
     let req: types::ApplicationDocumentUploadUrlRequest = typed(body)?;
     let mut errs = Errors::default();
     errs.known("document_type", &req.document_type);
     errs.known("file_type", &req.file_type);
     errs.finish()?;
-    with_app(call, |app, store, call| {
-        upload_reply(call, app, store, None, req.document_type.to_string())
+    with_app(call, |app, tx, call| {
+        upload_reply(call, app, tx, None, req.document_type.to_string())
     })
 }
 
 pub(crate) fn individual_upload(call: &Call<'_>) -> Result<Reply, ApiError> {
     let ind = call.id_param(1, "individual_id")?.to_owned();
     let body = call.json()?;
-    validate::object(&body)?;
+    object(&body)?;
     let req: types::IndividualDocumentUploadUrlRequest = typed(body)?;
     let mut errs = Errors::default();
     errs.known("document_type", &req.document_type);
     errs.known("file_type", &req.file_type);
     errs.finish()?;
-    with_app(call, |app, store, call| {
+    with_app(call, |app, tx, call| {
         let exists = app.primary.as_ref().is_some_and(|p| p.id == ind)
             || app.associated.iter().any(|a| a.id == ind);
         if !exists {
@@ -663,7 +709,7 @@ pub(crate) fn individual_upload(call: &Call<'_>) -> Result<Reply, ApiError> {
         upload_reply(
             call,
             app,
-            store,
+            tx,
             Some(ind.clone()),
             req.document_type.to_string(),
         )

@@ -4,108 +4,120 @@
 use axum::http::StatusCode;
 use dakota_api::types;
 
-use crate::model::{Decision, Outcome};
+use super::onboarding::{self, AppRec, CustomerRec, Decision, Outcome, SimulationRec, Upload};
+use crate::pipeline::routes::SANDBOX_UPLOAD;
+use crate::pipeline::validate::{known, Errors};
+use crate::pipeline::{Call, Registry, Reply};
 use crate::problem::{build, ApiError};
-use crate::server::{typed, Call, Reply};
-use crate::state::lock;
-use crate::validate::{self, Errors};
+
+known!(SimulateOnboardingBodyType);
+
+/// Registers the sandbox's own operations (simulations, the scenario catalog) and the
+/// target of presigned upload URLs.
+pub(crate) fn routes(r: &mut Registry) {
+    r.add("simulateOnboarding", simulate)
+        .add("listSandboxScenarios", scenarios)
+        .add(SANDBOX_UPLOAD, receive_upload);
+}
 
 pub(crate) fn simulate(call: &Call<'_>) -> Result<Reply, ApiError> {
-    let body = call.json()?;
-    validate::object(&body)?;
-    let req: types::SimulateOnboardingBody = typed(body)?;
+    let req: types::SimulateOnboardingBody = call.body_as()?;
     let mut errs = Errors::default();
     errs.known("type", &req.type_);
     errs.finish()?;
     let kind = req.type_.to_string();
     let now = call.now;
-    let mut store = lock(&call.state.inner.store);
-
-    let sim_id = req.simulation_id.to_string();
-    if let Some((applicant, ty, answer)) = store.simulations.get(&sim_id) {
-        if *applicant == req.applicant_id && *ty == kind {
-            return Reply::json(StatusCode::OK, answer);
-        }
-        return Err(ApiError::field(
-            "simulation_id",
-            "duplicate",
-            "simulation_id was already used for a different transition",
-        ));
-    }
-
-    // The applicant is an application id; a customer id is accepted too.
-    let app_id = if store.applications.contains_key(&req.applicant_id) {
-        req.applicant_id.clone()
-    } else if let Some(c) = store.customers.get(&req.applicant_id) {
-        c.application_id.clone()
-    } else {
-        return Err(ApiError::not_found("Applicant", &req.applicant_id));
-    };
-    let Some(app) = store.app_mut(&app_id, now) else {
-        return Err(ApiError::not_found("Applicant", &req.applicant_id));
-    };
-    let previous = app.status.to_string();
-    let manual = types::ApplicationDecisionMethod::Manual;
-    use types::SimulateOnboardingBodyType as T;
-    let reason = req.reason_code.clone();
-    match req.type_ {
-        // Full onboarding: application approved and the customer cleared to transact.
-        T::KybApprove | T::ApplicantActivate => app.apply(Outcome::Approve, now, manual),
-        T::KybReject => app.apply(Outcome::Decline, now, manual),
-        // KYC transitions only touch the application, as documented.
-        T::KycApprove => app.decide(
-            Decision::Approved,
-            types::ApplicationStatus::Approved,
-            None,
-            now,
-            manual,
-            "KYC approved",
-        ),
-        T::KycReject => app.decide(
-            Decision::Declined,
-            types::ApplicationStatus::Declined,
-            None,
-            now,
-            manual,
-            "KYC rejected",
-        ),
-        T::ApplicantSuspend => app.decide(
-            Decision::Declined,
-            types::ApplicationStatus::Declined,
-            Some(types::KybStatus::Frozen),
-            now,
-            manual,
-            "Applicant suspended",
-        ),
-        T::KybInfoRequest | T::KycInfoRequest => {
-            app.reopen(types::ApplicationStatus::RequestForInformation, now);
-        }
-        _ => {
+    call.write(|tx| {
+        let sim_id = req.simulation_id.to_string();
+        if let Some(sim) = tx.get::<SimulationRec>(&sim_id) {
+            if sim.applicant_id == req.applicant_id && sim.kind == kind {
+                return Reply::ok(&sim.answer);
+            }
             return Err(ApiError::field(
-                "type",
-                "invalid_enum",
-                "unknown transition type",
-            ))
+                "simulation_id",
+                "duplicate",
+                "simulation_id was already used for a different transition",
+            ));
         }
-    }
-    if let Some(r) = reason {
-        if app.decision.is_some() {
-            app.decision_reason = Some(r);
+
+        // The applicant is an application id; a customer id is accepted too.
+        let app_id = if tx.contains::<AppRec>(&req.applicant_id) {
+            req.applicant_id.clone()
+        } else if let Some(c) = tx.get::<CustomerRec>(&req.applicant_id) {
+            c.application_id.clone()
+        } else {
+            return Err(ApiError::not_found("Applicant", &req.applicant_id));
+        };
+        let Some(mut app) = onboarding::advance(tx, &app_id)? else {
+            return Err(ApiError::not_found("Applicant", &req.applicant_id));
+        };
+        let previous = app.status.to_string();
+        let manual = types::ApplicationDecisionMethod::Manual;
+        use types::SimulateOnboardingBodyType as T;
+        let reason = req.reason_code.clone();
+        match req.type_ {
+            // Full onboarding: application approved and the customer cleared to transact.
+            T::KybApprove | T::ApplicantActivate => app.apply(Outcome::Approve, now, manual),
+            T::KybReject => app.apply(Outcome::Decline, now, manual),
+            // KYC transitions only touch the application, as documented.
+            T::KycApprove => app.decide(
+                Decision::Approved,
+                types::ApplicationStatus::Approved,
+                None,
+                now,
+                manual,
+                "KYC approved",
+            ),
+            T::KycReject => app.decide(
+                Decision::Declined,
+                types::ApplicationStatus::Declined,
+                None,
+                now,
+                manual,
+                "KYC rejected",
+            ),
+            T::ApplicantSuspend => app.decide(
+                Decision::Declined,
+                types::ApplicationStatus::Declined,
+                Some(types::KybStatus::Frozen),
+                now,
+                manual,
+                "Applicant suspended",
+            ),
+            T::KybInfoRequest | T::KycInfoRequest => {
+                app.reopen(types::ApplicationStatus::RequestForInformation, now);
+            }
+            _ => {
+                return Err(ApiError::field(
+                    "type",
+                    "invalid_enum",
+                    "unknown transition type",
+                ))
+            }
         }
-    }
-    // The webhook events this transition causes name the simulation.
-    app.simulation = Some(sim_id.clone());
-    let answer: types::SimulateOnboardingResponse = build(
-        types::builder::SimulateOnboardingResponse::default()
-            .applicant_id(Some(req.applicant_id.clone()))
-            .new_state(Some(app.status.to_string()))
-            .previous_state(Some(previous))
-            .simulation_id(Some(sim_id.clone())),
-    )?;
-    store
-        .simulations
-        .insert(sim_id, (req.applicant_id.clone(), kind, answer.clone()));
-    Reply::json(StatusCode::OK, &answer)
+        if let Some(r) = reason {
+            if app.decision.is_some() {
+                app.decision_reason = Some(r);
+            }
+        }
+        // The webhook events this transition causes name the simulation.
+        app.simulation = Some(sim_id.clone());
+        let answer: types::SimulateOnboardingResponse = build(
+            types::builder::SimulateOnboardingResponse::default()
+                .applicant_id(Some(req.applicant_id.clone()))
+                .new_state(Some(app.status.to_string()))
+                .previous_state(Some(previous))
+                .simulation_id(Some(sim_id.clone())),
+        )?;
+        onboarding::save(tx, app)?;
+        tx.put(SimulationRec {
+            id: sim_id,
+            applicant_id: req.applicant_id.clone(),
+            kind,
+            answer: answer.clone(),
+        });
+        Reply::ok(&answer)
+    })
 }
 
 /// One catalog entry.
@@ -263,30 +275,32 @@ pub(crate) fn scenarios(_call: &Call<'_>) -> Result<Reply, ApiError> {
 /// recorded, the content dropped).
 pub(crate) fn receive_upload(call: &Call<'_>) -> Result<Reply, ApiError> {
     let id = call.id_param(0, "upload_id")?;
-    let mut store = lock(&call.state.inner.store);
-    let Some(upload) = store.uploads.get_mut(id) else {
-        return Err(ApiError::not_found("Upload", id));
-    };
-    if upload.expires_at <= call.now {
-        return Err(ApiError::forbidden("The upload URL has expired"));
-    }
-    if call.body.is_empty() {
-        return Err(ApiError::field(
-            "body",
-            "required",
-            "the file content is required",
-        ));
-    }
-    upload.received_bytes = Some(call.body.len());
-    tracing::debug!(
-        upload = %upload.id,
-        application = %upload.application_id,
-        individual = ?upload.individual_id,
-        document_type = %upload.document_type,
-        bytes = call.body.len(),
-        "sandbox upload received"
-    );
-    Ok(Reply::empty(StatusCode::OK))
+    call.write(|tx| {
+        let Some(mut upload) = tx.get::<Upload>(id).cloned() else {
+            return Err(ApiError::not_found("Upload", id));
+        };
+        if upload.expires_at <= call.now {
+            return Err(ApiError::forbidden("The upload URL has expired"));
+        }
+        if call.body.is_empty() {
+            return Err(ApiError::field(
+                "body",
+                "required",
+                "the file content is required",
+            ));
+        }
+        upload.received_bytes = Some(call.body.len());
+        tracing::debug!(
+            upload = %upload.id,
+            application = %upload.application_id,
+            individual = ?upload.individual_id,
+            document_type = %upload.document_type,
+            bytes = call.body.len(),
+            "sandbox upload received"
+        );
+        tx.put(upload);
+        Ok(Reply::empty(StatusCode::OK))
+    })
 }
 
 #[cfg(test)]
@@ -300,13 +314,13 @@ mod tests {
             .into_iter()
             .map(|s| s.name)
             .collect();
-        for s in crate::server::SCENARIOS {
+        for s in crate::pipeline::faults::SCENARIOS {
             assert_eq!(names.iter().filter(|n| n == s).count(), 1, "{s}");
             assert!(!matches!(
                 types::CreateCustomerXSandboxScenario::from(*s),
                 types::CreateCustomerXSandboxScenario::Unknown(_)
             ));
         }
-        assert_eq!(names.len(), crate::server::SCENARIOS.len());
+        assert_eq!(names.len(), crate::pipeline::faults::SCENARIOS.len());
     }
 }

@@ -1,4 +1,5 @@
-//! The in-memory records and the onboarding lifecycle.
+//! Onboarding records (customers, applications, tokens, uploads, simulations) and their
+//! lifecycle, shared by the customers, applications and sandbox areas.
 //!
 //! One customer owns one application. The application carries the onboarding state (status,
 //! decision, the customer's `kyb_status`); the customer views derive from it. Automatic
@@ -6,13 +7,18 @@
 //! stamped with the time they were due, whenever a record is read, or by the background task
 //! when they fall due (so webhooks go out without anyone polling).
 
-use std::collections::{BTreeMap, HashMap};
+pub(crate) mod validate;
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
 use dakota_api::types;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
+use crate::events::PendingEvent;
+use crate::ids;
 use crate::problem::{build, ApiError};
+use crate::store::{Record, Tables, Tx};
 
 /// Customer or application type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +94,7 @@ pub(crate) struct CustomerRec {
 #[derive(Debug, Clone)]
 pub(crate) struct AppRec {
     pub(crate) id: String,
+    pub(crate) customer_id: String,
     pub(crate) token: String,
     pub(crate) kind: Kind,
     pub(crate) created_at: DateTime<Utc>,
@@ -157,6 +164,13 @@ impl AppRec {
     pub(crate) fn is_expired(&self) -> bool {
         self.decision == Some(Decision::Withdrawn)
             && self.decision_reason.as_deref() == Some(EXPIRED_REASON)
+    }
+
+    /// Whether an automatic transition is due at `now` (a plan or expiry).
+    pub(crate) fn has_due_change(&self, now: DateTime<Utc>) -> bool {
+        let undecided = self.decision.is_none()
+            && !matches!(self.status, types::ApplicationStatus::UnderReview);
+        self.plan.is_some_and(|(at, _)| at <= now) || (undecided && self.expires_at <= now)
     }
 
     /// Applies every automatic transition due at `now`, stamped with the time it fell due.
@@ -573,87 +587,147 @@ impl Include {
     }
 }
 
-/// All records of one sandbox.
-#[derive(Debug, Default)]
-pub(crate) struct Store {
-    pub(crate) customers: BTreeMap<String, CustomerRec>,
-    pub(crate) applications: BTreeMap<String, AppRec>,
-    /// Application token → application id.
-    pub(crate) tokens: HashMap<String, String>,
-    pub(crate) uploads: HashMap<String, Upload>,
-    /// simulation_id → the answer given for it.
-    pub(crate) simulations: HashMap<String, (String, String, types::SimulateOnboardingResponse)>,
-    /// Events raised explicitly by a handler (e.g. `customer.created`), waiting to be published.
-    pub(crate) outbox: Vec<crate::events::PendingEvent>,
-    /// Applications touched since events were last collected, so collecting costs what
-    /// changed, not the size of the store (100k customers stay fast).
-    pub(crate) dirty: std::collections::HashSet<String>,
-    /// Every application may have changed (after [`Store::advance_all`]).
-    pub(crate) all_dirty: bool,
-    /// Application id → its customer's id.
-    pub(crate) customer_of: HashMap<String, String>,
+impl Record for CustomerRec {
+    const KIND: &'static str = "customer";
+    fn id(&self) -> &str {
+        &self.id
+    }
 }
 
-impl Store {
-    /// Applies due transitions on one application; `None` when it does not exist.
-    pub(crate) fn app_mut(&mut self, id: &str, now: DateTime<Utc>) -> Option<&mut AppRec> {
-        let app = self.applications.get_mut(id)?;
-        app.advance(now);
-        self.dirty.insert(id.to_owned());
-        Some(app)
+impl Record for AppRec {
+    const KIND: &'static str = "application";
+    fn id(&self) -> &str {
+        &self.id
     }
+}
 
-    /// Applies due transitions everywhere (before listing).
-    pub(crate) fn advance_all(&mut self, now: DateTime<Utc>) {
-        for app in self.applications.values_mut() {
-            app.advance(now);
-        }
-        self.all_dirty = true;
+impl Record for Upload {
+    const KIND: &'static str = "upload";
+    fn id(&self) -> &str {
+        &self.id
     }
+}
 
-    /// The `types::Customer` view of a customer (call `advance` on its application first).
-    pub(crate) fn customer_view(
-        &self,
-        c: &CustomerRec,
-        base_url: &str,
-    ) -> Result<types::Customer, ApiError> {
-        let app = self.applications.get(&c.application_id);
-        let sub_name = c
-            .sub_client_id
+/// An application token (the record id is the token).
+#[derive(Debug, Clone)]
+pub(crate) struct AppToken {
+    pub(crate) token: String,
+    pub(crate) application_id: String,
+}
+
+impl Record for AppToken {
+    const KIND: &'static str = "application_token";
+    fn id(&self) -> &str {
+        &self.token
+    }
+}
+
+/// The answer given to one `simulation_id` of `POST /sandbox/simulate/onboarding`.
+#[derive(Debug, Clone)]
+pub(crate) struct SimulationRec {
+    pub(crate) id: String,
+    pub(crate) applicant_id: String,
+    pub(crate) kind: String,
+    pub(crate) answer: types::SimulateOnboardingResponse,
+}
+
+impl Record for SimulationRec {
+    const KIND: &'static str = "onboarding_simulation";
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Applies the application's due transitions at `tx.now`, announces what changed, and
+/// returns it; `None` when it does not exist.
+pub(crate) fn advance(tx: &mut Tx<'_>, id: &str) -> Result<Option<AppRec>, ApiError> {
+    let now = tx.now;
+    advance_at(tx, id, now)
+}
+
+fn advance_at(tx: &mut Tx<'_>, id: &str, now: DateTime<Utc>) -> Result<Option<AppRec>, ApiError> {
+    let Some(mut app) = tx.get::<AppRec>(id).cloned() else {
+        return Ok(None);
+    };
+    app.advance(now);
+    save(tx, app).map(Some)
+}
+
+/// Stores an application, emitting the events of whatever changed since they were last
+/// announced (see [`announce`]).
+pub(crate) fn save(tx: &mut Tx<'_>, mut app: AppRec) -> Result<AppRec, ApiError> {
+    let events = match tx.get::<CustomerRec>(&app.customer_id) {
+        Some(c) => announce(c, &mut app),
+        None => Vec::new(),
+    };
+    tx.put(app.clone());
+    for e in events {
+        crate::events::emit(tx, e)?;
+    }
+    Ok(app)
+}
+
+/// Applies every due transition (before listing).
+pub(crate) fn advance_all(tx: &mut Tx<'_>) -> Result<(), ApiError> {
+    let now = tx.now;
+    let due: Vec<String> = tx
+        .scan::<AppRec>()
+        .filter(|a| a.has_due_change(now))
+        .map(|a| a.id.clone())
+        .collect();
+    for id in due {
+        advance_at(tx, &id, now)?;
+    }
+    Ok(())
+}
+
+/// The lifecycle timer of applications (auto-decision, expiry).
+pub(crate) fn fire(tx: &mut Tx<'_>, id: &str, _at: DateTime<Utc>) -> Result<(), ApiError> {
+    advance(tx, id).map(|_| ())
+}
+
+/// The `types::Customer` view of a customer (call `advance` on its application first).
+pub(crate) fn customer_view(
+    t: &Tables,
+    c: &CustomerRec,
+    base_url: &str,
+) -> Result<types::Customer, ApiError> {
+    let app = t.get::<AppRec>(&c.application_id);
+    let sub_name = c
+        .sub_client_id
+        .as_ref()
+        .and_then(|s| t.get::<CustomerRec>(s))
+        .map(|s| s.name.clone());
+    let email = app.and_then(|a| {
+        a.primary
             .as_ref()
-            .and_then(|s| self.customers.get(s))
-            .map(|s| s.name.clone());
-        let email = app.and_then(|a| {
-            a.primary
-                .as_ref()
-                .map(|p| p.email_address.clone())
-                .or_else(|| a.business.as_ref().and_then(|b| b.business_email.clone()))
-        });
-        let updated = app.map_or(c.created_at, |a| a.updated_at.max(c.created_at));
-        build(
-            types::builder::Customer::default()
-                .application_id(app.and_then(|a| types::Ksuid::try_from(a.id.as_str()).ok()))
-                .application_status(app.map(|a| a.status.clone()))
-                .application_url(app.map(|a| application_url(base_url, a)))
-                .created_at(c.created_at.timestamp())
-                .customer_type(types::CustomerCustomerType::from(c.kind.as_str()))
-                .decision(
-                    app.and_then(|a| a.decision)
-                        .map(|d| types::CustomerDecision::from(d.as_str())),
-                )
-                .email(email)
-                .id(ksuid(&c.id))
-                .is_sub_client(c.is_sub_client)
-                .kyb_links(Vec::<types::KybLink>::new())
-                .kyb_status(app.map_or(types::KybStatus::Pending, |a| a.kyb_status.clone()))
-                .kyc_status(app.map_or(types::KybLinkStatus::NotStarted, AppRec::kyc_status))
-                .name(c.name.clone())
-                .provider_statuses(Vec::<types::ProviderKybStatus>::new())
-                .sub_client_id(c.sub_client_id.as_deref().map(ksuid))
-                .sub_client_name(sub_name)
-                .updated_at(updated.timestamp()),
-        )
-    }
+            .map(|p| p.email_address.clone())
+            .or_else(|| a.business.as_ref().and_then(|b| b.business_email.clone()))
+    });
+    let updated = app.map_or(c.created_at, |a| a.updated_at.max(c.created_at));
+    build(
+        types::builder::Customer::default()
+            .application_id(app.and_then(|a| types::Ksuid::try_from(a.id.as_str()).ok()))
+            .application_status(app.map(|a| a.status.clone()))
+            .application_url(app.map(|a| application_url(base_url, a)))
+            .created_at(c.created_at.timestamp())
+            .customer_type(types::CustomerCustomerType::from(c.kind.as_str()))
+            .decision(
+                app.and_then(|a| a.decision)
+                    .map(|d| types::CustomerDecision::from(d.as_str())),
+            )
+            .email(email)
+            .id(ids::ksuid(&c.id))
+            .is_sub_client(c.is_sub_client)
+            .kyb_links(Vec::<types::KybLink>::new())
+            .kyb_status(app.map_or(types::KybStatus::Pending, |a| a.kyb_status.clone()))
+            .kyc_status(app.map_or(types::KybLinkStatus::NotStarted, AppRec::kyc_status))
+            .name(c.name.clone())
+            .provider_statuses(Vec::<types::ProviderKybStatus>::new())
+            .sub_client_id(c.sub_client_id.as_deref().map(ids::ksuid))
+            .sub_client_name(sub_name)
+            .updated_at(updated.timestamp()),
+    )
 }
 
 /// `{base_url}/applications/{id}?token=...`
@@ -661,13 +735,83 @@ pub(crate) fn application_url(base_url: &str, app: &AppRec) -> String {
     format!("{base_url}/applications/{}?token={}", app.id, app.token)
 }
 
-/// A `types::Ksuid` from an id the sandbox minted (always well-formed; the zero KSUID
-/// stands in should that ever not hold).
-pub(crate) fn ksuid(id: &str) -> types::Ksuid {
-    types::Ksuid::try_from(id).unwrap_or_else(|_| zero_ksuid())
+/// The customer as `customer.*` events show it (the object `DecisionFeed` reads).
+pub(crate) fn customer_snapshot(c: &CustomerRec, app: &AppRec) -> Map<String, Value> {
+    let mut o = Map::new();
+    o.insert("id".into(), json!(c.id));
+    // Dakota's event catalogue names the customer `customer_id`; both are given.
+    o.insert("customer_id".into(), json!(c.id));
+    o.insert("name".into(), json!(c.name));
+    o.insert("customer_type".into(), json!(c.kind.as_str()));
+    if let Some(e) = &c.external_id {
+        o.insert("external_id".into(), json!(e));
+    }
+    o.insert("kyb_status".into(), json!(app.kyb_status.as_str()));
+    o.insert("kyc_status".into(), json!(app.kyc_status().as_str()));
+    o.insert("application_id".into(), json!(app.id));
+    o.insert("application_status".into(), json!(app.status.as_str()));
+    if let Some(d) = app.decision {
+        o.insert("decision".into(), json!(d.as_str()));
+    }
+    o.insert("created_at".into(), json!(c.created_at.timestamp()));
+    o.insert(
+        "updated_at".into(),
+        json!(app.updated_at.max(c.created_at).timestamp()),
+    );
+    o
 }
 
-#[allow(clippy::expect_used)]
-fn zero_ksuid() -> types::Ksuid {
-    types::Ksuid::try_from("000000000000000000000000000").expect("27 zeros are a valid KSUID")
+/// `customer.created` and `customer.kyb_status.created` for a new customer.
+pub(crate) fn customer_created(c: &CustomerRec, app: &AppRec) -> [PendingEvent; 2] {
+    let object = customer_snapshot(c, app);
+    [
+        PendingEvent::new(types::EventType::CustomerCreated, object.clone()),
+        PendingEvent::new(types::EventType::CustomerKybStatusCreated, object),
+    ]
+}
+
+/// The events of every change of `app` not announced yet, marking them announced.
+fn announce(c: &CustomerRec, app: &mut AppRec) -> Vec<PendingEvent> {
+    let mut out = Vec::new();
+    let simulation_id = app.simulation.take();
+    let current = Announced {
+        status: app.status.clone(),
+        kyb_status: app.kyb_status.clone(),
+        submitted: app.submitted_at.is_some(),
+    };
+    if current == app.announced {
+        return out;
+    }
+    let before = std::mem::replace(&mut app.announced, current.clone());
+    let object = customer_snapshot(c, app);
+    if current.submitted && !before.submitted {
+        let mut o = Map::new();
+        o.insert("application_id".into(), json!(app.id));
+        o.insert("customer_id".into(), json!(c.id));
+        if let Some(t) = app.submitted_at {
+            o.insert(
+                "submitted_at".into(),
+                json!(t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            );
+        }
+        out.push(PendingEvent::new(
+            types::EventType::CustomerKybApplicationSubmitted,
+            o,
+        ));
+    }
+    if current.status != before.status {
+        out.push(
+            PendingEvent::new(types::EventType::CustomerUpdated, object.clone())
+                .previous("application_status", before.status.as_str()),
+        );
+    }
+    if current.kyb_status != before.kyb_status {
+        out.push(
+            PendingEvent::new(types::EventType::CustomerKybStatusUpdated, object)
+                .previous("kyb_status", before.kyb_status.as_str()),
+        );
+    }
+    out.into_iter()
+        .map(|e| e.simulation(simulation_id.clone()))
+        .collect()
 }

@@ -1,0 +1,56 @@
+//! The operations a sandbox serves: operationId → handler, filled in by the resource areas
+//! (see [`crate::resources`]) and handed to [`super::router`].
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::call::{Call, Reply};
+use crate::problem::ApiError;
+use crate::state::SandboxState;
+
+/// Handles one operation.
+pub(crate) type Handler = fn(&Call<'_>) -> Result<Reply, ApiError>;
+
+/// Resolves an application token for a route that accepts one: given the token and the
+/// application id in the path, the id of the application it authorizes (`401` for an unknown
+/// token, `403` for another application's or an expired one).
+pub(crate) type TokenAuth =
+    fn(&SandboxState, &str, Option<&str>, DateTime<Utc>) -> Result<String, ApiError>;
+
+/// Operation handlers and the hooks the pipeline calls.
+#[derive(Default)]
+pub(crate) struct Registry {
+    handlers: BTreeMap<&'static str, Handler>,
+    token_auth: Option<TokenAuth>,
+}
+
+impl Registry {
+    /// Registers the handler of `operation_id` (an operationId of the spec, or the sandbox's
+    /// own upload route). Registering one twice keeps the last.
+    pub(crate) fn add(&mut self, operation_id: &'static str, handler: Handler) -> &mut Self {
+        if self.handlers.insert(operation_id, handler).is_some() {
+            tracing::warn!(operation_id, "operation registered twice");
+        }
+        self
+    }
+
+    /// Sets how application tokens are checked.
+    pub(crate) fn token_auth(&mut self, f: TokenAuth) -> &mut Self {
+        self.token_auth = Some(f);
+        self
+    }
+
+    pub(crate) fn handler(&self, operation_id: &str) -> Option<Handler> {
+        self.handlers.get(operation_id).copied()
+    }
+
+    pub(crate) fn token_resolver(&self) -> Option<TokenAuth> {
+        self.token_auth
+    }
+
+    /// Every registered operationId, sorted.
+    pub(crate) fn operations(&self) -> Vec<&'static str> {
+        self.handlers.keys().copied().collect()
+    }
+}
