@@ -175,7 +175,10 @@ fn new_enum_value(values: &[Value]) -> Option<Value> {
     if values.iter().all(Value::is_string) {
         let mut candidate = NEW_ENUM_VALUE.to_string();
         let mut n = 2;
-        while values.iter().any(|v| v.as_str() == Some(candidate.as_str())) {
+        while values
+            .iter()
+            .any(|v| v.as_str() == Some(candidate.as_str()))
+        {
             candidate = format!("{NEW_ENUM_VALUE}_{n}");
             n += 1;
         }
@@ -297,10 +300,17 @@ mod tests {
             thing["kind"]["enum"],
             json!(["x", "evolved_value", "evolved_value_2"])
         );
-        assert_eq!(thing["tag"]["enum"], json!(["only"]), "union tags stay pinned");
+        assert_eq!(
+            thing["tag"]["enum"],
+            json!(["only"]),
+            "union tags stay pinned"
+        );
         assert_eq!(thing["level"]["enum"], json!([1, 2, 3, 4]));
         assert!(thing["nested"]["properties"]["evolved_field"].is_object());
-        assert!(thing["labels"].get("properties").is_none(), "maps stay maps");
+        assert!(
+            thing["labels"].get("properties").is_none(),
+            "maps stay maps"
+        );
         assert!(
             s["components"]["schemas"]["Union"]["oneOf"][1]["properties"]["evolved_field"]
                 .is_object()

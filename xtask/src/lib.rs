@@ -9,6 +9,7 @@ pub mod normalize;
 pub mod open_enums;
 pub mod stable;
 pub mod surface;
+pub mod synthetic;
 pub mod workspace;
 
 pub use generate::{generate, Generated};

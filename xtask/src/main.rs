@@ -3,6 +3,7 @@
 //! - `cargo xtask generate [--check] [--spec PATH] [--out DIR] [--verbose]`
 //! - `cargo xtask coverage --against PATH [--spec PATH]`
 //! - `cargo xtask evolve-spec [--spec PATH] --out PATH`
+//! - `cargo xtask scale [--operations N] [--inexpressible M] [--spec PATH]`
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -46,6 +47,24 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Measure generation time: a synthetic spec of N operations, M of them inexpressible
+    /// (isolated and left out), against the same spec without them (no isolation needed), in
+    /// the same run; then the time of `--spec`. Use a release build
+    /// (`cargo run --release -p xtask -- scale`) for figures comparable with CI.
+    Scale {
+        /// Operations in the synthetic spec.
+        #[arg(long, default_value_t = 300)]
+        operations: usize,
+        /// How many of them progenitor cannot express.
+        #[arg(long, default_value_t = 100)]
+        inexpressible: usize,
+        /// A real spec to time as well.
+        #[arg(long, default_value = "openapi/dakota.yaml")]
+        spec: PathBuf,
+        /// Fail when the synthetic spec with inexpressible operations takes longer (seconds).
+        #[arg(long)]
+        max_seconds: Option<f64>,
+    },
     /// Compare our spec with another one (facts only) and list what is missing or different.
     Coverage {
         /// The spec to compare against (e.g. Dakota's newest published spec).
@@ -68,7 +87,91 @@ fn main() -> Result<()> {
         } => generate(check, &spec, &out, verbose),
         Cmd::Coverage { against, spec } => coverage(&spec, &against),
         Cmd::EvolveSpec { spec, out } => evolve_spec(&spec, &out),
+        Cmd::Scale {
+            operations,
+            inexpressible,
+            spec,
+            max_seconds,
+        } => scale(operations, inexpressible, &spec, max_seconds),
     }
+}
+
+fn scale(
+    operations: usize,
+    inexpressible: usize,
+    spec: &Path,
+    max_seconds: Option<f64>,
+) -> Result<()> {
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let time = |text: &str, name: &str| -> Result<(std::time::Duration, xtask::Generated)> {
+        let started = Instant::now();
+        let g = xtask::generate(text, name)?;
+        Ok((started.elapsed(), g))
+    };
+    let hostile = xtask::synthetic::spec(operations, inexpressible);
+    let mut clean = hostile.clone();
+    if let Some(paths) = clean
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for item in paths.values_mut() {
+            if let Some(item) = item.as_object_mut() {
+                item.retain(|_, op| {
+                    !op.get("operationId")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|id| id.starts_with("upload"))
+                });
+            }
+        }
+        paths.retain(|_, item| item.as_object().is_some_and(|o| !o.is_empty()));
+    }
+    let schemas = hostile
+        .pointer("/components/schemas")
+        .and_then(serde_json::Value::as_object)
+        .map_or(0, |s| s.len());
+    let (t_clean, g_clean) = time(&clean.to_string(), "synthetic-clean.json")?;
+    let (t_hostile, g_hostile) = time(&hostile.to_string(), "synthetic.json")?;
+    let expected = inexpressible.min(operations);
+    if !g_clean.dropped.is_empty() || g_hostile.dropped.len() != expected {
+        bail!(
+            "expected {expected} operation(s) left out, got {} (and {} without the uploads)",
+            g_hostile.dropped.len(),
+            g_clean.dropped.len()
+        );
+    }
+    println!(
+        "synthetic spec, {operations} operations ({expected} inexpressible, left out), {schemas} schemas: {:.2}s ({profile} xtask)",
+        t_hostile.as_secs_f64()
+    );
+    println!(
+        "same spec without the {expected} inexpressible operations (no isolation): {:.2}s; ratio {:.2}",
+        t_clean.as_secs_f64(),
+        t_hostile.as_secs_f64() / t_clean.as_secs_f64().max(1e-9)
+    );
+    let (_, spec_path) = locate(spec)?;
+    let text = std::fs::read_to_string(&spec_path)
+        .with_context(|| format!("reading {}", spec_path.display()))?;
+    let (t_spec, g_spec) = time(&text, &spec_path.display().to_string())?;
+    println!(
+        "{}: {} operation(s) generated, {} left out: {:.2}s ({profile} xtask)",
+        spec_path.display(),
+        xtask::generate::operations(&g_spec.normalized).len(),
+        g_spec.dropped.len(),
+        t_spec.as_secs_f64()
+    );
+    if let Some(max) = max_seconds {
+        if t_hostile.as_secs_f64() > max {
+            bail!(
+                "the synthetic spec took {:.2}s, more than {max}s",
+                t_hostile.as_secs_f64()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn evolve_spec(spec: &Path, out: &Path) -> Result<()> {
