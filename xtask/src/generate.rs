@@ -655,7 +655,7 @@ mod tests {
     fn every_hostile_operation_breaks_raw_progenitor_and_generates_after_normalization() {
         let raw = parse_spec(HOSTILE).expect("fixture parses");
         let ops = operations(&raw);
-        assert_eq!(ops.len(), 5);
+        assert_eq!(ops.len(), 6);
         for (path, method, id) in &ops {
             let one = only_operation(&raw, path, method);
             // Unmodified progenitor either panics or degrades the errors to untyped bytes.
