@@ -11,9 +11,16 @@
 #   3. its tests run, and the only failure allowed is the API-surface snapshot (`api_surface`),
 #      which awaits review after every spec change.
 #
-# Shares CARGO_TARGET_DIR (default: this checkout's target/) so dependencies are not rebuilt;
-# dakota-api and its dependents are rebuilt for the evolved copy, so run this last.
-# Needs cargo-semver-checks (`.ci/run` installs it; locally: `cargo install --locked cargo-semver-checks`).
+# Cost: shares CARGO_TARGET_DIR (default: this checkout's target/), so registry dependencies
+# built by the earlier CI steps are reused and only the workspace's own crates are rebuilt for
+# the copy (the copy sits at a fixed path, $CARGO_TARGET_DIR/evolve-copy, so a rerun is
+# incremental). cargo-semver-checks is fed rustdoc JSON built here in that same target dir
+# instead of building both crates itself (`--baseline-root` would check every dependency
+# again, twice, in target/semver-checks). The test run reuses the build's artifacts, so the
+# evolved workspace is compiled once (plus its doctests).
+#
+# EVOLVE_BREAKING=required-property|removed-property adds a breaking change to the growth, to
+# prove the step fails on one (see `cargo xtask evolve-spec --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -28,28 +35,31 @@ phase() {
   phase_start=$now
 }
 
-command -v cargo-semver-checks >/dev/null || {
-  echo "cargo-semver-checks is missing: cargo install --locked cargo-semver-checks" >&2
-  exit 1
-}
+if ! command -v cargo-semver-checks >/dev/null; then
+  cargo install --locked cargo-semver-checks
+  phase "cargo install --locked cargo-semver-checks"
+fi
+cargo semver-checks --version
 
 tmp="$(mktemp -d)"
+copy="$CARGO_TARGET_DIR/evolve-copy"
 trap 'rm -rf "$tmp"' EXIT
-copy="$tmp/evolved"
+rm -rf "$copy"
 mkdir -p "$copy"
 tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$copy"
 
 # rustdoc JSON of dakota-api (all features) in directory $1, copied to $2.
 rustdoc_json() {
   (cd "$1" && RUSTC_BOOTSTRAP=1 cargo rustdoc --quiet -p dakota-api --lib --all-features \
-     -- -Z unstable-options --output-format json)
+     -- -Z unstable-options --output-format json 2>&1 | grep -v "private_intra_doc_links\|^\s*$" || true)
   cp "$CARGO_TARGET_DIR/doc/dakota_api.json" "$2"
 }
 
 rustdoc_json "$root" "$tmp/baseline.json"
 phase "rustdoc JSON of today's dakota-api"
 
-(cd "$copy" && cargo xtask evolve-spec --out openapi/dakota.yaml && cargo xtask generate)
+(cd "$copy" && cargo xtask evolve-spec --out openapi/dakota.yaml ${EVOLVE_BREAKING:+--breaking "$EVOLVE_BREAKING"} \
+   && cargo xtask generate)
 phase "spec grown, dakota-api regenerated"
 
 rustdoc_json "$copy" "$tmp/evolved.json"
@@ -60,6 +70,8 @@ cargo semver-checks check-release --release-type minor \
 echo "cargo-semver-checks: the evolved dakota-api is a minor release of today's"
 phase "cargo-semver-checks (minor)"
 
+# The test run below reuses these artifacts (dev and test profiles agree); it only adds the
+# doctests.
 (cd "$copy" && cargo build --quiet --workspace --all-targets --all-features)
 phase "evolved workspace builds (all targets, all features)"
 

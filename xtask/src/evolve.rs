@@ -18,6 +18,32 @@ pub const NEW_SCHEMA: &str = "EvolvedResource";
 /// The operation added (`GET /evolved-resources/{evolved_resource_id}`).
 pub const NEW_OPERATION: &str = "getEvolvedResource";
 
+/// A breaking change [`evolve_with`] can add to the growth, only to prove that the checks of
+/// `.ci/evolve.sh` catch one (`cargo xtask evolve-spec --breaking ...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breaking {
+    /// The new property is required in every object schema: the API still compiles (structs
+    /// are `#[non_exhaustive]`), but every body built without it fails `try_into()`, so the
+    /// evolved workspace's tests fail.
+    RequiredProperty,
+    /// Every object schema loses its first property: a field of a public struct disappears,
+    /// which cargo-semver-checks reports as a major change.
+    RemovedProperty,
+}
+
+impl std::str::FromStr for Breaking {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "required-property" => Ok(Self::RequiredProperty),
+            "removed-property" => Ok(Self::RemovedProperty),
+            other => Err(format!(
+                "unknown breaking change `{other}` (required-property, removed-property)"
+            )),
+        }
+    }
+}
+
 /// What [`evolve`] changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Evolution {
@@ -29,11 +55,21 @@ pub struct Evolution {
     pub schemas_added: usize,
     /// Operations added.
     pub operations_added: usize,
+    /// The breaking change asked for, if any.
+    pub breaking: Option<Breaking>,
 }
 
 /// Grow `spec` in place (see the module docs).
 pub fn evolve(spec: &mut Value) -> Evolution {
-    let mut e = Evolution::default();
+    evolve_with(spec, None)
+}
+
+/// [`evolve`], plus a `breaking` change when given.
+pub fn evolve_with(spec: &mut Value, breaking: Option<Breaking>) -> Evolution {
+    let mut e = Evolution {
+        breaking,
+        ..Evolution::default()
+    };
     if let Some(schemas) = spec
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
@@ -137,11 +173,32 @@ fn schema(v: &mut Value, e: &mut Evolution) {
                 name = format!("{NEW_PROPERTY}_{n}");
                 n += 1;
             }
+            let first = props.keys().next().cloned();
             props.insert(
-                name,
+                name.clone(),
                 json!({"type": "string", "description": "A property a later spec adds."}),
             );
             e.properties_added += 1;
+            match e.breaking {
+                Some(Breaking::RequiredProperty) => {
+                    let required = o.entry("required").or_insert_with(|| json!([]));
+                    if let Some(r) = required.as_array_mut() {
+                        r.push(Value::String(name));
+                    }
+                }
+                Some(Breaking::RemovedProperty) => {
+                    if let Some(first) = first {
+                        if let Some(props) = o.get_mut("properties").and_then(Value::as_object_mut)
+                        {
+                            props.remove(&first);
+                        }
+                        if let Some(r) = o.get_mut("required").and_then(Value::as_array_mut) {
+                            r.retain(|x| x.as_str() != Some(first.as_str()));
+                        }
+                    }
+                }
+                None => {}
+            }
         }
     }
     for k in ["items", "additionalProperties", "not"] {
@@ -337,6 +394,7 @@ mod tests {
                 enum_values_added: 3,
                 schemas_added: 1,
                 operations_added: 1,
+                breaking: None,
             }
         );
     }
@@ -353,5 +411,25 @@ mod tests {
         assert!(g.code.contains("pub fn get_evolved_resource("));
         assert!(g.code.contains("pub evolved_field:"));
         assert!(g.code.contains("EvolvedValue"));
+    }
+
+    #[test]
+    fn a_breaking_change_is_only_added_on_request() {
+        let mut s = spec();
+        let e = evolve_with(&mut s, Some(Breaking::RequiredProperty));
+        assert_eq!(e.breaking, Some(Breaking::RequiredProperty));
+        let thing = &s["components"]["schemas"]["Thing"];
+        assert!(thing["required"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x == "evolved_field_2")));
+        let mut s = spec();
+        evolve_with(&mut s, Some(Breaking::RemovedProperty));
+        let thing = &s["components"]["schemas"]["Thing"];
+        // The first property in key order goes (the new one is added after the choice).
+        assert!(thing["properties"].get("evolved_field").is_none());
+        assert!(thing["properties"]["evolved_field_2"].is_object());
+        assert_eq!(thing["properties"].as_object().map(|p| p.len()), Some(7));
+        assert!("required-property".parse::<Breaking>().is_ok());
+        assert!("nonsense".parse::<Breaking>().is_err());
     }
 }

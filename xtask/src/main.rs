@@ -46,6 +46,10 @@ enum Cmd {
         /// Where to write the grown spec (may be the same file).
         #[arg(long)]
         out: PathBuf,
+        /// Also make a breaking change (`required-property`, `removed-property`), to prove the
+        /// evolution checks catch one.
+        #[arg(long)]
+        breaking: Option<xtask::evolve::Breaking>,
     },
     /// Measure generation time: a synthetic spec of N operations, M of them inexpressible
     /// (isolated and left out), against the same spec without them (no isolation needed), in
@@ -86,7 +90,11 @@ fn main() -> Result<()> {
             verbose,
         } => generate(check, &spec, &out, verbose),
         Cmd::Coverage { against, spec } => coverage(&spec, &against),
-        Cmd::EvolveSpec { spec, out } => evolve_spec(&spec, &out),
+        Cmd::EvolveSpec {
+            spec,
+            out,
+            breaking,
+        } => evolve_spec(&spec, &out, breaking),
         Cmd::Scale {
             operations,
             inexpressible,
@@ -174,7 +182,7 @@ fn scale(
     Ok(())
 }
 
-fn evolve_spec(spec: &Path, out: &Path) -> Result<()> {
+fn evolve_spec(spec: &Path, out: &Path, breaking: Option<xtask::evolve::Breaking>) -> Result<()> {
     let (_, spec) = locate(spec)?;
     let out = if out.is_absolute() {
         out.to_path_buf()
@@ -184,7 +192,7 @@ fn evolve_spec(spec: &Path, out: &Path) -> Result<()> {
     let text =
         std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?;
     let mut value = xtask::generate::parse_spec(&text)?;
-    let e = xtask::evolve::evolve(&mut value);
+    let e = xtask::evolve::evolve_with(&mut value, breaking);
     let json = serde_json::to_string_pretty(&value)?;
     std::fs::write(&out, json + "\n").with_context(|| format!("writing {}", out.display()))?;
     eprintln!(
@@ -196,6 +204,9 @@ fn evolve_spec(spec: &Path, out: &Path) -> Result<()> {
         e.schemas_added,
         e.operations_added
     );
+    if let Some(b) = e.breaking {
+        eprintln!("and a breaking change: {b:?}");
+    }
     Ok(())
 }
 
