@@ -63,7 +63,16 @@ fn derives(attrs: &[syn::Attribute], name: &str) -> bool {
         })
 }
 
-fn strip_copy(attrs: &mut [syn::Attribute]) {
+/// Remove `Copy` (an `Unknown(String)` variant is not `Copy`) and the derived `PartialOrd`/`Ord`
+/// (they order by variant position, which a new value before the catch-all shifts: a change
+/// cargo-semver-checks reports as major). Returns whether `PartialOrd` and `Ord` were derived.
+fn strip_derives(attrs: &mut [syn::Attribute]) -> (bool, bool) {
+    let (partial_ord, ord) = (derives(attrs, "PartialOrd"), derives(attrs, "Ord"));
+    strip_copy(attrs, &["Copy", "PartialOrd", "Ord"]);
+    (partial_ord, ord)
+}
+
+fn strip_copy(attrs: &mut [syn::Attribute], removed: &[&str]) {
     for a in attrs.iter_mut().filter(|a| a.path().is_ident("derive")) {
         let mut paths: Vec<syn::Path> = Vec::new();
         let _ = a.parse_nested_meta(|m| {
@@ -72,7 +81,11 @@ fn strip_copy(attrs: &mut [syn::Attribute]) {
         });
         let kept: Vec<&syn::Path> = paths
             .iter()
-            .filter(|p| p.segments.last().is_none_or(|s| s.ident != "Copy"))
+            .filter(|p| {
+                p.segments
+                    .last()
+                    .is_none_or(|s| !removed.iter().any(|r| s.ident == r))
+            })
             .collect();
         *a = parse_quote!(#[derive(#(#kept),*)]);
     }
@@ -111,7 +124,7 @@ pub fn open_enums(items: &mut Vec<Item>, closed: &BTreeSet<String>) -> BTreeSet<
         };
         let name = e.ident.clone();
         opened.insert(name.to_string());
-        strip_copy(&mut e.attrs);
+        let (partial_ord, ord) = strip_derives(&mut e.attrs);
         // `Unknown` unless the spec already has a value spelled that way.
         let unknown = ["Unknown", "UnknownValue", "UnlistedValue"]
             .iter()
@@ -141,6 +154,31 @@ pub fn open_enums(items: &mut Vec<Item>, closed: &BTreeSet<String>) -> BTreeSet<
                 }
             }
         });
+        // Ordered by wire value, so the order is the same in every version of the spec.
+        if ord {
+            extra.push(parse_quote! {
+                impl ::std::cmp::Ord for #name {
+                    fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+                        self.as_str().cmp(other.as_str())
+                    }
+                }
+            });
+            extra.push(parse_quote! {
+                impl ::std::cmp::PartialOrd for #name {
+                    fn partial_cmp(&self, other: &Self) -> ::std::option::Option<::std::cmp::Ordering> {
+                        Some(::std::cmp::Ord::cmp(self, other))
+                    }
+                }
+            });
+        } else if partial_ord {
+            extra.push(parse_quote! {
+                impl ::std::cmp::PartialOrd for #name {
+                    fn partial_cmp(&self, other: &Self) -> ::std::option::Option<::std::cmp::Ordering> {
+                        self.as_str().partial_cmp(other.as_str())
+                    }
+                }
+            });
+        }
         extra.push(parse_quote! {
             impl ::std::fmt::Display for #name {
                 fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -329,7 +367,7 @@ mod tests {
     #[test]
     fn opens_a_typify_style_enum() {
         let mut file: syn::File = parse_quote! {
-            #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+            #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
             pub enum Status {
                 #[serde(rename = "pending")]
                 Pending,
@@ -346,6 +384,16 @@ mod tests {
         let text = prettyplease::unparse(&file);
         assert!(text.contains("Unknown(::std::string::String)"), "{text}");
         assert!(!text.contains("Copy"), "{text}");
+        // Ordered by wire value, not by variant position (a new value would shift it).
+        assert!(
+            !text.contains("PartialOrd,") && !text.contains("Ord)"),
+            "{text}"
+        );
+        assert!(text.contains("self.as_str().cmp(other.as_str())"), "{text}");
+        assert!(
+            text.contains("impl ::std::cmp::PartialOrd for Status"),
+            "{text}"
+        );
         assert!(!text.contains("TryFrom<&str>"), "{text}");
         assert!(text.contains("\"in_review\" => Self::InReview"), "{text}");
         assert!(!text.contains("Tagged {\n    A(u32),\n    #[serde(untagged)]"));

@@ -433,9 +433,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -481,9 +479,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -645,9 +641,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -907,9 +901,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -949,9 +941,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2648,6 +2638,19 @@ pub mod types {
             matches!(self, Self::UnlistedValue_(_))
         }
     }
+    impl ::std::cmp::Ord for Mood {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for Mood {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for Mood {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -2693,6 +2696,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for NoCreditsError {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for NoCreditsError {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for NoCreditsError {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -2734,6 +2750,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for PayeeBaseKind {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for PayeeBaseKind {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for PayeeBaseKind {
@@ -2780,6 +2809,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ReviewRequestVerdict2 {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ReviewRequestVerdict2 {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ReviewRequestVerdict2 {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -2823,6 +2865,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::UnknownValue(_))
+        }
+    }
+    impl ::std::cmp::Ord for Status {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for Status {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for Status {
