@@ -65,8 +65,14 @@ phase "spec grown, dakota-api regenerated"
 rustdoc_json "$copy" "$tmp/evolved.json"
 phase "rustdoc JSON of the evolved dakota-api"
 
+# Warn-level lints (e.g. enum variants reordered in a PartialOrd enum) exit 0 but still
+# "suggest new major version": they fail the step too.
 cargo semver-checks check-release --release-type minor \
-  --baseline-rustdoc "$tmp/baseline.json" --current-rustdoc "$tmp/evolved.json"
+  --baseline-rustdoc "$tmp/baseline.json" --current-rustdoc "$tmp/evolved.json" 2>&1 | tee "$tmp/semver.log"
+if grep -q "suggest new major version" "$tmp/semver.log"; then
+  echo "evolve: cargo-semver-checks warns of a major change" >&2
+  exit 1
+fi
 echo "cargo-semver-checks: the evolved dakota-api is a minor release of today's"
 phase "cargo-semver-checks (minor)"
 
