@@ -231,9 +231,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -324,9 +322,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -348,9 +344,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -623,9 +617,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -676,9 +668,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -719,9 +709,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -766,9 +754,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -823,9 +809,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1021,9 +1005,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1047,9 +1029,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1071,9 +1051,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1097,9 +1075,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1753,9 +1729,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1813,9 +1787,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1841,9 +1813,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1888,9 +1858,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1916,9 +1884,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2173,9 +2139,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2201,9 +2165,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2300,9 +2262,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2330,9 +2290,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2356,9 +2314,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2496,9 +2452,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2873,9 +2827,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3029,9 +2981,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3173,9 +3123,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3280,9 +3228,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3318,9 +3264,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3352,9 +3296,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3388,9 +3330,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3424,9 +3364,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3489,9 +3427,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3641,9 +3577,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3669,9 +3603,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3845,9 +3777,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4045,9 +3975,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4079,9 +4007,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4215,9 +4141,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4273,9 +4197,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4536,9 +4458,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4570,9 +4490,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4749,9 +4667,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4773,9 +4689,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4942,9 +4856,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4976,9 +4888,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5092,9 +5002,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5126,9 +5034,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5425,9 +5331,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5544,9 +5448,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5568,9 +5470,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5686,9 +5586,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5763,9 +5661,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -6506,9 +6402,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -6712,9 +6606,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -6812,9 +6704,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -6867,9 +6757,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -6896,9 +6784,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -6951,9 +6837,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7367,9 +7251,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7457,9 +7339,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7514,9 +7394,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7538,9 +7416,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7560,9 +7436,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7643,9 +7517,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7669,9 +7541,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8086,9 +7956,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8114,9 +7982,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8213,9 +8079,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8243,9 +8107,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8438,9 +8300,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8537,9 +8397,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8567,9 +8425,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8595,9 +8451,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8711,9 +8565,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8827,9 +8679,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8892,9 +8742,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8964,9 +8812,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9109,9 +8955,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9233,9 +9077,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9265,9 +9107,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9289,9 +9129,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9339,9 +9177,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9361,9 +9197,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9403,9 +9237,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9429,9 +9261,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9453,9 +9283,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9475,9 +9303,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9517,9 +9343,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9545,9 +9369,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9587,9 +9409,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9621,9 +9441,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9645,9 +9463,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9689,9 +9505,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9786,9 +9600,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9830,9 +9642,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9854,9 +9664,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9882,9 +9690,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9906,9 +9712,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10027,9 +9831,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10094,9 +9896,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10120,9 +9920,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10146,9 +9944,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10219,9 +10015,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10311,9 +10105,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10398,9 +10190,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10770,9 +10560,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10808,9 +10596,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11033,9 +10819,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11077,9 +10861,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11184,9 +10966,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11208,9 +10988,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11286,9 +11064,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11362,9 +11138,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11533,9 +11307,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11616,9 +11388,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11738,9 +11508,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11762,9 +11530,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11874,9 +11640,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11908,9 +11672,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12093,9 +11855,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12156,9 +11916,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12301,9 +12059,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12449,9 +12205,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12483,9 +12237,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12628,9 +12380,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12755,9 +12505,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12789,9 +12537,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12877,9 +12623,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12956,9 +12700,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13064,9 +12806,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13092,9 +12832,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13145,9 +12883,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13171,9 +12907,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13505,9 +13239,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13610,9 +13342,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13662,9 +13392,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14035,9 +13763,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14119,9 +13845,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14145,9 +13869,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14169,9 +13891,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14387,9 +14107,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14457,9 +14175,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14527,9 +14243,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -43097,6 +42811,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AccountType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AccountType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AccountType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43142,6 +42869,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AddPolicyRuleIntentAction {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AddPolicyRuleIntentAction {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AddPolicyRuleIntentAction {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43185,6 +42925,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for AddPolicyRuleIntentRuleType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AddPolicyRuleIntentRuleType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for AddPolicyRuleIntentRuleType {
@@ -43236,6 +42989,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AgenticActionType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AgenticActionType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AgenticActionType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43283,6 +43049,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AgenticAttachmentType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AgenticAttachmentType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AgenticAttachmentType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43324,6 +43103,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for AgenticChatMessageRole {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AgenticChatMessageRole {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for AgenticChatMessageRole {
@@ -43371,6 +43163,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for AgenticDocumentAttachmentMediaType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AgenticDocumentAttachmentMediaType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for AgenticDocumentAttachmentMediaType {
@@ -43423,6 +43228,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AgenticInstructionStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AgenticInstructionStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AgenticInstructionStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43467,6 +43285,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ApplicationApplicationDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationApplicationDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ApplicationApplicationDecision {
@@ -43515,6 +43346,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ApplicationApplicationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationApplicationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ApplicationApplicationType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43558,6 +43402,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ApplicationDecisionMethod {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationDecisionMethod {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ApplicationDecisionMethod {
@@ -43632,6 +43489,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ApplicationDocumentType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationDocumentType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ApplicationDocumentType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43703,6 +43573,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ApplicationEntityApplicantType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationEntityApplicantType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ApplicationEntityApplicantType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43748,6 +43631,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ApplicationListItemApplicationDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationListItemApplicationDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ApplicationListItemApplicationDecision {
@@ -43798,6 +43694,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ApplicationListItemApplicationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationListItemApplicationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ApplicationListItemApplicationType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43844,6 +43753,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ApplicationPoaStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationPoaStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ApplicationPoaStatus {
@@ -43899,6 +43821,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ApplicationStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ApplicationStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43952,6 +43887,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AssociatedIndividualEntityDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AssociatedIndividualEntityDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AssociatedIndividualEntityDecision {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44001,6 +43949,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for AssociatedIndividualEntityEmploymentStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AssociatedIndividualEntityEmploymentStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for AssociatedIndividualEntityEmploymentStatus {
@@ -44057,6 +44018,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AssociatedIndividualEntityPurposeOfAccountItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AssociatedIndividualEntityPurposeOfAccountItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AssociatedIndividualEntityPurposeOfAccountItem {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44107,6 +44081,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for AssociatedIndividualEntityRolesItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AssociatedIndividualEntityRolesItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for AssociatedIndividualEntityRolesItem {
@@ -44169,6 +44156,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AssociatedIndividualEntitySourceOfWealthItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AssociatedIndividualEntitySourceOfWealthItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AssociatedIndividualEntitySourceOfWealthItem {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44229,6 +44229,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AssociatedIndividualResponseApplicationDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AssociatedIndividualResponseApplicationDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AssociatedIndividualResponseApplicationDecision {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44280,6 +44293,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AttestationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AttestationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AttestationType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44326,6 +44352,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for BankAccountAccountType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for BankAccountAccountType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for BankAccountAccountType {
@@ -44375,6 +44414,20 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for BusinessApplicationCreateRequestAverageMonthlyRevenue {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd
+    for BusinessApplicationCreateRequestAverageMonthlyRevenue {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for BusinessApplicationCreateRequestAverageMonthlyRevenue {
@@ -44436,6 +44489,20 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for BusinessApplicationCreateRequestExpectedMonthlyDeposit {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd
+    for BusinessApplicationCreateRequestExpectedMonthlyDeposit {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for BusinessApplicationCreateRequestExpectedMonthlyDeposit {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44493,6 +44560,21 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord
+    for BusinessApplicationCreateRequestExpectedMonthlyTransactionVolume {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd
+    for BusinessApplicationCreateRequestExpectedMonthlyTransactionVolume {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display
@@ -44555,6 +44637,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for BusinessApplicationCreateRequestLegalStructure {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for BusinessApplicationCreateRequestLegalStructure {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for BusinessApplicationCreateRequestLegalStructure {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44611,6 +44706,20 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for BusinessApplicationCreateRequestPurposeOfAccountItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd
+    for BusinessApplicationCreateRequestPurposeOfAccountItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for BusinessApplicationCreateRequestPurposeOfAccountItem {
@@ -44675,6 +44784,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for BusinessApplicationCreateRequestSourceOfFundsItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for BusinessApplicationCreateRequestSourceOfFundsItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for BusinessApplicationCreateRequestSourceOfFundsItem {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44732,6 +44854,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for BusinessDetailsResponseApplicationDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for BusinessDetailsResponseApplicationDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for BusinessDetailsResponseApplicationDecision {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44779,6 +44914,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for BusinessEntityDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for BusinessEntityDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for BusinessEntityDecision {
@@ -44833,6 +44981,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for BusinessEntityLegalStructure {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for BusinessEntityLegalStructure {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for BusinessEntityLegalStructure {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44883,6 +45044,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ClientUserRole {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ClientUserRole {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ClientUserRole {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44930,6 +45104,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CreateAccountXSandboxErrorStep {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateAccountXSandboxErrorStep {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CreateAccountXSandboxErrorStep {
@@ -44995,6 +45182,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CreateAccountXSandboxScenario {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateAccountXSandboxScenario {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CreateAccountXSandboxScenario {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45052,6 +45252,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CreateAutoAccountActionRoutingPreference {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateAutoAccountActionRoutingPreference {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CreateAutoAccountActionRoutingPreference {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45096,6 +45309,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CreateBankDestinationActionAccountType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateBankDestinationActionAccountType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CreateBankDestinationActionAccountType {
@@ -45147,6 +45373,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CreateCustomerXSandboxErrorStep {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateCustomerXSandboxErrorStep {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CreateCustomerXSandboxErrorStep {
@@ -45213,6 +45452,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CreateCustomerXSandboxScenario {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateCustomerXSandboxScenario {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CreateCustomerXSandboxScenario {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45271,6 +45523,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CreatePolicyRuleRequestAction {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreatePolicyRuleRequestAction {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CreatePolicyRuleRequestAction {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45314,6 +45579,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CreatePolicyRuleRequestRuleType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreatePolicyRuleRequestRuleType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CreatePolicyRuleRequestRuleType {
@@ -45366,6 +45644,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CreateTransactionCancellationXSandboxErrorStep {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateTransactionCancellationXSandboxErrorStep {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CreateTransactionCancellationXSandboxErrorStep {
@@ -45432,6 +45723,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CreateTransactionCancellationXSandboxScenario {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateTransactionCancellationXSandboxScenario {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CreateTransactionCancellationXSandboxScenario {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45494,6 +45798,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CreateTransactionXSandboxErrorStep {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateTransactionXSandboxErrorStep {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CreateTransactionXSandboxErrorStep {
@@ -45560,6 +45877,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CreateTransactionXSandboxScenario {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateTransactionXSandboxScenario {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CreateTransactionXSandboxScenario {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45619,6 +45949,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CustomerCreateRequestCustomerType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CustomerCreateRequestCustomerType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CustomerCreateRequestCustomerType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45663,6 +46006,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CustomerCustomerType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CustomerCustomerType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CustomerCustomerType {
@@ -45711,6 +46067,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CustomerDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CustomerDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CustomerDecision {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45756,6 +46125,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for DestinationRequestDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for DestinationRequestDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for DestinationRequestDestinationType {
@@ -45806,6 +46188,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for DestinationResponseDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for DestinationResponseDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for DestinationResponseDestinationType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45852,6 +46247,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for EddWithApplicationIdApplicationDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for EddWithApplicationIdApplicationDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for EddWithApplicationIdApplicationDecision {
@@ -45941,6 +46349,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for EventType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for EventType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for EventType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46025,6 +46446,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for Family {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for Family {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for Family {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46067,6 +46501,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for FiatIbanDestinationRequestAssetsItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatIbanDestinationRequestAssetsItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for FiatIbanDestinationRequestAssetsItem {
@@ -46114,6 +46561,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for FiatIbanDestinationRequestDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatIbanDestinationRequestDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for FiatIbanDestinationRequestDestinationType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46156,6 +46616,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for FiatIbanDestinationResponseDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatIbanDestinationResponseDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for FiatIbanDestinationResponseDestinationType {
@@ -46203,6 +46676,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for FiatUsDestinationRequestAccountType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatUsDestinationRequestAccountType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for FiatUsDestinationRequestAccountType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46246,6 +46732,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for FiatUsDestinationRequestDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatUsDestinationRequestDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for FiatUsDestinationRequestDestinationType {
@@ -46293,6 +46792,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for FiatUsDestinationResponseAccountType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatUsDestinationResponseAccountType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for FiatUsDestinationResponseAccountType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46336,6 +46848,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for FiatUsDestinationResponseDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatUsDestinationResponseDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for FiatUsDestinationResponseDestinationType {
@@ -46384,6 +46909,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for FileType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FileType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for FileType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46428,6 +46966,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for IndividualDetailsResponseApplicationDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualDetailsResponseApplicationDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for IndividualDetailsResponseApplicationDecision {
@@ -46490,6 +47041,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for IndividualDocumentType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualDocumentType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for IndividualDocumentType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46549,6 +47113,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for IndividualEntityDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualEntityDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for IndividualEntityDecision {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46596,6 +47173,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for IndividualEntityEmploymentStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualEntityEmploymentStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for IndividualEntityEmploymentStatus {
@@ -46650,6 +47240,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for IndividualEntityPurposeOfAccountItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualEntityPurposeOfAccountItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for IndividualEntityPurposeOfAccountItem {
@@ -46716,6 +47319,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for IndividualEntitySourceOfWealthItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualEntitySourceOfWealthItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for IndividualEntitySourceOfWealthItem {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46778,6 +47394,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for IndividualRequestEmploymentStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualRequestEmploymentStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for IndividualRequestEmploymentStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46832,6 +47461,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for IndividualRequestPurposeOfAccountItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualRequestPurposeOfAccountItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for IndividualRequestPurposeOfAccountItem {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46883,6 +47525,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for IndividualRequestRolesItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualRequestRolesItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for IndividualRequestRolesItem {
@@ -46942,6 +47597,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for IndividualRequestSourceOfWealthItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualRequestSourceOfWealthItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for IndividualRequestSourceOfWealthItem {
@@ -47008,6 +47676,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for IndividualRequestTitle {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualRequestTitle {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for IndividualRequestTitle {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47057,6 +47738,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for InsightChatMessageRole {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for InsightChatMessageRole {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for InsightChatMessageRole {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47100,6 +47794,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for InsightChatResponseConversationStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for InsightChatResponseConversationStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for InsightChatResponseConversationStatus {
@@ -47150,6 +47857,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for InsightItemSeverity {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for InsightItemSeverity {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for InsightItemSeverity {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47192,6 +47912,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for InsufficientCreditsErrorError {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for InsufficientCreditsErrorError {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for InsufficientCreditsErrorError {
@@ -47239,6 +47972,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for KybLinkStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for KybLinkStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for KybLinkStatus {
@@ -47289,6 +48035,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for KybLinkType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for KybLinkType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for KybLinkType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47335,6 +48094,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for KybStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for KybStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for KybStatus {
@@ -47384,6 +48156,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListApiKeysSortBy {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListApiKeysSortBy {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListApiKeysSortBy {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47425,6 +48210,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListApiKeysSortDir {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListApiKeysSortDir {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListApiKeysSortDir {
@@ -47472,6 +48270,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListApplicationsStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListApplicationsStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListApplicationsStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47517,6 +48328,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListApplicationsType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListApplicationsType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListApplicationsType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47560,6 +48384,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListAutoTransactionsSortBy {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListAutoTransactionsSortBy {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListAutoTransactionsSortBy {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47601,6 +48438,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListAutoTransactionsSortDir {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListAutoTransactionsSortDir {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListAutoTransactionsSortDir {
@@ -47649,6 +48499,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListClientUsersSortBy {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListClientUsersSortBy {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListClientUsersSortBy {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47693,6 +48556,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListClientUsersSortDir {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListClientUsersSortDir {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListClientUsersSortDir {
@@ -47744,6 +48620,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListCustomersSortBy {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListCustomersSortBy {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListCustomersSortBy {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47793,6 +48682,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListCustomersSortDir {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListCustomersSortDir {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListCustomersSortDir {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47836,6 +48738,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListDestinationsDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListDestinationsDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListDestinationsDestinationType {
@@ -47886,6 +48801,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListDocumentsCategory {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListDocumentsCategory {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListDocumentsCategory {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47930,6 +48858,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListSelfServeCreditsLedgerType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListSelfServeCreditsLedgerType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListSelfServeCreditsLedgerType {
@@ -47978,6 +48919,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListTransactionsDirection {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListTransactionsDirection {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListTransactionsDirection {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48022,6 +48976,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListTransactionsSortBy {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListTransactionsSortBy {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListTransactionsSortBy {
@@ -48070,6 +49037,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListTransactionsSortDir {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListTransactionsSortDir {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListTransactionsSortDir {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48113,6 +49093,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListWebhookHistoryStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListWebhookHistoryStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListWebhookHistoryStatus {
@@ -48163,6 +49156,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for MandateResponseStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for MandateResponseStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for MandateResponseStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48211,6 +49217,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for MandateRuleTargetType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for MandateRuleTargetType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for MandateRuleTargetType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48255,6 +49274,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for MandateRuleWindow {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for MandateRuleWindow {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for MandateRuleWindow {
@@ -48304,6 +49336,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for MandateStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for MandateStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for MandateStatus {
@@ -48386,6 +49431,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for MissingDocumentAcceptedTypesItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for MissingDocumentAcceptedTypesItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for MissingDocumentAcceptedTypesItem {
@@ -48478,6 +49536,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for MissingDocumentPurpose {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for MissingDocumentPurpose {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for MissingDocumentPurpose {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48545,6 +49616,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for NetworkId {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for NetworkId {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for NetworkId {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48609,6 +49693,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for OneOffTransactionStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for OneOffTransactionStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for OneOffTransactionStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48659,6 +49756,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for OneOffTransactionType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for OneOffTransactionType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for OneOffTransactionType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48701,6 +49811,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for PaymentAgentResponseState {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for PaymentAgentResponseState {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for PaymentAgentResponseState {
@@ -48751,6 +49874,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for PaymentCapability {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for PaymentCapability {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for PaymentCapability {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48798,6 +49934,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for PolicyRuleAction {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for PolicyRuleAction {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for PolicyRuleAction {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48841,6 +49990,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for PolicyRuleRuleType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for PolicyRuleRuleType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for PolicyRuleRuleType {
@@ -48893,6 +50055,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ProviderKybStatusStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ProviderKybStatusStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ProviderKybStatusStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48943,6 +50118,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for RecipientResponseStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for RecipientResponseStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for RecipientResponseStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48987,6 +50175,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for RiskRatingFactorsItemLevel {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for RiskRatingFactorsItemLevel {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for RiskRatingFactorsItemLevel {
@@ -49035,6 +50236,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for RiskRatingLevel {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for RiskRatingLevel {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for RiskRatingLevel {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49078,6 +50292,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ScheduledPaymentResponseDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ScheduledPaymentResponseDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ScheduledPaymentResponseDestinationType {
@@ -49126,6 +50353,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ScheduledPaymentResponseStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ScheduledPaymentResponseStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ScheduledPaymentResponseStatus {
@@ -49180,6 +50420,19 @@ pub mod types {
             matches!(self, Self::UnknownValue(_))
         }
     }
+    impl ::std::cmp::Ord for SelfServeCreditsLedgerEntryCategory {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SelfServeCreditsLedgerEntryCategory {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SelfServeCreditsLedgerEntryCategory {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49232,6 +50485,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SelfServeCreditsLedgerEntryEntryType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SelfServeCreditsLedgerEntryEntryType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SelfServeCreditsLedgerEntryEntryType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49279,6 +50545,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SignerCreateRequestKeyType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SignerCreateRequestKeyType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SignerCreateRequestKeyType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49321,6 +50600,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SignerKeyType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SignerKeyType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SignerKeyType {
@@ -49382,6 +50674,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SimulateInboundBodyType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulateInboundBodyType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SimulateInboundBodyType {
@@ -49450,6 +50755,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SimulateInboundXSandboxErrorStep {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulateInboundXSandboxErrorStep {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SimulateInboundXSandboxErrorStep {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49512,6 +50830,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SimulateInboundXSandboxScenario {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulateInboundXSandboxScenario {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SimulateInboundXSandboxScenario {
@@ -49579,6 +50910,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SimulateOnboardingBodyType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulateOnboardingBodyType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SimulateOnboardingBodyType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49632,6 +50976,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SimulateOnboardingXSandboxErrorStep {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulateOnboardingXSandboxErrorStep {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SimulateOnboardingXSandboxErrorStep {
@@ -49698,6 +51055,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SimulateOnboardingXSandboxScenario {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulateOnboardingXSandboxScenario {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SimulateOnboardingXSandboxScenario {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49758,6 +51128,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SimulationCallbackRecordState {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulationCallbackRecordState {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SimulationCallbackRecordState {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49800,6 +51183,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SimulationState {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulationState {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SimulationState {
@@ -49845,6 +51241,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SumsubReviewDataDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SumsubReviewDataDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SumsubReviewDataDecision {
@@ -49893,6 +51302,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SumsubReviewDataEntityType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SumsubReviewDataEntityType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SumsubReviewDataEntityType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49936,6 +51358,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SumsubReviewResultReviewAnswer {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SumsubReviewResultReviewAnswer {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SumsubReviewResultReviewAnswer {
@@ -49988,6 +51423,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SumsubReviewReviewStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SumsubReviewReviewStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SumsubReviewReviewStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -50035,6 +51483,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for TransactionResourceType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for TransactionResourceType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for TransactionResourceType {
@@ -50096,6 +51557,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for TransactionStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for TransactionStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for TransactionStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -50153,6 +51627,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for TransactionType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for TransactionType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for TransactionType {
@@ -50215,6 +51702,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for UploadedDocumentDocumentType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for UploadedDocumentDocumentType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for UploadedDocumentDocumentType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -50275,6 +51775,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for UploadedDocumentMetadataCategory {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for UploadedDocumentMetadataCategory {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for UploadedDocumentMetadataCategory {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -50320,6 +51833,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for UploadedDocumentMetadataStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for UploadedDocumentMetadataStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for UploadedDocumentMetadataStatus {
@@ -50369,6 +51895,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for UploadedDocumentStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for UploadedDocumentStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for UploadedDocumentStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -50413,6 +51952,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for WalletTransactionType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for WalletTransactionType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for WalletTransactionType {
@@ -50460,6 +52012,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for WebhookDeliveryStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for WebhookDeliveryStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for WebhookDeliveryStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -50502,6 +52067,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for WebhookReplayResponseStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for WebhookReplayResponseStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for WebhookReplayResponseStatus {

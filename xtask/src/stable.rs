@@ -51,8 +51,10 @@ pub fn non_exhaustive(items: &mut [Item]) -> Marked {
         // suggested collapse does not compile.
         #[allow(clippy::collapsible_match)]
         match item {
-            Item::Struct(s) if matches!(s.vis, syn::Visibility::Public(_)) => {
-                if matches!(s.fields, Fields::Named(_)) && mark(&mut s.attrs) {
+            Item::Struct(s) => {
+                let eligible = matches!(s.vis, syn::Visibility::Public(_))
+                    && matches!(s.fields, Fields::Named(_));
+                if eligible && mark(&mut s.attrs) {
                     out.structs.push(s.ident.to_string());
                 }
             }
