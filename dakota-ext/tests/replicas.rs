@@ -26,6 +26,11 @@ use redis_server::TestRedis;
 use tracing::instrument::WithSubscriber;
 use tracing_subscriber::layer::SubscriberExt;
 
+/// The tests of this file share one Redis and measure rates against a clock: they run one at a
+/// time even when the harness runs tests in parallel (a parallel run on a loaded machine once
+/// pushed the shared-budget test over its window).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const SEED: [u8; 32] = [7; 32];
 const PATH: &str = "/webhooks/dakota";
 
@@ -252,6 +257,7 @@ async fn keys(redis: &TestRedis) -> BTreeMap<String, (String, i64)> {
 
 #[tokio::test]
 async fn redis_store_claim_done_release_contract() {
+    let _serial = SERIAL.lock().await;
     let Some(redis) = TestRedis::any("redis_store_claim_done_release_contract") else {
         return;
     };
@@ -317,6 +323,7 @@ async fn redis_store_claim_done_release_contract() {
 
 #[tokio::test]
 async fn redis_store_rejects_bad_settings_and_reports_an_unreachable_redis() {
+    let _serial = SERIAL.lock().await;
     let err = RedisStore::builder()
         .prefix("two words")
         .connect("redis://127.0.0.1:1/")
@@ -354,6 +361,7 @@ async fn redis_store_rejects_bad_settings_and_reports_an_unreachable_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_handle_each_event_exactly_once() {
+    let _serial = SERIAL.lock().await;
     let Some(redis) = TestRedis::any("three_replicas_handle_each_event_exactly_once") else {
         return;
     };
@@ -427,6 +435,7 @@ async fn three_replicas_handle_each_event_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_that_fails_once_is_handled_on_the_retry() {
+    let _serial = SERIAL.lock().await;
     let Some(redis) = TestRedis::any("a_handler_that_fails_once_is_handled_on_the_retry") else {
         return;
     };
@@ -476,6 +485,7 @@ async fn a_handler_that_fails_once_is_handled_on_the_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopped_mid_run_gets_5xx_and_marks_nothing_unhandled() {
+    let _serial = SERIAL.lock().await;
     let Some(mut redis) =
         TestRedis::own("redis_stopped_mid_run_gets_5xx_and_marks_nothing_unhandled")
     else {
@@ -719,6 +729,7 @@ async fn four_clients(shared: Option<&TestRedis>, limit: u32, starts: usize) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_clients_sharing_a_key_stay_within_the_limit() {
+    let _serial = SERIAL.lock().await;
     let Some(redis) = TestRedis::any("four_clients_sharing_a_key_stay_within_the_limit") else {
         return;
     };
@@ -771,6 +782,7 @@ async fn four_clients_sharing_a_key_stay_within_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_budget_falls_back_to_in_process_pacing() {
+    let _serial = SERIAL.lock().await;
     let sandbox = Sandbox::builder()
         .rate_limit_per_minute(5)
         .rate_limit_window(Duration::from_secs(1))
