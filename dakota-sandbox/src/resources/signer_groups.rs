@@ -353,6 +353,29 @@ fn remove_member(call: &Call<'_>) -> Result<Reply, ApiError> {
     })
 }
 
+/// The wallet and signer group an attach/detach intent names, once the intent carries the
+/// approvals the wallet's signer groups require.
+fn wallet_and_group<T>(
+    tx: &Tx<'_>,
+    e: &custody::Endorsed<T>,
+    wallet: &str,
+    group: &str,
+) -> Result<(WalletRec, GroupRec), ApiError> {
+    let Some(w) = tx.get::<WalletRec>(wallet).cloned() else {
+        return Err(ApiError::not_found("Wallet", wallet));
+    };
+    let Some(g) = tx.get::<GroupRec>(group).cloned() else {
+        return Err(ApiError::not_found("Signer group", group));
+    };
+    e.require(
+        tx,
+        &custody::wallet_signers(tx, &w),
+        custody::wallet_min_approvals(tx, &w),
+        "the wallet's signer groups",
+    )?;
+    Ok((w, g))
+}
+
 /// `PUT /wallets/{wallet_id}/signer-groups/{signer_group_id}` (a signed
 /// `AttachGroupToWalletIntent`).
 fn attach(call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -365,18 +388,7 @@ fn attach(call: &Call<'_>) -> Result<Reply, ApiError> {
     custody::must_match("wallet_id", &e.intent.wallet_id, wallet)?;
     custody::must_match("group_id", &e.intent.group_id, group)?;
     call.write(|tx| {
-        let Some(w) = tx.get::<WalletRec>(wallet).cloned() else {
-            return Err(ApiError::not_found("Wallet", wallet));
-        };
-        let Some(g) = tx.get::<GroupRec>(group).cloned() else {
-            return Err(ApiError::not_found("Signer group", group));
-        };
-        e.require(
-            tx,
-            &custody::wallet_signers(tx, &w),
-            custody::wallet_min_approvals(tx, &w),
-            "the wallet's signer groups",
-        )?;
+        let (w, g) = wallet_and_group(tx, &e, wallet, group)?;
         if e.applied_before(tx, StatusCode::CONFLICT)?.is_some() || w.groups.contains(&g.id) {
             return Ok(Reply::empty(StatusCode::NO_CONTENT));
         }
@@ -407,18 +419,7 @@ fn detach(call: &Call<'_>) -> Result<Reply, ApiError> {
     custody::must_match("wallet_id", &e.intent.wallet_id, wallet)?;
     custody::must_match("group_id", &e.intent.group_id, group)?;
     call.write(|tx| {
-        let Some(w) = tx.get::<WalletRec>(wallet).cloned() else {
-            return Err(ApiError::not_found("Wallet", wallet));
-        };
-        let Some(g) = tx.get::<GroupRec>(group).cloned() else {
-            return Err(ApiError::not_found("Signer group", group));
-        };
-        e.require(
-            tx,
-            &custody::wallet_signers(tx, &w),
-            custody::wallet_min_approvals(tx, &w),
-            "the wallet's signer groups",
-        )?;
+        let (w, g) = wallet_and_group(tx, &e, wallet, group)?;
         if e.applied_before(tx, StatusCode::CONFLICT)?.is_some() {
             return Ok(Reply::empty(StatusCode::NO_CONTENT));
         }
