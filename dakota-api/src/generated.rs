@@ -231,9 +231,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -324,9 +322,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -348,9 +344,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -623,9 +617,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -676,9 +668,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -719,9 +709,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -766,9 +754,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -823,9 +809,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1021,9 +1005,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1047,9 +1029,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1071,9 +1051,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1097,9 +1075,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1753,9 +1729,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1813,9 +1787,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1841,9 +1813,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1888,9 +1858,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -1916,9 +1884,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2173,9 +2139,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2201,9 +2165,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2300,9 +2262,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2330,9 +2290,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2356,9 +2314,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2496,9 +2452,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -2873,9 +2827,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3029,9 +2981,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3173,9 +3123,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3280,9 +3228,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3318,9 +3264,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3352,9 +3296,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3388,9 +3330,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3424,9 +3364,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3489,9 +3427,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3641,9 +3577,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3669,9 +3603,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -3845,9 +3777,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4045,9 +3975,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4079,9 +4007,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4215,9 +4141,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4273,9 +4197,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4536,9 +4458,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4570,9 +4490,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4749,9 +4667,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4773,9 +4689,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4942,9 +4856,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -4976,9 +4888,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5092,9 +5002,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5126,9 +5034,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5425,9 +5331,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5544,9 +5448,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5568,9 +5470,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5686,9 +5586,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -5763,9 +5661,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -6506,9 +6402,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -6712,9 +6606,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -6812,9 +6704,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -6867,9 +6757,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -6896,9 +6784,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -6951,9 +6837,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7367,9 +7251,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7457,9 +7339,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7514,9 +7394,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7538,9 +7416,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7560,9 +7436,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7643,9 +7517,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -7669,9 +7541,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8086,9 +7956,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8114,9 +7982,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8213,9 +8079,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8243,9 +8107,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8438,9 +8300,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8537,9 +8397,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8567,9 +8425,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8595,9 +8451,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8711,9 +8565,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8827,9 +8679,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8892,9 +8742,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -8964,9 +8812,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9109,9 +8955,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9161,9 +9005,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9193,9 +9035,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9217,9 +9057,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9267,9 +9105,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9289,9 +9125,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9331,9 +9165,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9357,9 +9189,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9381,9 +9211,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9403,9 +9231,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9445,9 +9271,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9473,9 +9297,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9515,9 +9337,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9549,9 +9369,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9573,9 +9391,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9617,9 +9433,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9714,9 +9528,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9758,9 +9570,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9782,9 +9592,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9810,9 +9618,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9834,9 +9640,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -9955,9 +9759,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10022,9 +9824,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10048,9 +9848,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10074,9 +9872,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10147,9 +9943,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10239,9 +10033,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10326,9 +10118,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10698,9 +10488,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10736,9 +10524,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -10961,9 +10747,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11005,9 +10789,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11112,9 +10894,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11136,9 +10916,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11214,9 +10992,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11290,9 +11066,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11461,9 +11235,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11544,9 +11316,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11666,9 +11436,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11690,9 +11458,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11802,9 +11568,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -11836,9 +11600,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12021,9 +11783,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12084,9 +11844,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12229,9 +11987,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12377,9 +12133,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12411,9 +12165,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12556,9 +12308,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12683,9 +12433,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12717,9 +12465,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12805,9 +12551,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12884,9 +12628,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -12992,9 +12734,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13020,9 +12760,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13073,9 +12811,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13099,9 +12835,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13433,9 +13167,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13538,9 +13270,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13590,9 +13320,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -13963,9 +13691,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14047,9 +13773,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14073,9 +13797,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14097,9 +13819,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14315,9 +14035,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14385,9 +14103,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -14455,9 +14171,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        Ord,
         PartialEq,
-        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
@@ -43082,6 +42796,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AccountType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AccountType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AccountType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43127,6 +42854,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AddPolicyRuleIntentAction {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AddPolicyRuleIntentAction {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AddPolicyRuleIntentAction {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43170,6 +42910,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for AddPolicyRuleIntentRuleType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AddPolicyRuleIntentRuleType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for AddPolicyRuleIntentRuleType {
@@ -43221,6 +42974,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AgenticActionType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AgenticActionType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AgenticActionType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43268,6 +43034,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AgenticAttachmentType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AgenticAttachmentType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AgenticAttachmentType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43309,6 +43088,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for AgenticChatMessageRole {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AgenticChatMessageRole {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for AgenticChatMessageRole {
@@ -43356,6 +43148,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for AgenticDocumentAttachmentMediaType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AgenticDocumentAttachmentMediaType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for AgenticDocumentAttachmentMediaType {
@@ -43408,6 +43213,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AgenticInstructionStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AgenticInstructionStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AgenticInstructionStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43452,6 +43270,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ApplicationApplicationDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationApplicationDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ApplicationApplicationDecision {
@@ -43500,6 +43331,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ApplicationApplicationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationApplicationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ApplicationApplicationType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43543,6 +43387,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ApplicationDecisionMethod {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationDecisionMethod {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ApplicationDecisionMethod {
@@ -43617,6 +43474,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ApplicationDocumentType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationDocumentType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ApplicationDocumentType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43688,6 +43558,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ApplicationEntityApplicantType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationEntityApplicantType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ApplicationEntityApplicantType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43733,6 +43616,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ApplicationListItemApplicationDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationListItemApplicationDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ApplicationListItemApplicationDecision {
@@ -43783,6 +43679,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ApplicationListItemApplicationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationListItemApplicationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ApplicationListItemApplicationType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43829,6 +43738,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ApplicationPoaStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationPoaStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ApplicationPoaStatus {
@@ -43884,6 +43806,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ApplicationStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApplicationStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ApplicationStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43937,6 +43872,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AssociatedIndividualEntityDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AssociatedIndividualEntityDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AssociatedIndividualEntityDecision {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -43986,6 +43934,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for AssociatedIndividualEntityEmploymentStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AssociatedIndividualEntityEmploymentStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for AssociatedIndividualEntityEmploymentStatus {
@@ -44042,6 +44003,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AssociatedIndividualEntityPurposeOfAccountItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AssociatedIndividualEntityPurposeOfAccountItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AssociatedIndividualEntityPurposeOfAccountItem {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44092,6 +44066,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for AssociatedIndividualEntityRolesItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AssociatedIndividualEntityRolesItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for AssociatedIndividualEntityRolesItem {
@@ -44154,6 +44141,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AssociatedIndividualEntitySourceOfWealthItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AssociatedIndividualEntitySourceOfWealthItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AssociatedIndividualEntitySourceOfWealthItem {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44214,6 +44214,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AssociatedIndividualResponseApplicationDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AssociatedIndividualResponseApplicationDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AssociatedIndividualResponseApplicationDecision {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44265,6 +44278,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for AttestationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for AttestationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for AttestationType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44311,6 +44337,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for BankAccountAccountType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for BankAccountAccountType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for BankAccountAccountType {
@@ -44360,6 +44399,20 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for BusinessApplicationCreateRequestAverageMonthlyRevenue {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd
+    for BusinessApplicationCreateRequestAverageMonthlyRevenue {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for BusinessApplicationCreateRequestAverageMonthlyRevenue {
@@ -44421,6 +44474,20 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for BusinessApplicationCreateRequestExpectedMonthlyDeposit {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd
+    for BusinessApplicationCreateRequestExpectedMonthlyDeposit {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for BusinessApplicationCreateRequestExpectedMonthlyDeposit {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44478,6 +44545,21 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord
+    for BusinessApplicationCreateRequestExpectedMonthlyTransactionVolume {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd
+    for BusinessApplicationCreateRequestExpectedMonthlyTransactionVolume {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display
@@ -44540,6 +44622,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for BusinessApplicationCreateRequestLegalStructure {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for BusinessApplicationCreateRequestLegalStructure {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for BusinessApplicationCreateRequestLegalStructure {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44596,6 +44691,20 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for BusinessApplicationCreateRequestPurposeOfAccountItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd
+    for BusinessApplicationCreateRequestPurposeOfAccountItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for BusinessApplicationCreateRequestPurposeOfAccountItem {
@@ -44660,6 +44769,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for BusinessApplicationCreateRequestSourceOfFundsItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for BusinessApplicationCreateRequestSourceOfFundsItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for BusinessApplicationCreateRequestSourceOfFundsItem {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44717,6 +44839,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for BusinessDetailsResponseApplicationDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for BusinessDetailsResponseApplicationDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for BusinessDetailsResponseApplicationDecision {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44764,6 +44899,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for BusinessEntityDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for BusinessEntityDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for BusinessEntityDecision {
@@ -44818,6 +44966,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for BusinessEntityLegalStructure {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for BusinessEntityLegalStructure {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for BusinessEntityLegalStructure {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44868,6 +45029,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ClientUserRole {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ClientUserRole {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ClientUserRole {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -44915,6 +45089,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CreateAccountXSandboxErrorStep {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateAccountXSandboxErrorStep {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CreateAccountXSandboxErrorStep {
@@ -44980,6 +45167,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CreateAccountXSandboxScenario {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateAccountXSandboxScenario {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CreateAccountXSandboxScenario {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45037,6 +45237,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CreateAutoAccountActionRoutingPreference {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateAutoAccountActionRoutingPreference {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CreateAutoAccountActionRoutingPreference {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45081,6 +45294,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CreateBankDestinationActionAccountType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateBankDestinationActionAccountType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CreateBankDestinationActionAccountType {
@@ -45132,6 +45358,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CreateCustomerXSandboxErrorStep {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateCustomerXSandboxErrorStep {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CreateCustomerXSandboxErrorStep {
@@ -45198,6 +45437,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CreateCustomerXSandboxScenario {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateCustomerXSandboxScenario {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CreateCustomerXSandboxScenario {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45256,6 +45508,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CreatePolicyRuleRequestAction {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreatePolicyRuleRequestAction {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CreatePolicyRuleRequestAction {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45299,6 +45564,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CreatePolicyRuleRequestRuleType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreatePolicyRuleRequestRuleType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CreatePolicyRuleRequestRuleType {
@@ -45351,6 +45629,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CreateTransactionCancellationXSandboxErrorStep {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateTransactionCancellationXSandboxErrorStep {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CreateTransactionCancellationXSandboxErrorStep {
@@ -45417,6 +45708,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CreateTransactionCancellationXSandboxScenario {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateTransactionCancellationXSandboxScenario {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CreateTransactionCancellationXSandboxScenario {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45479,6 +45783,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CreateTransactionXSandboxErrorStep {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateTransactionXSandboxErrorStep {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CreateTransactionXSandboxErrorStep {
@@ -45545,6 +45862,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CreateTransactionXSandboxScenario {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CreateTransactionXSandboxScenario {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CreateTransactionXSandboxScenario {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45604,6 +45934,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CustomerCreateRequestCustomerType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CustomerCreateRequestCustomerType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CustomerCreateRequestCustomerType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45648,6 +45991,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for CustomerCustomerType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CustomerCustomerType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for CustomerCustomerType {
@@ -45696,6 +46052,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for CustomerDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for CustomerDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for CustomerDecision {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45741,6 +46110,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for DestinationRequestDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for DestinationRequestDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for DestinationRequestDestinationType {
@@ -45791,6 +46173,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for DestinationResponseDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for DestinationResponseDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for DestinationResponseDestinationType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -45837,6 +46232,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for EddWithApplicationIdApplicationDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for EddWithApplicationIdApplicationDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for EddWithApplicationIdApplicationDecision {
@@ -45926,6 +46334,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for EventType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for EventType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for EventType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46010,6 +46431,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for Family {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for Family {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for Family {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46052,6 +46486,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for FiatIbanDestinationRequestAssetsItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatIbanDestinationRequestAssetsItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for FiatIbanDestinationRequestAssetsItem {
@@ -46099,6 +46546,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for FiatIbanDestinationRequestDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatIbanDestinationRequestDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for FiatIbanDestinationRequestDestinationType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46141,6 +46601,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for FiatIbanDestinationResponseDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatIbanDestinationResponseDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for FiatIbanDestinationResponseDestinationType {
@@ -46188,6 +46661,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for FiatUsDestinationRequestAccountType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatUsDestinationRequestAccountType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for FiatUsDestinationRequestAccountType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46231,6 +46717,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for FiatUsDestinationRequestDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatUsDestinationRequestDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for FiatUsDestinationRequestDestinationType {
@@ -46278,6 +46777,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for FiatUsDestinationResponseAccountType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatUsDestinationResponseAccountType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for FiatUsDestinationResponseAccountType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46321,6 +46833,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for FiatUsDestinationResponseDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FiatUsDestinationResponseDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for FiatUsDestinationResponseDestinationType {
@@ -46369,6 +46894,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for FileType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for FileType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for FileType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46413,6 +46951,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for IndividualDetailsResponseApplicationDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualDetailsResponseApplicationDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for IndividualDetailsResponseApplicationDecision {
@@ -46475,6 +47026,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for IndividualDocumentType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualDocumentType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for IndividualDocumentType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46534,6 +47098,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for IndividualEntityDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualEntityDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for IndividualEntityDecision {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46581,6 +47158,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for IndividualEntityEmploymentStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualEntityEmploymentStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for IndividualEntityEmploymentStatus {
@@ -46635,6 +47225,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for IndividualEntityPurposeOfAccountItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualEntityPurposeOfAccountItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for IndividualEntityPurposeOfAccountItem {
@@ -46701,6 +47304,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for IndividualEntitySourceOfWealthItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualEntitySourceOfWealthItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for IndividualEntitySourceOfWealthItem {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46763,6 +47379,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for IndividualRequestEmploymentStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualRequestEmploymentStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for IndividualRequestEmploymentStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46817,6 +47446,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for IndividualRequestPurposeOfAccountItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualRequestPurposeOfAccountItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for IndividualRequestPurposeOfAccountItem {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -46868,6 +47510,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for IndividualRequestRolesItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualRequestRolesItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for IndividualRequestRolesItem {
@@ -46927,6 +47582,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for IndividualRequestSourceOfWealthItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualRequestSourceOfWealthItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for IndividualRequestSourceOfWealthItem {
@@ -46993,6 +47661,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for IndividualRequestTitle {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for IndividualRequestTitle {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for IndividualRequestTitle {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47042,6 +47723,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for InsightChatMessageRole {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for InsightChatMessageRole {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for InsightChatMessageRole {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47085,6 +47779,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for InsightChatResponseConversationStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for InsightChatResponseConversationStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for InsightChatResponseConversationStatus {
@@ -47135,6 +47842,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for InsightItemSeverity {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for InsightItemSeverity {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for InsightItemSeverity {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47177,6 +47897,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for InsufficientCreditsErrorError {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for InsufficientCreditsErrorError {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for InsufficientCreditsErrorError {
@@ -47224,6 +47957,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for KybLinkStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for KybLinkStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for KybLinkStatus {
@@ -47274,6 +48020,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for KybLinkType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for KybLinkType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for KybLinkType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47320,6 +48079,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for KybStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for KybStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for KybStatus {
@@ -47369,6 +48141,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListApiKeysSortBy {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListApiKeysSortBy {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListApiKeysSortBy {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47410,6 +48195,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListApiKeysSortDir {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListApiKeysSortDir {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListApiKeysSortDir {
@@ -47457,6 +48255,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListApplicationsStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListApplicationsStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListApplicationsStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47502,6 +48313,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListApplicationsType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListApplicationsType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListApplicationsType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47545,6 +48369,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListAutoTransactionsSortBy {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListAutoTransactionsSortBy {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListAutoTransactionsSortBy {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47586,6 +48423,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListAutoTransactionsSortDir {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListAutoTransactionsSortDir {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListAutoTransactionsSortDir {
@@ -47634,6 +48484,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListClientUsersSortBy {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListClientUsersSortBy {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListClientUsersSortBy {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47678,6 +48541,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListClientUsersSortDir {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListClientUsersSortDir {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListClientUsersSortDir {
@@ -47729,6 +48605,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListCustomersSortBy {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListCustomersSortBy {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListCustomersSortBy {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47778,6 +48667,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListCustomersSortDir {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListCustomersSortDir {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListCustomersSortDir {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47821,6 +48723,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListDestinationsDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListDestinationsDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListDestinationsDestinationType {
@@ -47871,6 +48786,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListDocumentsCategory {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListDocumentsCategory {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListDocumentsCategory {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -47915,6 +48843,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListSelfServeCreditsLedgerType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListSelfServeCreditsLedgerType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListSelfServeCreditsLedgerType {
@@ -47963,6 +48904,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListTransactionsDirection {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListTransactionsDirection {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListTransactionsDirection {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48007,6 +48961,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListTransactionsSortBy {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListTransactionsSortBy {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListTransactionsSortBy {
@@ -48055,6 +49022,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ListTransactionsSortDir {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListTransactionsSortDir {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ListTransactionsSortDir {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48098,6 +49078,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ListWebhookHistoryStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ListWebhookHistoryStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ListWebhookHistoryStatus {
@@ -48148,6 +49141,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for MandateResponseStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for MandateResponseStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for MandateResponseStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48196,6 +49202,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for MandateRuleTargetType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for MandateRuleTargetType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for MandateRuleTargetType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48240,6 +49259,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for MandateRuleWindow {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for MandateRuleWindow {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for MandateRuleWindow {
@@ -48289,6 +49321,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for MandateStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for MandateStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for MandateStatus {
@@ -48371,6 +49416,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for MissingDocumentAcceptedTypesItem {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for MissingDocumentAcceptedTypesItem {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for MissingDocumentAcceptedTypesItem {
@@ -48463,6 +49521,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for MissingDocumentPurpose {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for MissingDocumentPurpose {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for MissingDocumentPurpose {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48530,6 +49601,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for NetworkId {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for NetworkId {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for NetworkId {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48594,6 +49678,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for OneOffTransactionStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for OneOffTransactionStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for OneOffTransactionStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48644,6 +49741,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for OneOffTransactionType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for OneOffTransactionType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for OneOffTransactionType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48686,6 +49796,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for PaymentAgentResponseState {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for PaymentAgentResponseState {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for PaymentAgentResponseState {
@@ -48736,6 +49859,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for PaymentCapability {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for PaymentCapability {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for PaymentCapability {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48783,6 +49919,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for PolicyRuleAction {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for PolicyRuleAction {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for PolicyRuleAction {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48826,6 +49975,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for PolicyRuleRuleType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for PolicyRuleRuleType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for PolicyRuleRuleType {
@@ -48878,6 +50040,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for ProviderKybStatusStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ProviderKybStatusStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for ProviderKybStatusStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48928,6 +50103,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for RecipientResponseStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for RecipientResponseStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for RecipientResponseStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -48972,6 +50160,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for RiskRatingFactorsItemLevel {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for RiskRatingFactorsItemLevel {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for RiskRatingFactorsItemLevel {
@@ -49020,6 +50221,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for RiskRatingLevel {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for RiskRatingLevel {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for RiskRatingLevel {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49063,6 +50277,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ScheduledPaymentResponseDestinationType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ScheduledPaymentResponseDestinationType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ScheduledPaymentResponseDestinationType {
@@ -49111,6 +50338,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for ScheduledPaymentResponseStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for ScheduledPaymentResponseStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for ScheduledPaymentResponseStatus {
@@ -49165,6 +50405,19 @@ pub mod types {
             matches!(self, Self::UnknownValue(_))
         }
     }
+    impl ::std::cmp::Ord for SelfServeCreditsLedgerEntryCategory {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SelfServeCreditsLedgerEntryCategory {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SelfServeCreditsLedgerEntryCategory {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49217,6 +50470,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SelfServeCreditsLedgerEntryEntryType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SelfServeCreditsLedgerEntryEntryType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SelfServeCreditsLedgerEntryEntryType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49264,6 +50530,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SignerCreateRequestKeyType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SignerCreateRequestKeyType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SignerCreateRequestKeyType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49306,6 +50585,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SignerKeyType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SignerKeyType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SignerKeyType {
@@ -49367,6 +50659,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SimulateInboundBodyType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulateInboundBodyType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SimulateInboundBodyType {
@@ -49435,6 +50740,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SimulateInboundXSandboxErrorStep {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulateInboundXSandboxErrorStep {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SimulateInboundXSandboxErrorStep {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49497,6 +50815,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SimulateInboundXSandboxScenario {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulateInboundXSandboxScenario {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SimulateInboundXSandboxScenario {
@@ -49564,6 +50895,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SimulateOnboardingBodyType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulateOnboardingBodyType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SimulateOnboardingBodyType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49617,6 +50961,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SimulateOnboardingXSandboxErrorStep {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulateOnboardingXSandboxErrorStep {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SimulateOnboardingXSandboxErrorStep {
@@ -49683,6 +51040,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SimulateOnboardingXSandboxScenario {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulateOnboardingXSandboxScenario {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SimulateOnboardingXSandboxScenario {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49743,6 +51113,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SimulationCallbackRecordState {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulationCallbackRecordState {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SimulationCallbackRecordState {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49785,6 +51168,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SimulationState {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SimulationState {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SimulationState {
@@ -49830,6 +51226,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SumsubReviewDataDecision {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SumsubReviewDataDecision {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SumsubReviewDataDecision {
@@ -49878,6 +51287,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SumsubReviewDataEntityType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SumsubReviewDataEntityType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SumsubReviewDataEntityType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -49921,6 +51343,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for SumsubReviewResultReviewAnswer {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SumsubReviewResultReviewAnswer {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for SumsubReviewResultReviewAnswer {
@@ -49973,6 +51408,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for SumsubReviewReviewStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for SumsubReviewReviewStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for SumsubReviewReviewStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -50020,6 +51468,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for TransactionResourceType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for TransactionResourceType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for TransactionResourceType {
@@ -50081,6 +51542,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for TransactionStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for TransactionStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for TransactionStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -50138,6 +51612,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for TransactionType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for TransactionType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for TransactionType {
@@ -50200,6 +51687,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for UploadedDocumentDocumentType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for UploadedDocumentDocumentType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for UploadedDocumentDocumentType {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -50260,6 +51760,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for UploadedDocumentMetadataCategory {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for UploadedDocumentMetadataCategory {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for UploadedDocumentMetadataCategory {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -50305,6 +51818,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for UploadedDocumentMetadataStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for UploadedDocumentMetadataStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for UploadedDocumentMetadataStatus {
@@ -50354,6 +51880,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for UploadedDocumentStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for UploadedDocumentStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for UploadedDocumentStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -50398,6 +51937,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for WalletTransactionType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for WalletTransactionType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for WalletTransactionType {
@@ -50445,6 +51997,19 @@ pub mod types {
             matches!(self, Self::Unknown(_))
         }
     }
+    impl ::std::cmp::Ord for WebhookDeliveryStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for WebhookDeliveryStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
+        }
+    }
     impl ::std::fmt::Display for WebhookDeliveryStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
@@ -50487,6 +52052,19 @@ pub mod types {
         /// True for a value this version of the spec does not list.
         pub fn is_unknown(&self) -> bool {
             matches!(self, Self::Unknown(_))
+        }
+    }
+    impl ::std::cmp::Ord for WebhookReplayResponseStatus {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+    impl ::std::cmp::PartialOrd for WebhookReplayResponseStatus {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            Some(::std::cmp::Ord::cmp(self, other))
         }
     }
     impl ::std::fmt::Display for WebhookReplayResponseStatus {

@@ -11,16 +11,20 @@
 //!    account, a `DestinationRequestUnion::FiatUsDestinationRequest`.
 //! 4. `POST /accounts` (createAccount): an offramp account; USDC sent on Base to its deposit
 //!    address arrives as USD over ACH at that bank account.
+//! 5. `POST /transactions` (createTransaction): a one-off payout of 1,250.00 USD to the same
+//!    bank account, funded with USDC on Base at the deposit address it returns.
 //!
-//! With `DAKOTA_API_KEY` set it runs against Dakota (`Dakota::from_env`: `DAKOTA_ENVIRONMENT`,
-//! `DAKOTA_BASE_URL`); `DAKOTA_CUSTOMER_ID` reuses an existing, onboarded customer instead of
-//! creating one. Without a key it uses the local sandbox if that implements these operations;
-//! today it does not (they answer 501), so the example prints the requests it would send and
-//! exits 0.
+//! Without `DAKOTA_API_KEY` it runs against the local sandbox (started in-process, onboarding
+//! approved at once, money moving one step every 300 ms) and goes on: the transaction is
+//! followed through `pending` → `processing` → `completed`, then `GET /events` lists what
+//! happened and `GET /webhooks` the deliveries a local endpoint received and verified. With
+//! `DAKOTA_API_KEY` set it runs against Dakota (`Dakota::from_env`: `DAKOTA_ENVIRONMENT`,
+//! `DAKOTA_BASE_URL`) and stops after step 5 (the deposit is yours to make);
+//! `DAKOTA_CUSTOMER_ID` reuses an existing, onboarded customer.
 
 mod common;
 
-use common::{BoxError, Flow};
+use common::{BoxError, Flow, Movement};
 use dakota_api::types;
 use std::process::ExitCode;
 
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
             destination: us_bank_account()?,
             account: offramp_account,
             report,
+            movement: Movement::OneOff(payout),
         })
     })
 }
@@ -100,6 +105,27 @@ fn offramp_account(destination: types::Ksuid) -> Result<types::AccountCreateRequ
         ))
         .return_address(Some(return_address.try_into()?))
         .developer_fee_bps(Some(25))
+        .try_into()?)
+}
+
+/// Step 5: 1,250.00 USD to the supplier's bank account, funded with USDC on Base.
+fn payout(
+    customer: types::Ksuid,
+    destination: types::Ksuid,
+) -> Result<types::OneOffTransactionRequest, BoxError> {
+    Ok(types::OneOffTransactionRequest::builder()
+        .customer_id(customer)
+        .destination_id(destination)
+        .source_network_id(types::NetworkId::BaseMainnet)
+        .source_asset("USDC")
+        .destination_asset("USD")
+        .destination_payment_rail(Some(types::PaymentCapability::Ach))
+        .amount(Some(
+            "1250.00".parse::<types::OneOffTransactionRequestAmount>()?,
+        ))
+        .payment_reference(Some(
+            "INV-2291".parse::<types::OneOffTransactionRequestPaymentReference>()?,
+        ))
         .try_into()?)
 }
 

@@ -11,16 +11,20 @@
 //!    `DestinationRequestUnion::CryptoDestinationRequest` on `base-mainnet`.
 //! 4. `POST /accounts` (createAccount): an onramp account; USD paid by ACH or wire into its
 //!    bank account arrives as USDC at the wallet.
+//! 5. An ACH payment of 5,000.00 USD into that bank account (against the sandbox:
+//!    `POST /sandbox/simulate/inbound`), which becomes an auto transaction.
 //!
-//! With `DAKOTA_API_KEY` set it runs against Dakota (`Dakota::from_env`: `DAKOTA_ENVIRONMENT`,
-//! `DAKOTA_BASE_URL`); `DAKOTA_CUSTOMER_ID` reuses an existing, onboarded customer instead of
-//! creating one. Without a key it uses the local sandbox if that implements these operations;
-//! today it does not (they answer 501), so the example prints the requests it would send and
-//! exits 0.
+//! Without `DAKOTA_API_KEY` it runs against the local sandbox (started in-process, onboarding
+//! approved at once, money moving one step every 300 ms) and goes on: the auto transaction is
+//! followed through `pending` → `processing` → `completed`, then `GET /events` lists what
+//! happened and `GET /webhooks` the deliveries a local endpoint received and verified. With
+//! `DAKOTA_API_KEY` set it runs against Dakota (`Dakota::from_env`: `DAKOTA_ENVIRONMENT`,
+//! `DAKOTA_BASE_URL`) and stops after step 4; `DAKOTA_CUSTOMER_ID` reuses an existing,
+//! onboarded customer.
 
 mod common;
 
-use common::{BoxError, Flow};
+use common::{BoxError, Flow, Movement};
 use dakota_api::types;
 use std::process::ExitCode;
 
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
             destination: wallet()?,
             account: onramp_account,
             report,
+            movement: Movement::Deposit(ach_deposit),
         })
     })
 }
@@ -104,4 +109,16 @@ fn report(account: &types::AccountResponse) {
         }
         None => println!("   (no bank details yet; read them later with getAccount)"),
     }
+}
+
+/// Step 5 against the sandbox: 5,000.00 USD arrive by ACH at the account's bank coordinates.
+fn ach_deposit(account: &types::AccountResponse) -> Result<types::SimulateInboundBody, BoxError> {
+    Ok(types::SimulateInboundBody::builder()
+        .simulation_id("onramp-example-ach-1".parse::<types::SimulateInboundBodySimulationId>()?)
+        .type_(types::SimulateInboundBodyType::AchInbound)
+        .account_id(Some(account.id.to_string()))
+        .amount("5000.00")
+        .currency("USD")
+        .trace_id(Some("onramp-example".to_string()))
+        .try_into()?)
 }

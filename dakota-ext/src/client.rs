@@ -87,6 +87,8 @@ pub struct DakotaBuilder {
     limits: Limits,
     user_agent_suffix: Option<String>,
     http: Option<reqwest::Client>,
+    #[cfg(feature = "redis")]
+    rate_budget: Option<crate::SharedRateBudget>,
 }
 
 impl Default for DakotaBuilder {
@@ -107,6 +109,8 @@ impl Default for DakotaBuilder {
             },
             user_agent_suffix: None,
             http: None,
+            #[cfg(feature = "redis")]
+            rate_budget: None,
         }
     }
 }
@@ -227,6 +231,16 @@ impl DakotaBuilder {
         self
     }
 
+    /// Pace requests on a rate-limit budget shared in Redis by every client (every replica)
+    /// that uses the same credential, instead of one budget per process; turns pacing on.
+    /// See [`SharedRateBudget`](crate::SharedRateBudget) (feature `redis`).
+    #[cfg(feature = "redis")]
+    pub fn rate_budget(mut self, budget: crate::SharedRateBudget) -> Self {
+        self.rate_budget = Some(budget);
+        self.pacing = true;
+        self
+    }
+
     /// Extra product token appended to the `dakota-rs/<version>` user agent.
     pub fn user_agent_suffix(mut self, s: impl Into<String>) -> Self {
         self.user_agent_suffix = Some(s.into());
@@ -276,7 +290,13 @@ impl DakotaBuilder {
             retry: self.retry,
             auto_idempotency_keys: self.auto_idempotency_keys,
             pacing: self.pacing,
-            pacer: crate::pacing::Pacer::default(),
+            #[cfg(feature = "redis")]
+            pacer: self
+                .rate_budget
+                .map(crate::pacing::Pacing::shared)
+                .unwrap_or_default(),
+            #[cfg(not(feature = "redis"))]
+            pacer: crate::pacing::Pacing::default(),
             deadline: self.deadline,
             limits: self.limits,
         });
@@ -522,7 +542,7 @@ pub(crate) struct Pipeline {
     retry: RetryPolicy,
     auto_idempotency_keys: bool,
     pacing: bool,
-    pacer: crate::pacing::Pacer,
+    pacer: crate::pacing::Pacing,
     deadline: Option<Duration>,
     limits: Limits,
 }
@@ -647,18 +667,17 @@ impl Pipeline {
         Ok(key)
     }
 
-    /// With pacing on, take one unit of the API key's window budget (waiting for the reset
-    /// when it is spent). Requests authenticated by an application token are counted in the
-    /// token's own hourly bucket and are not paced here.
-    async fn pace(&self, paced: bool) {
-        if paced {
-            self.pacer.acquire().await;
+    /// With pacing on, take one unit of the request's window budget (waiting for the reset
+    /// when it is spent); `None`: not paced (see `Pacing::budget_of`).
+    async fn pace(&self, budget: Option<&crate::pacing::Budget>) {
+        if let Some(b) = budget {
+            self.pacer.acquire(b).await;
         }
     }
 
-    fn observe(&self, paced: bool, headers: &HeaderMap) {
-        if paced {
-            self.pacer.observe(headers);
+    async fn observe(&self, budget: Option<&crate::pacing::Budget>, headers: &HeaderMap) {
+        if let Some(b) = budget {
+            self.pacer.observe(b, headers).await;
         }
     }
 
@@ -698,7 +717,10 @@ impl Pipeline {
         } else {
             1
         };
-        let paced = self.pacing && !request.headers().contains_key(APPLICATION_TOKEN_HEADER);
+        let budget = self
+            .pacing
+            .then(|| self.pacer.budget_of(request.headers()))
+            .flatten();
         let mut attempt = 1u32;
         let mut request = Some(request);
         let mut deadline: Option<tokio::time::Instant> = None;
@@ -713,7 +735,7 @@ impl Pipeline {
             }
         };
         loop {
-            self.pace(paced).await;
+            self.pace(budget.as_ref()).await;
             let now = tokio::time::Instant::now();
             let ends = *deadline.get_or_insert_with(|| match self.deadline {
                 Some(d) => now + d,
@@ -763,7 +785,7 @@ impl Pipeline {
                     if let Some(id) = &request_id {
                         span.record("request_id", id.as_str());
                     }
-                    self.observe(paced, resp.headers());
+                    self.observe(budget.as_ref(), resp.headers()).await;
                     if !last_try && retry::retryable_status(status) {
                         let delay = retry::server_delay(status, resp.headers())
                             .unwrap_or_else(|| self.retry.backoff(attempt));
@@ -799,7 +821,7 @@ impl Pipeline {
                 }
                 Err(e) => {
                     // No answer, no news about the budget (this also ends a pacing probe).
-                    self.observe(paced, &HeaderMap::new());
+                    self.observe(budget.as_ref(), &HeaderMap::new()).await;
                     if !last_try && retryable_transport(&e) {
                         let delay = self.retry.backoff(attempt);
                         if in_time(delay) {

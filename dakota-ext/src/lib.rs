@@ -14,8 +14,12 @@ pub mod ksuid;
 pub mod onboarding;
 mod pacing;
 pub mod pagination;
+#[cfg(feature = "redis")]
+mod redis_conn;
 pub mod retry;
 pub mod send;
+#[cfg(feature = "redis")]
+pub mod shared_budget;
 pub mod time;
 mod tls;
 pub mod webhook;
@@ -27,8 +31,12 @@ pub use onboarding::{
     Decision, DecisionFeed, NewCustomer, Onboarding, OnboardingApi, Transition, WaitPolicy,
 };
 pub use pagination::{CustomerFilter, ListOperation, LIST_OPERATIONS};
+#[cfg(feature = "redis")]
+pub use redis_conn::RedisUnavailable;
 pub use retry::RetryPolicy;
 pub use send::SendWith;
+#[cfg(feature = "redis")]
+pub use shared_budget::{SharedRateBudget, SharedRateBudgetBuilder};
 pub use time::{UnixNanos, UnixSeconds};
 
 /// The generated crate: the client ([`api::Client`], what [`Dakota::api`] returns), its

@@ -59,6 +59,8 @@
 mod error;
 mod event;
 mod key;
+#[cfg(feature = "redis")]
+mod redis_store;
 pub mod route;
 mod store;
 mod verify;
@@ -70,6 +72,8 @@ pub use dakota_api::types::{EventRequest, EventType};
 pub use error::{Field, WebhookError};
 pub use event::{ApplicationSubmitted, CustomerSnapshot, Event, Object, Payload, Snapshot};
 pub use key::{Signer, WebhookKey};
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisStore, RedisStoreBuilder};
 pub use route::{EventRouter, HandlerError, Pattern, Routed};
 pub use store::{IdempotencyStore, InMemoryStore, StoreError, StoreFuture};
 pub use verify::{HeaderSource, Verifier, DEFAULT_TOLERANCE, SIGNATURE_HEADER, TIMESTAMP_HEADER};

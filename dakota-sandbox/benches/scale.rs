@@ -9,8 +9,13 @@
 //!   (default 100,000) customers, each with its application, were created over HTTP, minus the
 //!   resident set when idle, against the bytes of JSON the server returned for those customers.
 //!   A ratio near 1 means the records cost about what their JSON does.
+//! * **Persistence** (`--data-dir`): the same creates against a sandbox with a data dir, their
+//!   throughput as a ratio of the in-memory run above; then the start-up time of a sandbox
+//!   whose data dir holds those customers (median of several starts), against the in-memory
+//!   start-up.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -40,12 +45,17 @@ impl Drop for Server {
 }
 
 fn spawn() -> Result<(Server, Duration), Box<dyn std::error::Error>> {
+    spawn_on(None)
+}
+
+fn spawn_on(data_dir: Option<&Path>) -> Result<(Server, Duration), Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let mut child = Command::new(BIN)
-        .args(["--port", "0", "--rate-limit", "4000000000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--port", "0", "--rate-limit", "4000000000"]);
+    if let Some(dir) = data_dir {
+        cmd.arg("--data-dir").arg(dir);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let (mut base_url, mut api_key) = (String::new(), String::new());
     for line in BufReader::new(stdout).lines() {
@@ -84,7 +94,8 @@ fn rss_bytes(pid: u32) -> Result<u64, Box<dyn std::error::Error>> {
     Ok(kb * 1024)
 }
 
-fn startup() -> Result<(), Box<dyn std::error::Error>> {
+/// Start-up medians: `(listening, --help)`.
+fn startup() -> Result<Duration, Box<dyn std::error::Error>> {
     let (mut ready, mut exec) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
         let t = Instant::now();
@@ -115,24 +126,13 @@ fn startup() -> Result<(), Box<dyn std::error::Error>> {
         "  ratio                     {:>8.2}x",
         r.as_secs_f64() / e.as_secs_f64()
     );
-    Ok(())
+    Ok(r)
 }
 
-async fn memory() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::var("BENCH_CUSTOMERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let (server, _) = spawn()?;
-    let pid = server.child.id();
+/// Creates `n` customers (64 in flight); returns `(seconds, JSON bytes returned, failures)`.
+async fn create(server: &Server, n: usize) -> (f64, u64, usize) {
     let http = reqwest::Client::new();
     let url = format!("{}/customers", server.base_url);
-    // One warm-up request so the idle figure includes the runtime's first-use allocations.
-    http.get(&url)
-        .header("x-api-key", &server.api_key)
-        .send()
-        .await?;
-    let idle = rss_bytes(pid)?;
     let json_bytes = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let failures = futures::stream::iter(0..n)
@@ -162,14 +162,38 @@ async fn memory() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|r| std::future::ready(r.is_none()))
         .count()
         .await;
-    let elapsed = started.elapsed();
+    (
+        started.elapsed().as_secs_f64(),
+        json_bytes.load(Ordering::Relaxed),
+        failures,
+    )
+}
+
+fn customers() -> usize {
+    std::env::var("BENCH_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
+
+/// Returns the in-memory create rate (customers per second).
+async fn memory() -> Result<f64, Box<dyn std::error::Error>> {
+    let n = customers();
+    let (server, _) = spawn()?;
+    let pid = server.child.id();
+    // One warm-up request so the idle figure includes the runtime's first-use allocations.
+    reqwest::Client::new()
+        .get(format!("{}/customers", server.base_url))
+        .header("x-api-key", &server.api_key)
+        .send()
+        .await?;
+    let idle = rss_bytes(pid)?;
+    let (secs, json, failures) = create(&server, n).await;
     let loaded = rss_bytes(pid)?;
     let grown = loaded.saturating_sub(idle);
-    let json = json_bytes.load(Ordering::Relaxed);
     println!(
-        "memory for {n} customers (+ applications), created in {:.1}s ({:.0}/s), {failures} failed:",
-        elapsed.as_secs_f64(),
-        n as f64 / elapsed.as_secs_f64()
+        "memory for {n} customers (+ applications), created in {secs:.1}s ({:.0}/s), {failures} failed:",
+        n as f64 / secs
     );
     println!(
         "  resident idle             {:>8.1} MiB",
@@ -194,13 +218,55 @@ async fn memory() -> Result<(), Box<dyn std::error::Error>> {
     if failures > 0 {
         return Err(format!("{failures} creates failed").into());
     }
+    Ok(n as f64 / secs)
+}
+
+/// Persistent mode: create throughput against `memory_rate`, then start-up with the data.
+async fn persistence(
+    memory_rate: f64,
+    memory_startup: Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let n = customers();
+    let dir = std::env::temp_dir().join(format!("dakota-bench-{}", uuid::Uuid::new_v4().simple()));
+    let (server, _) = spawn_on(Some(&dir))?;
+    let (secs, _, failures) = create(&server, n).await;
+    drop(server); // SIGKILL: the data dir is as a crash leaves it
+    let rate = n as f64 / secs;
+    let file = std::fs::metadata(dir.join("sandbox.sqlite3")).map_or(0, |m| m.len())
+        + std::fs::metadata(dir.join("sandbox.sqlite3-wal")).map_or(0, |m| m.len());
+    println!("persistence (--data-dir, synchronous=FULL, group commit):");
+    println!("  {n} creates in             {secs:>8.1} s ({rate:.0}/s), {failures} failed");
+    println!("  ratio to in-memory        {:>8.2}x", rate / memory_rate);
+    println!(
+        "  database (+ WAL)          {:>8.1} MiB ({:.0} B per customer)",
+        file as f64 / 1048576.0,
+        file as f64 / n as f64
+    );
+    let mut starts = Vec::new();
+    for _ in 0..3 {
+        let (server, ready) = spawn_on(Some(&dir))?;
+        starts.push(ready);
+        drop(server);
+    }
+    let s = median(starts);
+    println!(
+        "  start-up with {n} stored customers {:>8.0} ms (in memory, empty: {:.0} ms; {:.1}x)",
+        s.as_secs_f64() * 1e3,
+        memory_startup.as_secs_f64() * 1e3,
+        s.as_secs_f64() / memory_startup.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    if failures > 0 {
+        return Err(format!("{failures} persistent creates failed").into());
+    }
     Ok(())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    startup()?;
-    tokio::runtime::Builder::new_multi_thread()
+    let started = startup()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(memory())
+        .build()?;
+    let rate = rt.block_on(memory())?;
+    rt.block_on(persistence(rate, started))
 }

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::events::{self, DeliveryRec, EventRec, TargetRec};
 use crate::signing::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use crate::state::{lock, SandboxState};
+use crate::state::{lock, DeliveryJob, SandboxState};
 
 /// Header set to `true` on a delivery caused by `POST /webhooks/events/{event_id}/replay`.
 pub const WEBHOOK_REPLAY_HEADER: &str = "x-webhook-replay";
@@ -58,8 +58,16 @@ impl SandboxState {
             };
             let t = timer?;
             let now = Utc::now().max(t.at);
-            if let Err(e) = self.write(now, None, |tx| (t.run)(tx, &t.id, t.at)) {
-                tracing::warn!(id = %t.id, error = %e.detail, "a lifecycle timer failed");
+            let fired = self.write(now, None, |tx| {
+                tx.finish_timer(t.seq);
+                (t.def.run)(tx, &t.id, t.at)
+            });
+            if let Err(e) = fired {
+                tracing::warn!(id = %t.id, timer = t.def.name, error = %e.detail, "a lifecycle timer failed");
+                let _ = self.write(now, None, |tx| {
+                    tx.finish_timer(t.seq);
+                    Ok(())
+                });
             }
         }
     }
@@ -122,20 +130,20 @@ async fn run(state: SandboxState) {
     };
     let mut inflight: JoinSet<()> = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
-    let mut waiting: HashMap<String, VecDeque<(String, String)>> = HashMap::new();
+    let mut waiting: HashMap<String, VecDeque<DeliveryJob>> = HashMap::new();
     let start = |inflight: &mut JoinSet<()>,
                  running: &mut HashMap<tokio::task::Id, String>,
-                 job: (String, String)| match &client {
+                 job: DeliveryJob| match &client {
         Some(c) => {
             let target = job.1.clone();
-            let handle = inflight.spawn(deliver(state.clone(), c.clone(), job.0, job.1));
+            let handle = inflight.spawn(deliver(state.clone(), c.clone(), job));
             running.insert(handle.id(), target);
         }
         None => state.abandon(&job.0, &job.1),
     };
     loop {
         let next = state.fire_due();
-        let queued: Vec<(String, String)> = lock(&state.inner.jobs.deliveries).drain(..).collect();
+        let queued: Vec<DeliveryJob> = lock(&state.inner.jobs.deliveries).drain(..).collect();
         for job in queued {
             if let Some(queue) = waiting.get_mut(&job.1) {
                 queue.push_back(job);
@@ -174,12 +182,12 @@ async fn run(state: SandboxState) {
 
 /// Sends one event to one target: signed at each attempt, retried with doubling backoff on a
 /// non-2xx answer or a transport error, booked after every attempt.
-async fn deliver(
-    state: SandboxState,
-    client: reqwest::Client,
-    event_id: String,
-    target_id: String,
-) {
+async fn deliver(state: SandboxState, client: reqwest::Client, job: DeliveryJob) {
+    let (event_id, target_id, lsn) = job;
+    // Nothing leaves the sandbox before the change that caused it is on disk.
+    if state.inner.store.settle_to(lsn).await.is_err() {
+        return;
+    }
     let cfg = state.config();
     let attempts = cfg.webhook_max_attempts.max(1);
     let mut backoff = cfg.webhook_retry_backoff;

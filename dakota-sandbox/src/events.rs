@@ -13,7 +13,7 @@ use dakota_api::types;
 use serde_json::{json, Map, Value};
 
 use crate::problem::{build, ApiError};
-use crate::store::{Origin, Record, Tables, Tx};
+use crate::store::{Origin, Record, Schema, Tables, Tx};
 
 /// Envelope version stamped on every event.
 pub(crate) const API_VERSION: &str = "1.0.0";
@@ -56,10 +56,13 @@ impl PendingEvent {
 }
 
 /// One emitted event, kept as its JSON envelope.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct EventRec {
     pub(crate) id: String,
     pub(crate) event_type: types::EventType,
+    /// Emission time, Unix seconds.
+    pub(crate) created: i64,
+    #[serde(with = "crate::store::utf8_bytes")]
     pub(crate) body: Bytes,
     pub(crate) simulation_id: Option<String>,
     pub(crate) replays: i64,
@@ -86,7 +89,7 @@ impl EventRec {
 }
 
 /// One registered webhook target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TargetRec {
     pub(crate) id: String,
     pub(crate) url: String,
@@ -112,7 +115,7 @@ impl TargetRec {
 
 /// One event sent (or being sent) to one target. Its id is the event id followed by the
 /// target id, so records sort by event, then target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct DeliveryRec {
     pub(crate) id: String,
     pub(crate) event_id: String,
@@ -129,6 +132,13 @@ impl Record for DeliveryRec {
     fn id(&self) -> &str {
         &self.id
     }
+}
+
+/// Registers the event log's records (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<EventRec>()
+        .record::<TargetRec>()
+        .record::<DeliveryRec>();
 }
 
 /// The id of the delivery record of `event_id` to `target_id`.
@@ -169,6 +179,7 @@ pub(crate) fn emit(tx: &mut Tx<'_>, e: PendingEvent) -> Result<(), ApiError> {
     tx.put(EventRec {
         id: id.clone(),
         event_type: e.event_type.clone(),
+        created: now.timestamp(),
         body,
         simulation_id: e.simulation_id.clone(),
         replays: 0,

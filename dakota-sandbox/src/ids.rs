@@ -19,6 +19,17 @@ pub(crate) struct IdGen {
 }
 
 impl IdGen {
+    /// A generator that continues from a saved [`IdGen::state`].
+    pub(crate) fn resume(counter: u64, last_ts: u32) -> Self {
+        Self { counter, last_ts }
+    }
+
+    /// What must be saved to continue the sequence after a restart: the counter and the
+    /// last timestamp.
+    pub(crate) fn state(&self) -> (u64, u32) {
+        (self.counter, self.last_ts)
+    }
+
     /// A new KSUID for an entity created at `now`.
     pub(crate) fn next(&mut self, now: DateTime<Utc>) -> String {
         let secs = now.timestamp().saturating_sub(KSUID_EPOCH);

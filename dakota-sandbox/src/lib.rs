@@ -1,5 +1,7 @@
-//! A local, stateful, in-memory Dakota Platform API server (think stripe-mock, but it keeps
-//! state), for examples and integration tests.
+//! A local, stateful Dakota Platform API server (think stripe-mock, but it keeps state), for
+//! examples and integration tests: in memory by default, or kept in a data dir
+//! ([`SandboxBuilder::data_dir`], `--data-dir`) so a team can run it as a shared service
+//! whose state survives restarts and crashes.
 //!
 //! Every request and response body is a `dakota_api::types` value, so the wire format follows
 //! the spec by construction. Operations of the spec that the sandbox does not implement answer
@@ -20,6 +22,11 @@
 //!
 //! # Behaviour
 //!
+//! * **Persistence** (with a data dir): one SQLite file holds every record, stored idempotent
+//!   response, pending lifecycle timer and webhook delivery, the id sequence and the webhook
+//!   signing key; every answer is sent only once the changes it could have seen are on disk
+//!   (WAL, `synchronous=FULL`, group commit), and a restart loads it all back. A damaged file,
+//!   or one of a newer schema version, is refused at start-up ([`StoreError`]).
 //! * **Implemented operations**: see [`IMPLEMENTED_OPERATIONS`], plus `PUT /sandbox/uploads/{upload_id}`,
 //!   the target of the presigned upload URLs the sandbox hands out.
 //! * **Auth**: `x-api-key` (401 without it or with a wrong one). Application routes also take
@@ -92,18 +99,21 @@
 #![deny(missing_docs)]
 
 // Layers, each depending only on those above it:
-//   config, ids, problem, store, signing   plain data and the record store
+//   config, ids, problem, signing          plain data
+//   durable, store                         the SQLite log of a data dir; the record store
 //   events, state                          the event log; shared state and job queues
 //   background, pipeline                   timers and webhook delivery; the HTTP pipeline
 //   resources                              one module per resource area, over the pipeline
 //   lib                                    composes the router from the pipeline and areas
 mod background;
 mod config;
+mod durable;
 mod events;
 mod ids;
 mod pipeline;
 mod problem;
 mod resources;
+mod serve;
 mod signing;
 mod state;
 mod store;
@@ -113,15 +123,17 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use background::WEBHOOK_REPLAY_HEADER;
 pub use config::SandboxConfig;
+pub use durable::StoreError;
 pub use pipeline::auth::{API_KEY_HEADER, APPLICATION_TOKEN_HEADER};
 pub use pipeline::faults::SCENARIOS;
 pub use pipeline::idempotency::IDEMPOTENCY_KEY_HEADER;
 pub use pipeline::{IDEMPOTENT_REPLAYED_HEADER, REQUEST_ID_HEADER};
+pub use resources::wallets::FundWalletError;
 pub use signing::{WebhookSigner, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use state::SandboxState;
 
@@ -143,6 +155,14 @@ pub fn router(state: SandboxState) -> axum::Router {
     pipeline::router(state, resources::registry())
 }
 
+/// Every record type and timer the sandbox stores (see [`store`] for what a new one adds).
+pub(crate) fn schema() -> store::Schema {
+    let mut s = store::Schema::default();
+    events::schema(&mut s);
+    resources::schema(&mut s);
+    s
+}
+
 /// Why a sandbox could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -152,6 +172,9 @@ pub enum SandboxError {
     /// A setting is out of range.
     #[error("invalid sandbox configuration: {0}")]
     InvalidConfig(String),
+    /// The data dir cannot be used (corrupt, written by a newer version, in use, ...).
+    #[error(transparent)]
+    DataDir(#[from] StoreError),
 }
 
 /// A running sandbox on `127.0.0.1`; dropping it shuts the server down.
@@ -160,7 +183,7 @@ pub struct Sandbox {
     base_url: String,
     addr: SocketAddr,
     state: SandboxState,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<watch::Sender<bool>>,
     task: Option<JoinHandle<()>>,
     background: Option<JoinHandle<()>>,
 }
@@ -210,7 +233,7 @@ impl Sandbox {
     /// Stops the server and waits for it to finish its in-flight requests.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -225,7 +248,7 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         if let Some(task) = self.task.take() {
             task.abort();
@@ -249,6 +272,14 @@ impl SandboxBuilder {
     /// before that applies it too).
     pub fn auto_approve_after(mut self, d: Duration) -> Self {
         self.config.auto_approve_after = d;
+        self
+    }
+
+    /// Duration of each automatic step of a money movement (default 5 s): `pending` →
+    /// `processing` → `completed`. `Duration::ZERO` settles at once (background timer, and any
+    /// read applies due steps too).
+    pub fn transaction_step(mut self, d: Duration) -> Self {
+        self.config.transaction_step = d;
         self
     }
 
@@ -279,6 +310,25 @@ impl SandboxBuilder {
     /// How long the `network_timeout` scenario holds a response back (default 30 s).
     pub fn network_timeout_delay(mut self, d: Duration) -> Self {
         self.config.network_timeout_delay = d;
+        self
+    }
+
+    /// How long a connection may take to send a request's headers, also while it idles
+    /// between keep-alive requests (default 10 s).
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.config.header_read_timeout = d;
+        self
+    }
+
+    /// How long reading a request body may take (default 30 s).
+    pub fn body_read_timeout(mut self, d: Duration) -> Self {
+        self.config.body_read_timeout = d;
+        self
+    }
+
+    /// Connections served at once (default 1024).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config.max_connections = n;
         self
     }
 
@@ -321,6 +371,23 @@ impl SandboxBuilder {
         self
     }
 
+    /// Keeps all state in `dir` (created if needed; one SQLite file, `sandbox.sqlite3`) so
+    /// it survives restarts and crashes: records, pending lifecycle timers and webhook
+    /// deliveries, stored idempotent responses and the webhook signing key (unless
+    /// [`SandboxBuilder::webhook_signing_seed`] gives one). Every `2xx` answer is on disk
+    /// before it is sent. Default: in memory. Delete the directory to start afresh.
+    pub fn data_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.data_dir = Some(dir.into());
+        self
+    }
+
+    /// How long after it is broadcast a wallet transaction is confirmed (default 2 s;
+    /// `Duration::ZERO` confirms at once).
+    pub fn wallet_confirmation_delay(mut self, d: Duration) -> Self {
+        self.config.wallet_confirmation_delay = d;
+        self
+    }
+
     /// Local port to bind (default 0: any free port).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -342,17 +409,12 @@ impl SandboxBuilder {
         let state = SandboxState::new(self.config, base_url.clone())?;
         let app = router(state.clone());
         let background = state.take_background_task().map(tokio::spawn);
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "sandbox server stopped");
-            }
-        });
+        let (tx, rx) = watch::channel(false);
+        let limits = serve::Limits {
+            header_read_timeout: state.config().header_read_timeout,
+            max_connections: state.config().max_connections,
+        };
+        let task = tokio::spawn(serve::serve(listener, app, limits, rx));
         Ok(Sandbox {
             base_url,
             addr,

@@ -1,8 +1,9 @@
 //! `dakota-sandbox`: serves a local Dakota Platform sandbox until Ctrl-C.
 //!
 //! ```text
-//! dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] [--token-rate-limit N]
+//! dakota-sandbox [--port N] [--auto-approve-secs N] [--transaction-step-secs N] [--rate-limit N] [--token-rate-limit N]
 //!                [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX] [--strict-auth]
+//!                [--data-dir DIR]
 //! dakota-sandbox --list-operations
 //! ```
 //!
@@ -14,13 +15,16 @@ use std::time::Duration;
 
 use dakota_sandbox::Sandbox;
 
-const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [--rate-limit N] \
+const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [--transaction-step-secs N] [--rate-limit N] \
 [--token-rate-limit N] [--api-key KEY] [--network-timeout-secs N] [--webhook-seed HEX] [--strict-auth]
+                      [--data-dir DIR]
        dakota-sandbox --list-operations
 
   --list-operations         print the operationIds the sandbox implements, one a line, and exit
   --port N                  local port on 127.0.0.1 (default 0: any free port)
   --auto-approve-secs N     seconds until a new application is approved (default 5)
+  --transaction-step-secs N seconds per step of a money movement, pending -> processing ->
+                            completed (default 5)
   --rate-limit N            requests per minute per API key (default 60)
   --token-rate-limit N      requests per hour per application token (default 100)
   --api-key KEY             API key to accept (default: random sk_sandbox_...)
@@ -29,7 +33,11 @@ const USAGE: &str = "usage: dakota-sandbox [--port N] [--auto-approve-secs N] [-
                             for a public key that survives restarts (default: random)
   --strict-auth             enforce each operation's spec security exactly: routes that take
                             only an application token refuse x-api-key (default: lenient,
-                            as Dakota's playground)";
+                            as Dakota's playground)
+  --data-dir DIR            keep all state in DIR (one SQLite file, created if needed) so it
+                            survives restarts and crashes: records, idempotent responses,
+                            pending timers and webhooks, the webhook key (default: in memory;
+                            delete DIR to reset)";
 
 fn parse<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
     let v = value.ok_or_else(|| format!("{flag} needs a value"))?;
@@ -73,6 +81,9 @@ fn builder_from_args() -> Result<Option<dakota_sandbox::SandboxBuilder>, String>
             "--auto-approve-secs" => {
                 b.auto_approve_after(Duration::from_secs(parse(&flag, value())?))
             }
+            "--transaction-step-secs" => {
+                b.transaction_step(Duration::from_secs(parse(&flag, value())?))
+            }
             "--rate-limit" => b.rate_limit_per_minute(parse(&flag, value())?),
             "--token-rate-limit" => b.token_rate_limit_per_hour(parse(&flag, value())?),
             "--api-key" => b.api_key(value().ok_or("--api-key needs a value")?),
@@ -81,6 +92,7 @@ fn builder_from_args() -> Result<Option<dakota_sandbox::SandboxBuilder>, String>
             }
             "--webhook-seed" => b.webhook_signing_seed(seed(value())?),
             "--strict-auth" => b.strict_auth(true),
+            "--data-dir" => b.data_dir(value().ok_or("--data-dir needs a value")?),
             other => return Err(format!("unknown argument '{other}'")),
         };
     }
@@ -89,6 +101,17 @@ fn builder_from_args() -> Result<Option<dakota_sandbox::SandboxBuilder>, String>
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Warnings and errors on stderr (a commit that fails, a timer that fails); set
+    // DAKOTA_SANDBOX_LOG=info to also see start-up details such as loading the data dir.
+    let level = match std::env::var("DAKOTA_SANDBOX_LOG").as_deref() {
+        Ok("info") => tracing::Level::INFO,
+        Ok("debug") => tracing::Level::DEBUG,
+        _ => tracing::Level::WARN,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .try_init();
     let builder = match builder_from_args() {
         Ok(Some(b)) => b,
         Ok(None) => {

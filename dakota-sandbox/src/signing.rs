@@ -17,6 +17,8 @@ pub const SIGNATURE_HEADER: &str = "x-webhook-signature";
 #[derive(Clone)]
 pub struct WebhookSigner {
     key: SigningKey,
+    /// Made by [`WebhookSigner::generate`]: a data dir's stored key takes its place.
+    generated: bool,
 }
 
 impl WebhookSigner {
@@ -24,15 +26,23 @@ impl WebhookSigner {
     pub fn from_seed(seed: [u8; 32]) -> Self {
         Self {
             key: SigningKey::from_bytes(&seed),
+            generated: false,
         }
     }
 
     /// A fresh random key (from the thread-local CSPRNG, seeded by the OS).
     pub fn generate() -> Self {
         let mut seed: [u8; 32] = rand::random();
-        let signer = Self::from_seed(seed);
+        let mut signer = Self::from_seed(seed);
+        signer.generated = true;
         seed.fill(0);
         signer
+    }
+
+    /// The 32-byte seed (kept in a data dir so the key survives restarts) and whether it
+    /// was generated at random rather than given.
+    pub(crate) fn seed(&self) -> ([u8; 32], bool) {
+        (self.key.to_bytes(), self.generated)
     }
 
     /// Hex of the public key (what Dakota's dashboard shows; receivers verify with it).

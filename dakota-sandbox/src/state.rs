@@ -3,14 +3,14 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
 use crate::config::SandboxConfig;
+use crate::durable::IdemRow;
 use crate::problem::ApiError;
-use crate::store::{Effect, Origin, Store, Tables, TimerFn, Tx};
+use crate::store::{Effect, Origin, Store, Tables, TimerDef, Tx};
 
 /// Deliveries waiting for the background task at most; beyond that new ones fail at once.
 pub(crate) const MAX_QUEUED_DELIVERIES: usize = 100_000;
@@ -43,14 +43,16 @@ pub(crate) struct Inner {
     pub(crate) base_url: String,
     pub(crate) store: Store,
     pub(crate) jobs: Jobs,
+    /// Idempotent responses read from the data dir, taken by the pipeline when it is built.
+    pub(crate) recovered_responses: Mutex<Vec<IdemRow>>,
 }
 
 /// A due lifecycle timer.
 pub(crate) struct Timer {
     pub(crate) at: DateTime<Utc>,
-    seq: u64,
+    pub(crate) seq: u64,
     pub(crate) id: String,
-    pub(crate) run: TimerFn,
+    pub(crate) def: &'static TimerDef,
 }
 
 impl PartialEq for Timer {
@@ -70,33 +72,81 @@ impl Ord for Timer {
     }
 }
 
+/// A webhook delivery to make: event id, target id, and the log entry that must be on disk
+/// first (0: nothing to wait for).
+pub(crate) type DeliveryJob = (String, String, u64);
+
 /// Work for the background task. Both queues are bounded by the records they refer to.
 #[derive(Default)]
 pub(crate) struct Jobs {
     pub(crate) timers: Mutex<BinaryHeap<Reverse<Timer>>>,
-    pub(crate) deliveries: Mutex<VecDeque<(String, String)>>,
+    pub(crate) deliveries: Mutex<VecDeque<DeliveryJob>>,
     pub(crate) notify: tokio::sync::Notify,
     pub(crate) taken: std::sync::atomic::AtomicBool,
-    seq: AtomicU64,
 }
 
 impl SandboxState {
     /// State for a sandbox reachable at `base_url` (no trailing slash; used in
-    /// `application_url`, upload URLs and problem `instance` values).
+    /// `application_url`, upload URLs and problem `instance` values). With
+    /// [`SandboxConfig::data_dir`] set, the data dir is opened (created if needed), checked
+    /// and loaded here: its records, pending timers and webhook deliveries, stored idempotent
+    /// responses and webhook signing key (which replaces a randomly generated
+    /// [`SandboxConfig::webhook_signer`]).
     pub fn new(
-        config: SandboxConfig,
+        mut config: SandboxConfig,
         base_url: impl Into<String>,
     ) -> Result<Self, crate::SandboxError> {
         config.validate()?;
         let base_url = base_url.into().trim_end_matches('/').to_owned();
-        Ok(Self {
+        let (store, recovered) = match &config.data_dir {
+            None => (Store::new(crate::schema()), Default::default()),
+            Some(dir) => {
+                let keep_since = Utc::now()
+                    - chrono::Duration::hours(crate::pipeline::idempotency::RETENTION_HOURS);
+                let (seed, generated) = config.webhook_signer.seed();
+                let (store, recovered) =
+                    Store::open(crate::schema(), dir, (seed, !generated), keep_since)?;
+                if let Some(seed) = recovered.webhook_seed {
+                    config.webhook_signer = crate::WebhookSigner::from_seed(seed);
+                }
+                (store, recovered)
+            }
+        };
+        let crate::store::Recovered {
+            timers,
+            idempotency,
+            ..
+        } = recovered;
+        let state = Self {
             inner: Arc::new(Inner {
                 config,
                 base_url,
-                store: Store::default(),
+                store,
                 jobs: Jobs::default(),
+                recovered_responses: Mutex::new(idempotency),
             }),
-        })
+        };
+        {
+            let mut heap = lock(&state.inner.jobs.timers);
+            for (seq, at, def, id) in timers {
+                heap.push(Reverse(Timer { at, seq, id, def }));
+            }
+        }
+        // Deliveries still pending when the data dir was last written go out again.
+        let pending = state.read(|t| {
+            t.scan::<crate::events::DeliveryRec>()
+                .filter(|d| d.status == dakota_api::types::WebhookDeliveryStatus::Pending)
+                .filter_map(|d| {
+                    let target = d.id.strip_prefix(d.event_id.as_str())?;
+                    Some((d.event_id.clone(), target.to_owned(), 0))
+                })
+                .collect::<VecDeque<_>>()
+        });
+        if !pending.is_empty() {
+            tracing::info!(count = pending.len(), "resuming pending webhook deliveries");
+            *lock(&state.inner.jobs.deliveries) = pending;
+        }
+        Ok(state)
     }
 
     /// The base URL the state was built with.
@@ -144,19 +194,24 @@ impl SandboxState {
         let mut overflow = Vec::new();
         for e in effects {
             match e {
-                Effect::Timer { at, id, run } => {
-                    let seq = jobs.seq.fetch_add(1, AtomicOrdering::Relaxed);
-                    lock(&jobs.timers).push(Reverse(Timer { at, seq, id, run }));
+                Effect::Timer { at, seq, id, timer } => {
+                    lock(&jobs.timers).push(Reverse(Timer {
+                        at,
+                        seq,
+                        id,
+                        def: timer,
+                    }));
                 }
                 Effect::Deliver {
                     event_id,
                     target_id,
+                    lsn,
                 } => {
                     let mut q = lock(&jobs.deliveries);
                     if q.len() >= MAX_QUEUED_DELIVERIES {
                         overflow.push((event_id, target_id));
                     } else {
-                        q.push_back((event_id, target_id));
+                        q.push_back((event_id, target_id, lsn));
                     }
                 }
             }

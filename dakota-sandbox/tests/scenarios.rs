@@ -47,17 +47,28 @@ async fn skip_auto_approval_keeps_pending() {
         status_of(&api, &c).await,
         ("pending".into(), "pending".into())
     );
-    // "false" and unknown values do not skip.
+    // "false" does not skip; a value that is not a boolean is refused (the header is typed
+    // boolean by the spec).
     let c = api
         .create_customer_with(
             "Auto Corp",
             "business",
-            &[("X-Sandbox-Skip-Auto-Approval", "nope")],
+            &[("X-Sandbox-Skip-Auto-Approval", "false")],
         )
         .await;
     assert_eq!(
         status_of(&api, &c).await,
         ("approved".into(), "active".into())
+    );
+    let r = Api::send(
+        api.write(reqwest::Method::POST, "/customers")
+            .header("X-Sandbox-Skip-Auto-Approval", "nope")
+            .json(&serde_json::json!({"name": "Nope Corp", "customer_type": "business"})),
+    )
+    .await;
+    assert_eq!(
+        r.problem(400)["errors"][0]["field"],
+        "x-sandbox-skip-auto-approval"
     );
 }
 

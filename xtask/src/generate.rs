@@ -141,15 +141,87 @@ pub fn operations(spec: &Value) -> Vec<(String, String, String)> {
     out
 }
 
-fn only_operation(spec: &Value, path: &str, method: &str) -> Value {
-    let mut one = spec.clone();
-    if let Some(paths) = one.get_mut("paths").and_then(Value::as_object_mut) {
-        paths.retain(|p, _| p == path);
-        if let Some(item) = paths.get_mut(path).and_then(Value::as_object_mut) {
-            item.retain(|k, _| k == method || !normalize::METHODS.contains(&k.as_str()));
+/// `spec` cut down to one operation and what it reaches: the path item's other keys (shared
+/// parameters), and only the components it refers to, transitively (`$ref`s and discriminator
+/// mappings alike: every `#/components/...` string counts). Security schemes and top-level keys
+/// stay. Generating this costs as much as the operation, not as much as the whole spec: that
+/// is what keeps isolating inexpressible operations linear in the spec's size.
+pub fn only_operation(spec: &Value, path: &str, method: &str) -> Value {
+    let mut one = serde_json::Map::new();
+    if let Some(root) = spec.as_object() {
+        for (k, v) in root {
+            if k != "paths" && k != "components" {
+                one.insert(k.clone(), v.clone());
+            }
         }
     }
-    one
+    let mut item = serde_json::Map::new();
+    if let Some(all) = spec
+        .pointer("/paths")
+        .and_then(|p| p.get(path))
+        .and_then(Value::as_object)
+    {
+        for (k, v) in all {
+            if k == method || !normalize::METHODS.contains(&k.as_str()) {
+                item.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let item = Value::Object(item);
+    let mut reached: BTreeSet<String> = BTreeSet::new();
+    let mut todo: Vec<&Value> = vec![&item];
+    while let Some(v) = todo.pop() {
+        component_refs(v, &mut |r| {
+            if reached.insert(r.to_string()) {
+                if let Some(target) = r.strip_prefix('#').and_then(|p| spec.pointer(p)) {
+                    todo.push(target);
+                }
+            }
+        });
+    }
+    let mut components = serde_json::Map::new();
+    if let Some(all) = spec.get("components").and_then(Value::as_object) {
+        for (kind, entries) in all {
+            let Some(entries) = entries.as_object() else {
+                components.insert(kind.clone(), entries.clone());
+                continue;
+            };
+            let kept: serde_json::Map<String, Value> = if kind == "securitySchemes" {
+                entries.clone()
+            } else {
+                entries
+                    .iter()
+                    .filter(|(name, _)| {
+                        reached.contains(&format!(
+                            "#/components/{}/{}",
+                            escape_pointer(kind),
+                            escape_pointer(name)
+                        ))
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            components.insert(kind.clone(), Value::Object(kept));
+        }
+    }
+    one.insert("paths".into(), serde_json::json!({ path: item }));
+    one.insert("components".into(), Value::Object(components));
+    Value::Object(one)
+}
+
+/// Every `#/components/...` string inside `v` (a `$ref`, a discriminator mapping).
+fn component_refs<'a>(v: &'a Value, f: &mut impl FnMut(&'a str)) {
+    match v {
+        Value::String(s) if s.starts_with("#/components/") => f(s),
+        Value::Array(a) => a.iter().for_each(|x| component_refs(x, f)),
+        Value::Object(o) => o.values().for_each(|x| component_refs(x, f)),
+        _ => {}
+    }
+}
+
+/// A JSON pointer segment for `name` (RFC 6901).
+fn escape_pointer(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
 }
 
 fn remove_operation(spec: &mut Value, path: &str, method: &str) {
@@ -676,7 +748,7 @@ mod tests {
     fn every_hostile_operation_breaks_raw_progenitor_and_generates_after_normalization() {
         let raw = parse_spec(HOSTILE).expect("fixture parses");
         let ops = operations(&raw);
-        assert_eq!(ops.len(), 5);
+        assert_eq!(ops.len(), 6);
         for (path, method, id) in &ops {
             let one = only_operation(&raw, path, method);
             // Unmodified progenitor either panics or degrades the errors to untyped bytes.
@@ -720,6 +792,40 @@ mod tests {
         assert!(g.dropped[0].0.contains("broken"));
         assert!(g.code.contains("pub fn fine("));
         assert!(!g.code.contains("pub fn broken("));
+    }
+
+    #[test]
+    fn one_operation_keeps_only_the_components_it_reaches() {
+        let raw = parse_spec(HOSTILE).expect("fixture parses");
+        let names = |s: &Value| -> Vec<String> {
+            s.pointer("/components/schemas")
+                .and_then(Value::as_object)
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        // Through `$ref`s, allOf parts and discriminator mappings, transitively.
+        let payee = only_operation(&raw, "/payees", "post");
+        assert_eq!(
+            names(&payee),
+            [
+                "Action",
+                "Attach",
+                "BankPayee",
+                "Detach",
+                "PayeeBase",
+                "PayeeUnion",
+                "Send",
+                "WalletPayee"
+            ]
+        );
+        assert_eq!(operations(&payee).len(), 1);
+        let put = only_operation(&raw, "/things/{thing_id}", "put");
+        assert_eq!(names(&put), ["Receipt", "Status", "Thing"]);
+        // The shared path parameters stay, other methods of the path go.
+        assert!(put["paths"]["/things/{thing_id}"].get("put").is_some());
+        let mut normalized = payee.clone();
+        normalize::normalize(&mut normalized);
+        progenitor(&normalized).expect("the cut-down spec generates on its own");
     }
 
     #[test]

@@ -3,11 +3,13 @@
 
 pub mod conformance;
 pub mod coverage;
+pub mod evolve;
 pub mod generate;
 pub mod normalize;
 pub mod open_enums;
 pub mod stable;
 pub mod surface;
+pub mod synthetic;
 pub mod workspace;
 
 pub use generate::{generate, Generated};

@@ -1,6 +1,9 @@
 //! `cargo xtask`: maintainer commands for dakota-rs.
 //!
 //! - `cargo xtask generate [--check] [--spec PATH] [--out DIR] [--verbose]`
+//! - `cargo xtask coverage --against PATH [--spec PATH]`
+//! - `cargo xtask evolve-spec [--spec PATH] --out PATH`
+//! - `cargo xtask scale [--operations N] [--inexpressible M] [--spec PATH]`
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -33,6 +36,39 @@ enum Cmd {
         #[arg(long)]
         verbose: bool,
     },
+    /// Grow a spec the way Dakota grows it between releases (a new optional property in every
+    /// object schema, a new value in every enum of two or more values, a new schema and a new
+    /// operation) and write the result as JSON. `.ci/evolve.sh` uses it.
+    EvolveSpec {
+        /// The spec to grow.
+        #[arg(long, default_value = "openapi/dakota.yaml")]
+        spec: PathBuf,
+        /// Where to write the grown spec (may be the same file).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also make a breaking change (`required-property`, `removed-property`), to prove the
+        /// evolution checks catch one.
+        #[arg(long)]
+        breaking: Option<xtask::evolve::Breaking>,
+    },
+    /// Measure generation time: a synthetic spec of N operations, M of them inexpressible
+    /// (isolated and left out), against the same spec without them (no isolation needed), in
+    /// the same run; then the time of `--spec`. Use a release build
+    /// (`cargo run --release -p xtask -- scale`) for figures comparable with CI.
+    Scale {
+        /// Operations in the synthetic spec.
+        #[arg(long, default_value_t = 300)]
+        operations: usize,
+        /// How many of them progenitor cannot express.
+        #[arg(long, default_value_t = 100)]
+        inexpressible: usize,
+        /// A real spec to time as well.
+        #[arg(long, default_value = "openapi/dakota.yaml")]
+        spec: PathBuf,
+        /// Fail when the synthetic spec with inexpressible operations takes longer (seconds).
+        #[arg(long)]
+        max_seconds: Option<f64>,
+    },
     /// Compare our spec with another one (facts only) and list what is missing or different.
     Coverage {
         /// The spec to compare against (e.g. Dakota's newest published spec).
@@ -54,7 +90,148 @@ fn main() -> Result<()> {
             verbose,
         } => generate(check, &spec, &out, verbose),
         Cmd::Coverage { against, spec } => coverage(&spec, &against),
+        Cmd::EvolveSpec {
+            spec,
+            out,
+            breaking,
+        } => evolve_spec(&spec, &out, breaking),
+        Cmd::Scale {
+            operations,
+            inexpressible,
+            spec,
+            max_seconds,
+        } => scale(operations, inexpressible, &spec, max_seconds),
     }
+}
+
+fn scale(
+    operations: usize,
+    inexpressible: usize,
+    spec: &Path,
+    max_seconds: Option<f64>,
+) -> Result<()> {
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    // Generation is single-threaded: its CPU time is what it takes on an idle machine, while
+    // the wall time also counts waiting for a core on a shared one. Both are printed.
+    let cpu = std::cell::Cell::new(0.0f64);
+    let time = |text: &str, name: &str| -> Result<(std::time::Duration, xtask::Generated)> {
+        let (started, cpu_started) = (Instant::now(), cpu_seconds());
+        let g = xtask::generate(text, name)?;
+        cpu.set(
+            cpu_seconds()
+                .zip(cpu_started)
+                .map_or(f64::NAN, |(b, a)| b - a),
+        );
+        Ok((started.elapsed(), g))
+    };
+    let hostile = xtask::synthetic::spec(operations, inexpressible);
+    let mut clean = hostile.clone();
+    if let Some(paths) = clean
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for item in paths.values_mut() {
+            if let Some(item) = item.as_object_mut() {
+                item.retain(|_, op| {
+                    !op.get("operationId")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|id| id.starts_with("upload"))
+                });
+            }
+        }
+        paths.retain(|_, item| item.as_object().is_some_and(|o| !o.is_empty()));
+    }
+    let schemas = hostile
+        .pointer("/components/schemas")
+        .and_then(serde_json::Value::as_object)
+        .map_or(0, |s| s.len());
+    let (t_clean, g_clean) = time(&clean.to_string(), "synthetic-clean.json")?;
+    let cpu_clean = cpu.get();
+    let (t_hostile, g_hostile) = time(&hostile.to_string(), "synthetic.json")?;
+    let cpu_hostile = cpu.get();
+    let expected = inexpressible.min(operations);
+    if !g_clean.dropped.is_empty() || g_hostile.dropped.len() != expected {
+        bail!(
+            "expected {expected} operation(s) left out, got {} (and {} without the uploads)",
+            g_hostile.dropped.len(),
+            g_clean.dropped.len()
+        );
+    }
+    println!(
+        "synthetic spec, {operations} operations ({expected} inexpressible, left out), {schemas} schemas: {:.2}s wall, {cpu_hostile:.2}s CPU ({profile} xtask)",
+        t_hostile.as_secs_f64()
+    );
+    println!(
+        "same spec without the {expected} inexpressible operations (no isolation): {:.2}s wall, {cpu_clean:.2}s CPU; ratio {:.2} (CPU {:.2})",
+        t_clean.as_secs_f64(),
+        t_hostile.as_secs_f64() / t_clean.as_secs_f64().max(1e-9),
+        cpu_hostile / cpu_clean.max(1e-9)
+    );
+    let (_, spec_path) = locate(spec)?;
+    let text = std::fs::read_to_string(&spec_path)
+        .with_context(|| format!("reading {}", spec_path.display()))?;
+    let (t_spec, g_spec) = time(&text, &spec_path.display().to_string())?;
+    println!(
+        "{}: {} operation(s) generated, {} left out: {:.2}s wall, {:.2}s CPU ({profile} xtask)",
+        spec_path.display(),
+        xtask::generate::operations(&g_spec.normalized).len(),
+        g_spec.dropped.len(),
+        t_spec.as_secs_f64(),
+        cpu.get()
+    );
+    if let Some(max) = max_seconds {
+        if t_hostile.as_secs_f64() > max {
+            bail!(
+                "the synthetic spec took {:.2}s, more than {max}s",
+                t_hostile.as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// CPU time (user + system) of this process so far, in seconds, from `/proc/self/stat`
+/// (Linux; `None` elsewhere). Clock ticks are taken as 100 per second, Linux's USER_HZ.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+fn evolve_spec(spec: &Path, out: &Path, breaking: Option<xtask::evolve::Breaking>) -> Result<()> {
+    let (_, spec) = locate(spec)?;
+    let out = if out.is_absolute() {
+        out.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(out)
+    };
+    let text =
+        std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?;
+    let mut value = xtask::generate::parse_spec(&text)?;
+    let e = xtask::evolve::evolve_with(&mut value, breaking);
+    let json = serde_json::to_string_pretty(&value)?;
+    std::fs::write(&out, json + "\n").with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "evolved {} -> {}: {} propert(ies), {} enum value(s), {} schema(s), {} operation(s) added",
+        spec.display(),
+        out.display(),
+        e.properties_added,
+        e.enum_values_added,
+        e.schemas_added,
+        e.operations_added
+    );
+    if let Some(b) = e.breaking {
+        eprintln!("and a breaking change: {b:?}");
+    }
+    Ok(())
 }
 
 /// The workspace root, the current directory, and `path` resolved against them.

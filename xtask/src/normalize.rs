@@ -41,6 +41,14 @@ pub const RULES: &[(&str, &str)] = &[
         "a `oneOf` of `$ref`ed objects told apart by one string property (its `discriminator`, or a property every variant pins to one distinct value) pins each variant's tag to its own one-value enum `<Variant><Property>` that stays closed, so deserializing picks the variant by its tag",
     ),
     (
+        "nullable-unions",
+        "a component schema that is a `nullable` oneOf/anyOf/allOf keeps its name as `nullable` allOf over the composition, which moves to `<Name>Value` (typify would otherwise name the non-null part like the whole and emit a type containing itself)",
+    ),
+    (
+        "name-clashes",
+        "an inline schema (property, array item, operation body, response or parameter) whose type name, as typify or progenitor would derive it, equals a component schema's or another inline schema's gets a `title` with a free name (typify would silently merge the two types or emit both)",
+    ),
+    (
         "transport-filled-headers",
         "the `x-idempotency-key` header becomes optional in the generated builder: dakota-ext fills in a UUID v4 when the caller gives none",
     ),
@@ -77,6 +85,8 @@ pub fn normalize(spec: &mut Value) -> Vec<Change> {
     mixed_success_bodies(spec, &mut changes);
     flatten_all_of(spec, &mut changes);
     tagged_unions(spec, &mut changes);
+    nullable_unions(spec, &mut changes);
+    name_clashes(spec, &mut changes);
     transport_filled_headers(spec, &mut changes);
     changes
 }
@@ -698,7 +708,9 @@ fn unify_bodies(
         } else {
             let mut variants: Vec<Value> = kinds.into_values().collect();
             variants.sort_by_key(|s| std::cmp::Reverse(required_count(&snapshot, s)));
-            let name = format!("{}{suffix}", pascal(op_id));
+            let mut taken = type_names(&snapshot);
+            taken.extend(new_schemas.keys().map(|k| type_name(k)));
+            let name = free_name(&taken, &format!("{}{suffix}", pascal(op_id)));
             let names: Vec<String> = variants
                 .iter()
                 .map(|v| {
@@ -777,6 +789,229 @@ fn mixed_success_bodies(spec: &mut Value, changes: &mut Vec<Change>) {
         "SuccessBody",
         is_success_status,
     );
+}
+
+/// The Rust type name typify gives a schema named `name` (close to typify's sanitizer:
+/// UpperCamelCase of the alphanumeric words).
+pub fn type_name(name: &str) -> String {
+    use heck::ToUpperCamelCase;
+    name.to_upper_camel_case()
+}
+
+/// The type names of every component schema of `spec`.
+fn type_names(spec: &Value) -> BTreeSet<String> {
+    spec.pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .map(|s| s.keys().map(|k| type_name(k)).collect())
+        .unwrap_or_default()
+}
+
+/// `base`, or `base2`, `base3`... whichever type name is not taken yet.
+fn free_name(taken: &BTreeSet<String>, base: &str) -> String {
+    if !taken.contains(&type_name(base)) {
+        return base.to_string();
+    }
+    (2..)
+        .map(|n| format!("{base}{n}"))
+        .find(|c| !taken.contains(&type_name(c)))
+        .unwrap_or_else(|| base.to_string())
+}
+
+/// Rule `nullable-unions`.
+fn nullable_unions(spec: &mut Value, changes: &mut Vec<Change>) {
+    let mut taken = type_names(spec);
+    let Some(schemas) = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let mut hoisted = Vec::new();
+    for (name, schema) in schemas.iter_mut() {
+        let Some(o) = schema.as_object_mut() else {
+            continue;
+        };
+        if o.get("nullable").and_then(Value::as_bool) != Some(true) {
+            continue;
+        }
+        let Some(kind) = ["oneOf", "anyOf", "allOf"]
+            .into_iter()
+            .find(|k| o.contains_key(*k))
+        else {
+            continue;
+        };
+        let value_name = free_name(&taken, &format!("{name}Value"));
+        taken.insert(type_name(&value_name));
+        let mut inner = o.clone();
+        inner.remove("nullable");
+        inner.remove("description");
+        let mut outer = Map::new();
+        if let Some(d) = o.get("description") {
+            outer.insert("description".into(), d.clone());
+        }
+        outer.insert("nullable".into(), Value::Bool(true));
+        outer.insert(
+            "allOf".into(),
+            json!([{"$ref": format!("#/components/schemas/{value_name}")}]),
+        );
+        *o = outer;
+        changes.push(Change {
+            rule: "nullable-unions",
+            location: format!("components.schemas.{name}"),
+            detail: format!("nullable {kind} -> nullable allOf [`{value_name}`]"),
+        });
+        hoisted.push((value_name, Value::Object(inner)));
+    }
+    for (k, v) in hoisted {
+        schemas.insert(k, v);
+    }
+}
+
+/// Whether typify gives `schema` (inline) a type of its own, hence a name.
+fn names_a_type(schema: &Value) -> bool {
+    let Some(o) = schema.as_object() else {
+        return false;
+    };
+    if o.contains_key("$ref") {
+        return false;
+    }
+    o.get("enum")
+        .and_then(Value::as_array)
+        .is_some_and(|e| e.iter().all(Value::is_string))
+        || o.get("properties")
+            .and_then(Value::as_object)
+            .is_some_and(|p| !p.is_empty())
+        || ["oneOf", "anyOf"].iter().any(|k| o.contains_key(*k))
+        || o.get("allOf")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.len() > 1 || a.iter().any(|s| s.get("$ref").is_none()))
+}
+
+/// Walk an inline schema typify names `suggested` (before its `title`), renaming it through
+/// `title` when that name is taken, then its properties and array items.
+fn claim_names(
+    schema: &mut Value,
+    suggested: &str,
+    at: &str,
+    taken: &mut BTreeSet<String>,
+    changes: &mut Vec<Change>,
+) {
+    let mut base = suggested.to_string();
+    if names_a_type(schema) {
+        let current = schema
+            .get("title")
+            .and_then(Value::as_str)
+            .map_or_else(|| suggested.to_string(), str::to_string);
+        let name = if taken.contains(&type_name(&current)) {
+            let free = free_name(taken, &type_name(&current));
+            changes.push(Change {
+                rule: "name-clashes",
+                location: at.to_string(),
+                detail: format!(
+                    "inline type `{}` is taken -> title `{free}`",
+                    type_name(&current)
+                ),
+            });
+            schema["title"] = Value::String(free.clone());
+            free
+        } else {
+            current
+        };
+        taken.insert(type_name(&name));
+        base = name;
+    }
+    claim_inner_names(schema, &base, at, taken, changes);
+}
+
+/// [`claim_names`] for what is inside a schema named `base` (its own name already claimed).
+fn claim_inner_names(
+    schema: &mut Value,
+    base: &str,
+    at: &str,
+    taken: &mut BTreeSet<String>,
+    changes: &mut Vec<Change>,
+) {
+    let Some(o) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(props) = o.get_mut("properties").and_then(Value::as_object_mut) {
+        for (prop, s) in props.iter_mut() {
+            use heck::ToSnakeCase;
+            let suggested = format!("{base}_{}", prop.to_snake_case());
+            claim_names(s, &suggested, &format!("{at}.{prop}"), taken, changes);
+        }
+    }
+    if let Some(items) = o.get_mut("items") {
+        claim_names(
+            items,
+            &format!("{}Item", type_name(base)),
+            &format!("{at}[]"),
+            taken,
+            changes,
+        );
+    }
+}
+
+/// Rule `name-clashes`.
+fn name_clashes(spec: &mut Value, changes: &mut Vec<Change>) {
+    let mut taken = type_names(spec);
+    if let Some(schemas) = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, schema) in schemas.iter_mut() {
+            claim_inner_names(
+                schema,
+                name,
+                &format!("components.schemas.{name}"),
+                &mut taken,
+                changes,
+            );
+        }
+    }
+    // progenitor names inline operation types `<operationId>-body`, `-response`, `-<param>`.
+    for_each_operation(spec, |method, path, op_id, op| {
+        let at = loc(method, path, op_id);
+        for p in op
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            let Some(name) = p.get("name").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            if let Some(s) = p.get_mut("schema") {
+                let suggested = format!("{op_id}-{name}");
+                claim_names(s, &suggested, &format!("{at} {name}"), &mut taken, changes);
+            }
+        }
+        if let Some(s) = op
+            .get_mut("requestBody")
+            .and_then(|b| b.pointer_mut("/content/application~1json/schema"))
+        {
+            claim_names(
+                s,
+                &format!("{op_id}-body"),
+                &format!("{at} body"),
+                &mut taken,
+                changes,
+            );
+        }
+        if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+            for (code, r) in responses.iter_mut() {
+                if let Some(s) = r.pointer_mut("/content/application~1json/schema") {
+                    claim_names(
+                        s,
+                        &format!("{op_id}-response"),
+                        &format!("{at} {code}"),
+                        &mut taken,
+                        changes,
+                    );
+                }
+            }
+        }
+    });
 }
 
 /// Rule `transport-filled-headers`.
@@ -1035,6 +1270,107 @@ mod tests {
         assert_eq!(
             spec[CLOSED_ENUMS_KEY],
             json!(["DownOp", "OneKind", "TwoKind", "UpOp"])
+        );
+    }
+
+    #[test]
+    fn a_union_the_rules_add_never_overwrites_a_schema_of_the_spec() {
+        let mut spec = json!({"paths": {"/r": {"post": {"operationId": "createReview", "responses": {
+            "200": {"description": "ok"},
+            "404": {"description": "a", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}},
+            "409": {"description": "b", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/B"}}}}
+        }}}}, "components": {"schemas": {
+            "A": {"type": "object"}, "B": {"type": "object"},
+            "CreateReviewErrorBody": {"type": "object", "properties": {"reason": {"type": "string"}}},
+            "create_review_error_body2": {"type": "string"}
+        }}});
+        normalize(&mut spec);
+        let schemas = &spec["components"]["schemas"];
+        assert!(schemas["CreateReviewErrorBody"]["properties"]["reason"].is_object());
+        // `create_review_error_body2` is typify's `CreateReviewErrorBody2` already.
+        assert_eq!(schemas["create_review_error_body2"]["type"], "string");
+        assert!(schemas["CreateReviewErrorBody3"]["oneOf"].is_array());
+        assert_eq!(
+            op(&spec, "/r", "post")["responses"]["404"]["content"]["application/json"]["schema"]
+                ["$ref"],
+            "#/components/schemas/CreateReviewErrorBody3"
+        );
+    }
+
+    #[test]
+    fn a_nullable_component_union_keeps_its_name_and_moves_the_union_aside() {
+        let mut spec = json!({"paths": {}, "components": {"schemas": {
+            "A": {"type": "object"}, "B": {"type": "object"},
+            "Payout": {"description": "d", "nullable": true, "oneOf": [
+                {"$ref": "#/components/schemas/A"}, {"$ref": "#/components/schemas/B"}]},
+            "PayoutValue": {"type": "string"},
+            "Plain": {"oneOf": [{"$ref": "#/components/schemas/A"}]}
+        }}});
+        let changes = normalize(&mut spec);
+        assert_eq!(rules_of(&changes), BTreeSet::from(["nullable-unions"]));
+        let schemas = &spec["components"]["schemas"];
+        assert_eq!(
+            schemas["Payout"],
+            json!({"description": "d", "nullable": true,
+                "allOf": [{"$ref": "#/components/schemas/PayoutValue2"}]})
+        );
+        assert_eq!(
+            schemas["PayoutValue2"]["oneOf"].as_array().map(Vec::len),
+            Some(2)
+        );
+        assert!(schemas["PayoutValue2"].get("nullable").is_none());
+        assert_eq!(schemas["PayoutValue"]["type"], "string");
+        assert!(
+            schemas["Plain"]["oneOf"].is_array(),
+            "not nullable: untouched"
+        );
+    }
+
+    #[test]
+    fn inline_types_named_like_another_type_get_a_free_title() {
+        let mut spec = json!({"paths": {"/r": {"post": {"operationId": "createReview",
+        "parameters": [{"name": "mode", "in": "query",
+            "schema": {"type": "string", "enum": ["a", "b"]}}],
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object",
+            "properties": {"x": {"type": "string"}}}}}},
+        "responses": {"200": {"description": "ok"}}}}},
+        "components": {"schemas": {
+            "ReviewRequestVerdict": {"type": "object", "properties": {"score": {"type": "integer"}}},
+            "CreateReviewMode": {"type": "string"},
+            "CreateReviewBody": {"type": "string"},
+            "Thing": {"type": "string"},
+            "ReviewRequest": {"type": "object", "properties": {
+                "verdict": {"type": "string", "enum": ["accept", "reject"]},
+                "titled": {"title": "Thing", "type": "object", "properties": {"t": {"type": "string"}}},
+                "plain": {"type": "string"},
+                "tags": {"type": "array", "items": {"type": "object", "properties": {
+                    "v": {"type": "string"}}}}
+            }},
+            "Review": {"type": "object", "properties": {
+                "request_tags_item": {"type": "string"}}},
+            "ReviewRequestTagsItem": {"type": "string"}
+        }}});
+        let changes = normalize(&mut spec);
+        assert!(rules_of(&changes).contains("name-clashes"), "{changes:?}");
+        let props = &spec["components"]["schemas"]["ReviewRequest"]["properties"];
+        assert_eq!(props["verdict"]["title"], "ReviewRequestVerdict2");
+        assert_eq!(props["titled"]["title"], "Thing2", "a title is a name too");
+        assert!(
+            props["plain"].get("title").is_none(),
+            "a string names no type"
+        );
+        assert_eq!(props["tags"]["items"]["title"], "ReviewRequestTagsItem2");
+        let op = op(&spec, "/r", "post");
+        assert_eq!(op["parameters"][0]["schema"]["title"], "CreateReviewMode2");
+        assert_eq!(
+            op["requestBody"]["content"]["application/json"]["schema"]["title"],
+            "CreateReviewBody2"
+        );
+        // Nothing else is renamed.
+        assert_eq!(
+            changes.iter().filter(|c| c.rule == "name-clashes").count(),
+            5,
+            "{changes:?}"
         );
     }
 }

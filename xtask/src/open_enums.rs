@@ -63,7 +63,16 @@ fn derives(attrs: &[syn::Attribute], name: &str) -> bool {
         })
 }
 
-fn strip_copy(attrs: &mut [syn::Attribute]) {
+/// Remove `Copy` (an `Unknown(String)` variant is not `Copy`) and the derived `PartialOrd`/`Ord`
+/// (they order by variant position, which a new value before the catch-all shifts: a change
+/// cargo-semver-checks reports as major). Returns whether `PartialOrd` and `Ord` were derived.
+fn strip_derives(attrs: &mut [syn::Attribute]) -> (bool, bool) {
+    let (partial_ord, ord) = (derives(attrs, "PartialOrd"), derives(attrs, "Ord"));
+    strip_copy(attrs, &["Copy", "PartialOrd", "Ord"]);
+    (partial_ord, ord)
+}
+
+fn strip_copy(attrs: &mut [syn::Attribute], removed: &[&str]) {
     for a in attrs.iter_mut().filter(|a| a.path().is_ident("derive")) {
         let mut paths: Vec<syn::Path> = Vec::new();
         let _ = a.parse_nested_meta(|m| {
@@ -72,7 +81,11 @@ fn strip_copy(attrs: &mut [syn::Attribute]) {
         });
         let kept: Vec<&syn::Path> = paths
             .iter()
-            .filter(|p| p.segments.last().is_none_or(|s| s.ident != "Copy"))
+            .filter(|p| {
+                p.segments
+                    .last()
+                    .is_none_or(|s| !removed.iter().any(|r| s.ident == r))
+            })
             .collect();
         *a = parse_quote!(#[derive(#(#kept),*)]);
     }
@@ -111,7 +124,7 @@ pub fn open_enums(items: &mut Vec<Item>, closed: &BTreeSet<String>) -> BTreeSet<
         };
         let name = e.ident.clone();
         opened.insert(name.to_string());
-        strip_copy(&mut e.attrs);
+        let (partial_ord, ord) = strip_derives(&mut e.attrs);
         // `Unknown` unless the spec already has a value spelled that way.
         let unknown = ["Unknown", "UnknownValue", "UnlistedValue"]
             .iter()
@@ -141,6 +154,31 @@ pub fn open_enums(items: &mut Vec<Item>, closed: &BTreeSet<String>) -> BTreeSet<
                 }
             }
         });
+        // Ordered by wire value, so the order is the same in every version of the spec.
+        if ord {
+            extra.push(parse_quote! {
+                impl ::std::cmp::Ord for #name {
+                    fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+                        self.as_str().cmp(other.as_str())
+                    }
+                }
+            });
+            extra.push(parse_quote! {
+                impl ::std::cmp::PartialOrd for #name {
+                    fn partial_cmp(&self, other: &Self) -> ::std::option::Option<::std::cmp::Ordering> {
+                        Some(::std::cmp::Ord::cmp(self, other))
+                    }
+                }
+            });
+        } else if partial_ord {
+            extra.push(parse_quote! {
+                impl ::std::cmp::PartialOrd for #name {
+                    fn partial_cmp(&self, other: &Self) -> ::std::option::Option<::std::cmp::Ordering> {
+                        self.as_str().partial_cmp(other.as_str())
+                    }
+                }
+            });
+        }
         extra.push(parse_quote! {
             impl ::std::fmt::Display for #name {
                 fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -195,30 +233,86 @@ pub fn open_enums(items: &mut Vec<Item>, closed: &BTreeSet<String>) -> BTreeSet<
 /// Derives a union keeps only when `serde_json::Value` supports them too.
 const VALUE_INCOMPATIBLE_DERIVES: &[&str] = &["Copy", "Hash", "PartialOrd", "Ord"];
 
+/// Whether `e` is an untagged union of newtype variants that can take a raw-JSON variant.
+fn is_open_candidate(e: &ItemEnum) -> bool {
+    let untagged = e
+        .attrs
+        .iter()
+        .any(|a| a.path().is_ident("serde") && quote!(#a).to_string().contains("untagged"));
+    let newtypes = !e.variants.is_empty()
+        && e.variants
+            .iter()
+            .all(|v| matches!(&v.fields, Fields::Unnamed(f) if f.unnamed.len() == 1));
+    untagged
+        && newtypes
+        && derives(&e.attrs, "Deserialize")
+        && !VALUE_INCOMPATIBLE_DERIVES
+            .iter()
+            .any(|d| derives(&e.attrs, d))
+}
+
+/// Every identifier in the path types of `ty` (`Box<Inner>` gives `Box` and `Inner`).
+fn type_idents(ty: &syn::Type, out: &mut BTreeSet<String>) {
+    match ty {
+        syn::Type::Path(p) => {
+            for seg in &p.path.segments {
+                out.insert(seg.ident.to_string());
+                if let syn::PathArguments::AngleBracketed(a) = &seg.arguments {
+                    for arg in &a.args {
+                        if let syn::GenericArgument::Type(t) = arg {
+                            type_idents(t, out);
+                        }
+                    }
+                }
+            }
+        }
+        syn::Type::Paren(p) => type_idents(&p.elem, out),
+        syn::Type::Group(g) => type_idents(&g.elem, out),
+        _ => {}
+    }
+}
+
 /// Open every untagged union among `items` (typify's `oneOf`: newtype variants told apart by
 /// shape) with a last `Unknown(serde_json::Value)` variant: a variant Dakota adds later (a new
 /// `destination_type`, a new intent `type`) then deserializes as raw JSON instead of failing
 /// the whole response or page. Known variants are tried first, so they stay typed. Returns
 /// the names of the unions changed.
+///
+/// A union that is a variant of another such union stays closed: its catch-all would swallow
+/// every shape the outer union's later variants describe (serde tries variants in order), so
+/// only the outermost union gets one. The variant names the spec already uses are skipped
+/// (`Unknown`, then `UnknownVariant`, `Unlisted`); a union using all three stays closed.
 pub fn open_unions(items: &mut [Item]) -> BTreeSet<String> {
+    let candidates: BTreeSet<String> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Enum(e) if is_open_candidate(e) => Some(e.ident.to_string()),
+            _ => None,
+        })
+        .collect();
+    let mut nested = BTreeSet::new();
+    for item in items.iter() {
+        let Item::Enum(e) = item else { continue };
+        if !candidates.contains(&e.ident.to_string()) {
+            continue;
+        }
+        let mut idents = BTreeSet::new();
+        for v in &e.variants {
+            for f in &v.fields {
+                type_idents(&f.ty, &mut idents);
+            }
+        }
+        nested.extend(
+            idents
+                .into_iter()
+                .filter(|i| candidates.contains(i) && e.ident != i),
+        );
+    }
     let mut opened = BTreeSet::new();
     for item in items.iter_mut() {
         let Item::Enum(e) = item else { continue };
-        let untagged = e
-            .attrs
-            .iter()
-            .any(|a| a.path().is_ident("serde") && quote!(#a).to_string().contains("untagged"));
-        let newtypes = !e.variants.is_empty()
-            && e.variants
-                .iter()
-                .all(|v| matches!(&v.fields, Fields::Unnamed(f) if f.unnamed.len() == 1));
-        if !untagged || !newtypes || !derives(&e.attrs, "Deserialize") {
-            continue;
-        }
-        if VALUE_INCOMPATIBLE_DERIVES
-            .iter()
-            .any(|d| derives(&e.attrs, d))
-        {
+        let name = e.ident.to_string();
+        if !candidates.contains(&name) || nested.contains(&name) {
             continue;
         }
         let names = ["Unknown", "UnknownVariant", "Unlisted"];
@@ -234,7 +328,7 @@ pub fn open_unions(items: &mut [Item]) -> BTreeSet<String> {
             /// later), kept as raw JSON.
             #unknown(::serde_json::Value)
         });
-        opened.insert(e.ident.to_string());
+        opened.insert(name);
     }
     opened
 }
@@ -273,7 +367,7 @@ mod tests {
     #[test]
     fn opens_a_typify_style_enum() {
         let mut file: syn::File = parse_quote! {
-            #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+            #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
             pub enum Status {
                 #[serde(rename = "pending")]
                 Pending,
@@ -290,8 +384,81 @@ mod tests {
         let text = prettyplease::unparse(&file);
         assert!(text.contains("Unknown(::std::string::String)"), "{text}");
         assert!(!text.contains("Copy"), "{text}");
+        // Ordered by wire value, not by variant position (a new value would shift it).
+        assert!(
+            !text.contains("PartialOrd,") && !text.contains("Ord)"),
+            "{text}"
+        );
+        assert!(text.contains("self.as_str().cmp(other.as_str())"), "{text}");
+        assert!(
+            text.contains("impl ::std::cmp::PartialOrd for Status"),
+            "{text}"
+        );
         assert!(!text.contains("TryFrom<&str>"), "{text}");
         assert!(text.contains("\"in_review\" => Self::InReview"), "{text}");
         assert!(!text.contains("Tagged {\n    A(u32),\n    #[serde(untagged)]"));
+    }
+
+    #[test]
+    fn a_union_nested_in_a_union_stays_closed() {
+        let mut items: Vec<Item> = vec![
+            parse_quote! {
+                #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+                #[serde(untagged)]
+                pub enum Outer { Variant0(Inner), Variant1(Box<Other>), Crypto(Crypto) }
+            },
+            parse_quote! {
+                #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+                #[serde(untagged)]
+                pub enum Inner { Card(Card), Iban(Iban) }
+            },
+            parse_quote! {
+                #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+                #[serde(untagged)]
+                pub enum Other { A(A), B(B) }
+            },
+            parse_quote! {
+                #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+                #[serde(untagged)]
+                pub enum Taken { Unknown(Unknown), UnknownVariant(UnknownVariant), Unlisted(Unlisted) }
+            },
+            parse_quote! {
+                #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+                #[serde(untagged)]
+                pub enum HasUnknown { Unknown(Unknown), B(B) }
+            },
+        ];
+        let opened = open_unions(&mut items);
+        assert_eq!(
+            opened,
+            BTreeSet::from(["HasUnknown".to_string(), "Outer".to_string()])
+        );
+        let Item::Enum(e) = &items[4] else { panic!() };
+        assert_eq!(
+            e.variants.last().map(|v| v.ident.to_string()).as_deref(),
+            Some("UnknownVariant")
+        );
+    }
+
+    #[test]
+    fn an_enum_whose_values_take_the_catch_all_names_gets_a_free_one() {
+        let mut items: Vec<Item> = vec![parse_quote! {
+            #[derive(Clone, Debug, Deserialize, Serialize)]
+            pub enum Mood {
+                #[serde(rename = "unknown")] Unknown,
+                #[serde(rename = "unknown_value")] UnknownValue,
+                #[serde(rename = "unlisted_value")] UnlistedValue,
+            }
+        }];
+        assert_eq!(open_enums(&mut items, &BTreeSet::new()).len(), 1);
+        let text = items
+            .iter()
+            .map(|i| quote!(#i).to_string())
+            .collect::<String>();
+        assert!(
+            text.contains("UnlistedValue_ (:: std :: string :: String)"),
+            "{text}"
+        );
+        assert!(text.contains("\"unknown\" => Self :: Unknown"), "{text}");
     }
 }

@@ -181,10 +181,10 @@ where
                         "in_progress",
                         "this event is still being processed; retry later",
                     ),
-                    Err(e) => store_failed(&e),
+                    Err(e) => store_failed(&id, &e),
                 }
             }
-            Err(e) => return store_failed(&e),
+            Err(e) => return store_failed(&id, &e),
         }
 
         // From here on this request owns the event id: release it unless the handler succeeds,
@@ -201,7 +201,9 @@ where
             Ok(Ok(())) => {
                 claim.endpoint = None;
                 if let Err(e) = self.store.mark_done(&id, self.dedup_ttl).await {
-                    tracing::warn!(event_id = %id, error = %e, "could not mark webhook event done");
+                    // Handled: answer 2xx so Dakota does not deliver it again. The claim stays
+                    // until its lease expires.
+                    tracing::error!(event_id = %id, error = %e, "webhook event handled but could not be marked done");
                 }
                 ok_json("processed", &id)
             }
@@ -302,8 +304,9 @@ fn too_large(limit: usize) -> Response {
     )
 }
 
-fn store_failed(e: &super::StoreError) -> Response {
-    tracing::error!(error = %e, "webhook idempotency store failed");
+fn store_failed(id: &str, e: &super::StoreError) -> Response {
+    // `e` carries the backend's reason (e.g. "Redis claim (SET NX PX): no answer within 1s").
+    tracing::error!(event_id = %id, error = %e, "webhook idempotency store failed; answering 503 so Dakota retries");
     problem(
         StatusCode::SERVICE_UNAVAILABLE,
         "store_unavailable",

@@ -5,7 +5,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 
-use super::registry::TokenAuth;
+use super::registry::{KeyCheck, TokenAuth};
 use super::routes::{Auth, Route};
 use crate::problem::ApiError;
 use crate::state::SandboxState;
@@ -34,27 +34,41 @@ impl Principal {
     }
 }
 
-/// `(present, valid)` for the request's `x-api-key`.
-pub(crate) fn api_key_state(state: &SandboxState, headers: &HeaderMap) -> (bool, bool) {
+/// `(present, valid)` for the request's `x-api-key`: `keys` decides when set, else only the
+/// configured key is valid.
+pub(crate) fn api_key_state(
+    state: &SandboxState,
+    keys: Option<KeyCheck>,
+    headers: &HeaderMap,
+) -> (bool, bool) {
     match headers.get(API_KEY_HEADER) {
         None => (false, false),
-        Some(v) => (
-            true,
-            constant_time_eq(v.as_bytes(), state.api_key().as_bytes()),
-        ),
+        Some(v) => {
+            let valid = match (keys, v.to_str()) {
+                (Some(check), Ok(key)) => check(state, key),
+                (Some(_), Err(_)) => false,
+                (None, _) => constant_time_eq(v.as_bytes(), state.api_key().as_bytes()),
+            };
+            (true, valid)
+        }
     }
 }
 
 /// The API key's principal if it is valid, else anonymous.
-pub(crate) fn anonymous_or_key(state: &SandboxState, headers: &HeaderMap) -> Principal {
-    if api_key_state(state, headers).1 {
+pub(crate) fn anonymous_or_key(
+    state: &SandboxState,
+    keys: Option<KeyCheck>,
+    headers: &HeaderMap,
+) -> Principal {
+    if api_key_state(state, keys, headers).1 {
         Principal::ApiKey
     } else {
         Principal::Anonymous
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Whether two byte strings are equal, in time independent of where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -76,15 +90,23 @@ fn token_from(parts: &Parts) -> Option<String> {
 /// documents no `401`.
 pub(crate) fn authenticate(
     state: &SandboxState,
+    keys: Option<KeyCheck>,
     tokens: Option<TokenAuth>,
     route: &Route,
     params: &[String],
     parts: &Parts,
     now: DateTime<Utc>,
 ) -> Result<Principal, ApiError> {
-    authenticate_inner(state, tokens, route, params, parts, now).map_err(|e| {
+    authenticate_inner(state, keys, tokens, route, params, parts, now).map_err(|e| {
         if e.status == StatusCode::UNAUTHORIZED && route.auth_failure_is_403() {
             ApiError::forbidden(e.detail)
+        } else if e.status == StatusCode::UNAUTHORIZED && route.auth_failure_is_404() {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                format!("Not available without valid credentials: {}", e.detail),
+            )
         } else {
             e
         }
@@ -93,13 +115,14 @@ pub(crate) fn authenticate(
 
 fn authenticate_inner(
     state: &SandboxState,
+    keys: Option<KeyCheck>,
     tokens: Option<TokenAuth>,
     route: &Route,
     params: &[String],
     parts: &Parts,
     now: DateTime<Utc>,
 ) -> Result<Principal, ApiError> {
-    let (key_present, key_ok) = api_key_state(state, &parts.headers);
+    let (key_present, key_ok) = api_key_state(state, keys, &parts.headers);
     let strict = state.config().strict_auth;
     if strict && route.auth == Auth::TokenOnly && key_present {
         return Err(ApiError::unauthorized(

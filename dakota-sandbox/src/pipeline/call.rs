@@ -23,6 +23,8 @@ pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) content_type: Option<&'static str>,
     pub(crate) body: Bytes,
+    /// Further response headers (e.g. a download's `Content-Disposition`).
+    pub(crate) headers: Vec<(axum::http::HeaderName, HeaderValue)>,
 }
 
 impl Reply {
@@ -34,6 +36,7 @@ impl Reply {
             status,
             content_type: Some("application/json"),
             body: Bytes::from(body),
+            headers: Vec::new(),
         })
     }
 
@@ -53,7 +56,27 @@ impl Reply {
             status,
             content_type: None,
             body: Bytes::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// `200` with raw bytes of a media type.
+    pub(crate) fn bytes(content_type: &'static str, body: Bytes) -> Self {
+        Self {
+            status: StatusCode::OK,
+            content_type: Some(content_type),
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a response header (values that are not valid header text are left out).
+    pub(crate) fn with_header(mut self, name: &'static str, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers
+                .push((axum::http::HeaderName::from_static(name), v));
+        }
+        self
     }
 
     pub(crate) fn into_response(self) -> Response {
@@ -63,8 +86,49 @@ impl Reply {
             resp.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
         }
+        for (name, value) in self.headers {
+            resp.headers_mut().insert(name, value);
+        }
         resp
     }
+}
+
+/// Request fields the spec marks `nullable` (an explicit `null` clears them); everywhere else
+/// a `null` is a value of the wrong type (serde would read it as "absent" and accept it).
+const NULLABLE_FIELDS: [&str; 4] = [
+    "sub_client_id",
+    "last_audit_date",
+    "description",
+    "signer_group_id",
+];
+
+/// Whether `k` can be a property name of the spec (lower snake case); other keys are
+/// additional properties, which the schemas allow with any value.
+fn spec_like(k: &str) -> bool {
+    k.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && k.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The path of the first `null` in a request body that the spec does not allow, if any: a
+/// `null` value of a property (objects are followed through their spec-like keys; array items
+/// and additional properties are left alone). Bodies are bounded by the body limit, so the
+/// walk is too.
+fn null_field(v: &Value, path: &str) -> Option<String> {
+    let Value::Object(m) = v else {
+        return None;
+    };
+    m.iter().filter(|(k, _)| spec_like(k)).find_map(|(k, x)| {
+        let p = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
+        match x {
+            Value::Null if !NULLABLE_FIELDS.contains(&k.as_str()) => Some(p),
+            _ => null_field(x, &p),
+        }
+    })
 }
 
 /// One request as handlers see it.
@@ -73,6 +137,8 @@ pub(crate) struct Call<'a> {
     pub(crate) params: &'a [String],
     pub(crate) parts: &'a Parts,
     pub(crate) body: &'a Bytes,
+    /// Bytes the body had (for counted bodies, which are not kept).
+    pub(crate) body_len: usize,
     pub(crate) now: DateTime<Utc>,
     pub(crate) request_id: &'a str,
     pub(crate) idempotency_key: Option<&'a str>,
@@ -94,6 +160,21 @@ impl Call<'_> {
         self.header(name)
             .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
             .unwrap_or(false)
+    }
+
+    /// A boolean header as the spec types it: absent is `false`, `true`/`false` (any case) are
+    /// themselves, anything else is a `400` naming the header.
+    pub(crate) fn bool_header(&self, name: &str) -> Result<bool, ApiError> {
+        match self.header(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(false),
+            Some(v) if v == "true" => Ok(true),
+            Some(v) if v == "false" => Ok(false),
+            Some(_) => Err(ApiError::field(
+                name,
+                "invalid_type",
+                format!("{name} must be true or false"),
+            )),
+        }
     }
 
     /// The `i`-th path parameter as given.
@@ -152,11 +233,19 @@ impl Call<'_> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Err(body_required());
         }
-        serde_json::from_slice(self.body).map_err(|e| {
+        let v: Value = serde_json::from_slice(self.body).map_err(|e| {
             let mut err = ApiError::bad_request(format!("malformed JSON body: {e}"));
             err.errors = vec![FieldError::new("body", "malformed_json", e.to_string())];
             err
-        })
+        })?;
+        if let Some(field) = null_field(&v, "") {
+            return Err(ApiError::field(
+                field,
+                "invalid_type",
+                "null is not a value of this field: leave it out instead",
+            ));
+        }
+        Ok(v)
     }
 
     /// The body as a generated request type (a JSON object is required).

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::durable::IdemRow;
 use crate::problem::ApiError;
 use crate::state::lock;
 
@@ -47,7 +48,8 @@ struct Slots {
     stored: VecDeque<(DateTime<Utc>, String)>,
 }
 
-fn slot_key(scope: &str, key: &str) -> String {
+/// The name of one key's slot (how it is stored in a data dir).
+pub(crate) fn slot_key(scope: &str, key: &str) -> String {
     format!("{scope}\u{0}{key}")
 }
 
@@ -62,16 +64,41 @@ impl Idempotency {
             .clone()
     }
 
-    /// Records that `slot` now holds an answer, and forgets the answers past retention.
-    pub(crate) fn stored(&self, scope: &str, key: &str, now: DateTime<Utc>) {
+    /// Slots holding the answers read back from a data dir (oldest first).
+    pub(crate) fn restore(&self, rows: Vec<IdemRow>) {
+        let mut slots = lock(&self.slots);
+        for row in rows {
+            let Ok(status) = StatusCode::from_u16(row.status) else {
+                continue;
+            };
+            let stored = Stored {
+                fingerprint: row.fingerprint,
+                status,
+                content_type: row
+                    .content_type
+                    .and_then(|c| HeaderValue::from_str(&c).ok()),
+                body: Bytes::from(row.body),
+            };
+            slots.stored.push_back((row.stored_at, row.slot.clone()));
+            slots
+                .map
+                .insert(row.slot, Arc::new(tokio::sync::Mutex::new(Some(stored))));
+        }
+    }
+
+    /// Records that `slot` now holds an answer, and forgets the answers past retention;
+    /// returns the slot names forgotten.
+    pub(crate) fn stored(&self, scope: &str, key: &str, now: DateTime<Utc>) -> Vec<String> {
         let mut slots = lock(&self.slots);
         slots.stored.push_back((now, slot_key(scope, key)));
         let horizon = now - chrono::Duration::hours(RETENTION_HOURS);
+        let mut forgotten = Vec::new();
         while let Some((at, k)) = slots.stored.front().cloned() {
             if at > horizon && slots.stored.len() <= MAX_STORED {
                 break;
             }
             slots.stored.pop_front();
+            forgotten.push(k.clone());
             let idle = slots
                 .map
                 .get(&k)
@@ -80,6 +107,7 @@ impl Idempotency {
                 slots.map.remove(&k);
             }
         }
+        forgotten
     }
 
     /// Gives back the slot of a request that stored nothing, unless another request with

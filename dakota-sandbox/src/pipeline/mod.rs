@@ -32,6 +32,7 @@ use chrono::{DateTime, Utc};
 pub(crate) use call::{typed, Call, Reply};
 pub(crate) use registry::Registry;
 
+use crate::durable::{IdemRow, Op};
 use crate::ids;
 use crate::problem::{ApiError, PROBLEM_JSON};
 use crate::state::SandboxState;
@@ -58,11 +59,16 @@ pub(crate) struct Pipeline {
 /// through the pipeline (so unknown routes, wrong methods and operations without a handler
 /// get problem+json too).
 pub(crate) fn router(state: SandboxState, registry: Registry) -> Router {
+    let idempotency = Idempotency::default();
+    // The answers a data dir kept (taken by the first router built over this state).
+    idempotency.restore(std::mem::take(&mut *crate::state::lock(
+        &state.inner.recovered_responses,
+    )));
     let pipeline = Arc::new(Pipeline {
         state,
         registry,
         rate: RateLimits::default(),
-        idempotency: Idempotency::default(),
+        idempotency,
         faults: faults::Faults::default(),
     });
     Router::new().fallback(handle).with_state(pipeline)
@@ -104,9 +110,24 @@ async fn handle(State(p): State<Arc<Pipeline>>, req: Request) -> Response {
     let outcome = p
         .process(&parts, body, &request_id, &mut rate, &mut delay)
         .await;
+    // No answer leaves before every change it could have seen is on disk (data dir only).
+    let outcome = match p.state.inner.store.settle().await {
+        Ok(()) => outcome,
+        Err(e) => Err(e),
+    };
     let mut resp = match outcome {
         Ok(r) => r,
-        Err(e) => render(&e, &request_id, &instance),
+        Err(e) => {
+            let mut resp = render(&e, &request_id, &instance);
+            // A few operations document their problem bodies as plain JSON.
+            if let Matched::Found(route, _) = routes::find(&parts.method, parts.uri.path()) {
+                if route.problem_as_json() {
+                    resp.headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                }
+            }
+            resp
+        }
     };
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -150,11 +171,86 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
+/// Longest request target (path and query) accepted.
+pub(crate) const MAX_URI_BYTES: usize = 16 * 1024;
+/// Most header bytes (names and values) accepted.
+pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// `414`/`431` as problems (hyper only answers them itself, with an empty body, beyond its
+/// own much larger limits).
+fn check_head(parts: &Parts) -> Result<(), ApiError> {
+    let uri = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            "URI too long",
+            format!("The request target has {uri} bytes; at most {MAX_URI_BYTES} are accepted"),
+        ));
+    }
+    let headers: usize = parts
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "Request header fields too large",
+            format!("The headers have {headers} bytes; at most {MAX_HEADER_BYTES} are accepted"),
+        ));
+    }
+    Ok(())
+}
+
+fn body_timeout(d: Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request-timeout",
+        "Request timeout",
+        format!("The request body did not arrive within {} s", d.as_secs()),
+    )
+}
+
+/// Reads the body (at most `limit` bytes, within `timeout`); with `count_only` the bytes
+/// are counted and dropped as they arrive, so memory holds one chunk at a time.
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    timeout: Duration,
+    count_only: bool,
+) -> Result<(Bytes, usize), ApiError> {
     if declared_length(headers).is_some_and(|n| n > limit as u64) {
         return Err(payload_too_large(limit));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    if count_only {
+        let counted = tokio::time::timeout(timeout, async {
+            use http_body_util::BodyExt as _;
+            let mut body = body;
+            let mut n = 0usize;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| {
+                    ApiError::bad_request(format!("could not read the request body: {e}"))
+                })?;
+                if let Some(data) = frame.data_ref() {
+                    n = n.saturating_add(data.len());
+                    if n > limit {
+                        return Err(payload_too_large(limit));
+                    }
+                }
+            }
+            Ok(n)
+        })
+        .await
+        .map_err(|_| body_timeout(timeout))??;
+        return Ok((Bytes::new(), counted));
+    }
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| body_timeout(timeout))?;
+    let bytes = read.map_err(|e| {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(s) = source {
             if s.to_string().contains("length limit") {
@@ -163,7 +259,9 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
             source = s.source();
         }
         ApiError::bad_request(format!("could not read the request body: {e}"))
-    })
+    })?;
+    let n = bytes.len();
+    Ok((bytes, n))
 }
 
 impl Pipeline {
@@ -198,11 +296,14 @@ impl Pipeline {
     ) -> Result<Response, ApiError> {
         let now = Utc::now();
         let state = &self.state;
-        let cfg = state.config();
+
         let (route, params) = match routes::find(&parts.method, parts.uri.path()) {
             Matched::Found(r, p) => (r, p),
             Matched::NotFound => {
-                *rate = Some(self.count(&auth::anonymous_or_key(state, &parts.headers), now));
+                *rate = Some(self.count(
+                    &auth::anonymous_or_key(state, self.registry.key_checker(), &parts.headers),
+                    now,
+                ));
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
                     "not-found",
@@ -211,7 +312,10 @@ impl Pipeline {
                 ));
             }
             Matched::MethodNotAllowed(allowed) => {
-                *rate = Some(self.count(&auth::anonymous_or_key(state, &parts.headers), now));
+                *rate = Some(self.count(
+                    &auth::anonymous_or_key(state, self.registry.key_checker(), &parts.headers),
+                    now,
+                ));
                 let allow = allowed
                     .iter()
                     .map(Method::as_str)
@@ -231,11 +335,41 @@ impl Pipeline {
             }
         };
 
+        self.serve(route, &params, parts, body, request_id, now, rate, delay)
+            .await
+            .map_err(|mut e| {
+                // Only statuses the spec documents for the operation.
+                let documented = route.documented_status(e.status.as_u16());
+                if documented != e.status.as_u16() {
+                    if let Ok(s) = StatusCode::from_u16(documented) {
+                        tracing::debug!(op = route.op_id, from = %e.status, to = %s, "undocumented status mapped");
+                        e.status = s;
+                    }
+                }
+                e
+            })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn serve(
+        &self,
+        route: &'static Route,
+        params: &[String],
+        parts: &Parts,
+        body: Body,
+        request_id: &str,
+        now: DateTime<Utc>,
+        rate: &mut Option<RateInfo>,
+        delay: &mut Option<Duration>,
+    ) -> Result<Response, ApiError> {
+        let state = &self.state;
+        let cfg = state.config();
         let auth = auth::authenticate(
             state,
+            self.registry.key_checker(),
             self.registry.token_resolver(),
             route,
-            &params,
+            params,
             parts,
             now,
         );
@@ -271,13 +405,25 @@ impl Pipeline {
         } else {
             cfg.max_body_bytes
         };
-        let body = read_body(body, &parts.headers, limit).await?;
+        check_head(parts)?;
+        if let Some(check) = self.registry.precheck_of(route.op_id) {
+            check(state, params, parts, now)?;
+        }
+        let (body, body_len) = read_body(
+            body,
+            &parts.headers,
+            limit,
+            cfg.body_read_timeout,
+            self.registry.counts_body(route.op_id),
+        )
+        .await?;
         let req = Req {
             route,
             handler,
-            params: &params,
+            params,
             parts,
             body: &body,
+            body_len,
             principal: &principal,
             now,
             request_id,
@@ -306,6 +452,7 @@ impl Pipeline {
                 status: stored.status,
                 content_type: None,
                 body: stored.body.clone(),
+                headers: Vec::new(),
             }
             .into_response();
             if let Some(ct) = &stored.content_type {
@@ -317,9 +464,24 @@ impl Pipeline {
             );
             return Ok(resp);
         }
+        // With a data dir, the stored answer is saved in the same SQLite transaction as the
+        // changes the handler makes: the committer cannot pass this reserved entry until it
+        // is filled (see `crate::durable`).
+        let mut ticket = self.state.inner.store.reserve();
         let reply = self.execute(&req, Some(&key), delay);
         let stored = match &reply {
             Ok(r) if r.status.is_success() => {
+                let slot_name = idempotency::slot_key(&scope, &key);
+                if let Some(t) = ticket.as_mut() {
+                    t.push(Op::IdemPut(IdemRow {
+                        slot: slot_name,
+                        stored_at: now,
+                        fingerprint: fp,
+                        status: r.status.as_u16(),
+                        content_type: r.content_type.map(str::to_owned),
+                        body: r.body.to_vec(),
+                    }));
+                }
                 *guard = Some(Stored {
                     fingerprint: fp,
                     status: r.status,
@@ -330,13 +492,22 @@ impl Pipeline {
             }
             _ => false,
         };
-        drop(guard);
         if stored {
-            self.idempotency.stored(&scope, &key, now);
-        } else {
+            for slot in self.idempotency.stored(&scope, &key, now) {
+                if let Some(t) = ticket.as_mut() {
+                    t.push(Op::IdemDelete { slot });
+                }
+            }
+        }
+        drop(ticket);
+        // A request waiting on the same key sees the answer only once it is on disk.
+        let settled = self.state.inner.store.settle().await;
+        drop(guard);
+        if !stored {
             // A failed request stores nothing: its slot is given back.
             self.idempotency.release(&scope, &key, slot);
         }
+        settled?;
         Ok(reply?.into_response())
     }
 
@@ -360,6 +531,7 @@ impl Pipeline {
             params: req.params,
             parts: req.parts,
             body: req.body,
+            body_len: req.body_len,
             now: req.now,
             request_id: req.request_id,
             idempotency_key: key,
@@ -384,6 +556,7 @@ struct Req<'a> {
     params: &'a [String],
     parts: &'a Parts,
     body: &'a Bytes,
+    body_len: usize,
     principal: &'a Principal,
     now: DateTime<Utc>,
     request_id: &'a str,

@@ -154,26 +154,23 @@ pub(crate) fn paginate<T>(
 ) -> Result<(Vec<T>, types::Meta), ApiError> {
     let order = order.into();
     let n = rows.len();
-    let position = |cursor: &str, field: &str| -> Result<usize, ApiError> {
-        rows.iter().position(|r| id(r) == cursor).ok_or_else(|| {
-            ApiError::field(
-                field,
-                "unknown_cursor",
-                "the cursor does not name an item of this list",
-            )
-        })
+    // In an order other than by id, a cursor that names no item of the list (deleted, or
+    // filtered out) marks no position: nothing comes after or before it, an empty page (a
+    // well-formed cursor is a valid request, so it is not refused).
+    let position = |cursor: &str, missing: usize| -> Result<usize, ApiError> {
+        Ok(rows.iter().position(|r| id(r) == cursor).unwrap_or(missing))
     };
     // The window [lo, hi) the cursors leave, then `limit` rows of it.
     let lo = match (&page.after, order) {
         (Some(after), Order::Oldest) => rows.partition_point(|r| id(r) <= after.as_str()),
         (Some(after), Order::Newest) => rows.partition_point(|r| id(r) >= after.as_str()),
-        (Some(after), Order::Other) => position(after, "starting_after")? + 1,
+        (Some(after), Order::Other) => position(after, n)?.saturating_add(1).min(n),
         (None, _) => 0,
     };
     let hi = match (&page.before, order) {
         (Some(before), Order::Oldest) => rows.partition_point(|r| id(r) < before.as_str()),
         (Some(before), Order::Newest) => rows.partition_point(|r| id(r) > before.as_str()),
-        (Some(before), Order::Other) => position(before, "ending_before")?,
+        (Some(before), Order::Other) => position(before, 0)?,
         (None, _) => n,
     };
     let hi = hi.max(lo);

@@ -18,11 +18,27 @@ pub(crate) type Handler = fn(&Call<'_>) -> Result<Reply, ApiError>;
 pub(crate) type TokenAuth =
     fn(&SandboxState, &str, Option<&str>, DateTime<Utc>) -> Result<String, ApiError>;
 
+/// Decides whether a presented `x-api-key` is a live key of the organization (the configured
+/// key unless revoked, or one issued through the API keys operations).
+pub(crate) type KeyCheck = fn(&SandboxState, &str) -> bool;
+/// Checks a request before its body is read (e.g. that an upload target exists), so a body
+/// nobody wants is never buffered.
+pub(crate) type Precheck = fn(
+    &SandboxState,
+    &[String],
+    &axum::http::request::Parts,
+    DateTime<Utc>,
+) -> Result<(), ApiError>;
+
 /// Operation handlers and the hooks the pipeline calls.
 #[derive(Default)]
 pub(crate) struct Registry {
     handlers: BTreeMap<&'static str, Handler>,
     token_auth: Option<TokenAuth>,
+    key_check: Option<KeyCheck>,
+    prechecks: BTreeMap<&'static str, Precheck>,
+    /// Operations whose body is counted, not kept (the handler sees its length only).
+    counted: Vec<&'static str>,
 }
 
 impl Registry {
@@ -39,6 +55,36 @@ impl Registry {
     pub(crate) fn token_auth(&mut self, f: TokenAuth) -> &mut Self {
         self.token_auth = Some(f);
         self
+    }
+
+    /// Sets how API keys are checked (default: only the configured key).
+    pub(crate) fn key_check(&mut self, f: KeyCheck) -> &mut Self {
+        self.key_check = Some(f);
+        self
+    }
+
+    pub(crate) fn key_checker(&self) -> Option<KeyCheck> {
+        self.key_check
+    }
+
+    /// Checks requests of `operation_id` with `f` before their body is read.
+    pub(crate) fn precheck(&mut self, operation_id: &'static str, f: Precheck) -> &mut Self {
+        self.prechecks.insert(operation_id, f);
+        self
+    }
+
+    /// The body of `operation_id` is streamed and counted, never held in memory.
+    pub(crate) fn count_body(&mut self, operation_id: &'static str) -> &mut Self {
+        self.counted.push(operation_id);
+        self
+    }
+
+    pub(crate) fn precheck_of(&self, operation_id: &str) -> Option<Precheck> {
+        self.prechecks.get(operation_id).copied()
+    }
+
+    pub(crate) fn counts_body(&self, operation_id: &str) -> bool {
+        self.counted.contains(&operation_id)
     }
 
     pub(crate) fn handler(&self, operation_id: &str) -> Option<Handler> {

@@ -7,38 +7,22 @@ use std::sync::LazyLock;
 use axum::http::Method;
 use dakota_api::registry::OPERATIONS;
 
-/// Operations whose spec documents no `401`: missing or wrong credentials answer `403`
-/// there (the spec's "not available" answer), so the sandbox stays within the documented
-/// status codes. Checked against `openapi/dakota.yaml` by the crate's tests.
-pub(crate) const NO_401_OPERATIONS: &[&str] = &[
-    "listSandboxScenarios",
-    "simulateOnboarding",
-    "getSimulation",
-    "advanceSimulation",
-];
+mod documented {
+    include!(concat!(env!("OUT_DIR"), "/documented.rs"));
+}
 
-/// Operations whose spec documents `409 Conflict`: an idempotency key reused with a different
-/// request answers `409` there.
-pub(crate) const CONFLICT_409_OPERATIONS: &[&str] = &[
-    "updateBusinessApplicationDetails",
-    "updateIndividualApplicationDetails",
-    "addAssociatedIndividual",
-    "advanceSimulation",
-];
+/// The statuses `op` documents and whether it takes an idempotency key (from the spec, by
+/// the build script).
+fn documented(op: &str) -> Option<(&'static [&'static str], bool)> {
+    documented::DOCUMENTED
+        .binary_search_by(|(id, _, _)| (*id).cmp(op))
+        .ok()
+        .map(|i| (documented::DOCUMENTED[i].1, documented::DOCUMENTED[i].2))
+}
 
-/// Operations whose spec documents neither `409` nor a `default` response: a reused
-/// idempotency key answers `400` there (the only documented client-error status that fits).
-pub(crate) const CONFLICT_400_OPERATIONS: &[&str] = &[
-    "updateAssociatedIndividual",
-    "simulateOnboarding",
-    "updateCustomerSubClient",
-    "createWebhookTarget",
-    "updateWebhookTarget",
-];
-
-/// Write operations whose spec lists no `x-idempotency-key` (every other POST, PUT and PATCH
-/// needs one). Checked against `openapi/dakota.yaml` by the crate's tests.
-pub(crate) const NO_IDEMPOTENCY_KEY_OPERATIONS: &[&str] = &["replayWebhookDelivery"];
+/// Operations whose spec documents its `400` (and `401`) bodies as `application/json` rather
+/// than `application/problem+json`: their problem documents carry that content type.
+pub(crate) const JSON_PROBLEM_OPERATIONS: &[&str] = &["bulkImportFromSumsubTokens"];
 
 /// Operation id of the sandbox's presigned-upload target (not a Dakota operation).
 pub(crate) const SANDBOX_UPLOAD: &str = "sandboxUploadDocument";
@@ -74,34 +58,73 @@ pub(crate) struct Route {
 }
 
 impl Route {
-    /// Whether requests need an `x-idempotency-key` (every POST, PUT and PATCH the spec lists
-    /// it on; see [`NO_IDEMPOTENCY_KEY_OPERATIONS`]).
-    pub(crate) fn needs_idempotency_key(&self) -> bool {
-        self.op_id != SANDBOX_UPLOAD
-            && !NO_IDEMPOTENCY_KEY_OPERATIONS.contains(&self.op_id)
-            && (self.method == Method::POST
-                || self.method == Method::PUT
-                || self.method == Method::PATCH)
-    }
-
-    /// Whether failed authentication answers `403` rather than `401` (see [`NO_401_OPERATIONS`]).
-    pub(crate) fn auth_failure_is_403(&self) -> bool {
-        NO_401_OPERATIONS.contains(&self.op_id)
-    }
-
-    /// Status for an idempotency key reused with a different request: `409` where the spec
-    /// documents it, `400` where it documents neither `409` nor `default`, `422` otherwise.
-    pub(crate) fn idempotency_conflict_status(&self) -> u16 {
-        if CONFLICT_409_OPERATIONS.contains(&self.op_id) {
-            409
-        } else if CONFLICT_400_OPERATIONS.contains(&self.op_id) {
-            400
-        } else {
-            422
+    /// Whether the spec documents `status` (or a `default` response) for this operation. The
+    /// sandbox's own upload route documents what it answers.
+    pub(crate) fn documents(&self, status: u16) -> bool {
+        match documented(self.op_id) {
+            Some((codes, _)) => codes
+                .iter()
+                .any(|c| *c == "default" || c.parse::<u16>().ok() == Some(status)),
+            None => true,
         }
     }
 
-    /// Whether `X-Sandbox-*` fault headers apply (implemented write operations).
+    /// Whether the spec lists `status` itself (not through `default`) for this operation.
+    pub(crate) fn lists(&self, status: u16) -> bool {
+        documented(self.op_id)
+            .is_some_and(|(codes, _)| codes.iter().any(|c| c.parse::<u16>().ok() == Some(status)))
+    }
+
+    /// Whether requests need an `x-idempotency-key` (where the spec lists the header).
+    pub(crate) fn needs_idempotency_key(&self) -> bool {
+        documented(self.op_id).is_some_and(|(_, idempotent)| idempotent)
+    }
+
+    /// Whether failed authentication answers `403` rather than `401` (operations that
+    /// document no `401`, such as the sandbox's simulations, refuse with `403`).
+    pub(crate) fn auth_failure_is_403(&self) -> bool {
+        !self.documents(401) && self.documents(403)
+    }
+
+    /// Whether failed authentication answers `404`: operations that document neither `401`
+    /// nor `403` but `404` ("not available for your organization", e.g. agentic payments).
+    pub(crate) fn auth_failure_is_404(&self) -> bool {
+        !self.documents(401) && !self.documents(403) && self.lists(404)
+    }
+
+    /// Whether problem documents of this operation are sent as `application/json` (see
+    /// [`JSON_PROBLEM_OPERATIONS`]).
+    pub(crate) fn problem_as_json(&self) -> bool {
+        JSON_PROBLEM_OPERATIONS.contains(&self.op_id)
+    }
+
+    /// Status for an idempotency key reused with a different request: `409` where the spec
+    /// lists it, else `422` (listed or covered by `default`), else `400`.
+    pub(crate) fn idempotency_conflict_status(&self) -> u16 {
+        if self.lists(409) {
+            409
+        } else if self.documents(422) {
+            422
+        } else {
+            400
+        }
+    }
+
+    /// The status to answer instead of `status` when the spec does not document it for this
+    /// operation: client errors fall back to `400` (or `404`/`403` where only those fit);
+    /// `401`, `429` and server errors stay (they come before the operation, or from
+    /// injected faults).
+    pub(crate) fn documented_status(&self, status: u16) -> u16 {
+        if self.documents(status) || !(400..500).contains(&status) || matches!(status, 401 | 429) {
+            return status;
+        }
+        [400, 404, 422, 409, 403]
+            .into_iter()
+            .find(|s| self.documents(*s))
+            .unwrap_or(status)
+    }
+
+    /// Whether `X-Sandbox-*` fault headers apply (write operations).
     pub(crate) fn takes_fault_headers(&self) -> bool {
         self.op_id != SANDBOX_UPLOAD && self.method != Method::GET
     }

@@ -575,10 +575,9 @@ pub(crate) fn put_edd(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
     object(&body)?;
     let req: types::EddRequest = typed(body)?;
+    // `account_usage_description` is required but the spec sets no minLength: a blank one is
+    // accepted as sent.
     let mut errs = Errors::default();
-    if req.account_usage_description.trim().is_empty() {
-        errs.push("account_usage_description", "blank", "must not be blank");
-    }
     if req.is_regulated == Some(true) && req.regulatory_license_type.is_none() {
         errs.push(
             "regulatory_license_type",
@@ -626,6 +625,8 @@ fn upload_reply(
     tx: &mut Tx<'_>,
     individual_id: Option<String>,
     document_type: String,
+    file_type: String,
+    filename: Option<String>,
 ) -> Result<Reply, ApiError> {
     let upload_id = tx.next_id();
     let expires_at = call.now + chrono::Duration::minutes(UPLOAD_URL_MINUTES);
@@ -662,6 +663,8 @@ fn upload_reply(
         application_id: app.id.clone(),
         individual_id,
         document_type,
+        file_type,
+        filename,
         expires_at,
         received_bytes: None,
     });
@@ -687,7 +690,15 @@ pub(crate) fn application_upload(call: &Call<'_>) -> Result<Reply, ApiError> {
     errs.known("file_type", &req.file_type);
     errs.finish()?;
     with_app(call, |app, tx, call| {
-        upload_reply(call, app, tx, None, req.document_type.to_string())
+        upload_reply(
+            call,
+            app,
+            tx,
+            None,
+            req.document_type.to_string(),
+            req.file_type.to_string(),
+            req.filename.as_ref().map(|f| f.to_string()),
+        )
     })
 }
 
@@ -712,6 +723,8 @@ pub(crate) fn individual_upload(call: &Call<'_>) -> Result<Reply, ApiError> {
             tx,
             Some(ind.clone()),
             req.document_type.to_string(),
+            req.file_type.to_string(),
+            req.filename.as_ref().map(|f| f.to_string()),
         )
     })
 }

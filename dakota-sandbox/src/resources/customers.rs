@@ -46,8 +46,8 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
     let cfg = state.config();
     let now = call.now;
     let scenario = call.scenario();
-    let skip = call.flag("x-sandbox-skip-auto-approval");
-    let instant = call.flag("x-sandbox-instant-completion");
+    let skip = call.bool_header("x-sandbox-skip-auto-approval")?;
+    let instant = call.bool_header("x-sandbox-instant-completion")?;
     let kind = match req.customer_type {
         types::CustomerCreateRequestCustomerType::Business => Kind::Business,
         _ => Kind::Individual,
@@ -74,11 +74,6 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
             }
         }
 
-        let customer_id = tx.next_id();
-        let application_id = tx.next_id();
-        let business_id = tx.next_id();
-        let token = ids::application_token();
-
         let wait = if instant {
             std::time::Duration::ZERO
         } else {
@@ -92,81 +87,130 @@ pub(crate) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
             Some("kyb_rejected") => Outcome::Decline,
             _ => Outcome::Approve,
         };
-        let mut plan = if skip {
+        let plan = if skip {
             None
         } else {
             due.map(|d| (d, outcome))
         };
-        let mut expires_at = now
-            .checked_add_signed(chrono::Duration::days(APPLICATION_LIFETIME_DAYS))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        if scenario == Some("kyb_expired") {
-            // Already past its expiry: every read shows it declined (decision `withdrawn`) and its
-            // token is refused.
-            expires_at = now - chrono::Duration::seconds(1);
-            plan = None;
+        let (customer, app) = insert(
+            tx,
+            NewCustomer {
+                name: req.name.to_string(),
+                kind,
+                external_id: req.external_id.clone(),
+                is_sub_client: req.is_sub_client,
+                sub_client_id: req.sub_client_id.as_ref().map(|s| s.to_string()),
+                plan,
+                // Already past its expiry: every read shows it declined (decision
+                // `withdrawn`) and its token is refused.
+                expired: scenario == Some("kyb_expired"),
+            },
+        )?;
+        if scenario == Some("kyb_manual_review") && !skip {
+            // The review waits on `POST /sandbox/simulations/{application_id}/advance`.
+            let org = super::organization::client_id(state);
+            super::simulations::register(
+                tx,
+                super::simulations::manual_review_run(&org, &customer.id, &app.id, now),
+            );
         }
-        let app = AppRec {
-            id: application_id.clone(),
-            customer_id: customer_id.clone(),
-            token: token.clone(),
-            kind,
-            created_at: now,
-            updated_at: now,
-            expires_at,
-            status: types::ApplicationStatus::Pending,
-            decision: None,
-            decision_method: None,
-            decided_at: None,
-            decision_reason: None,
-            submitted_at: None,
-            kyb_status: types::KybStatus::Pending,
-            plan,
-            business_id,
-            business: None,
-            primary: None,
-            associated: Vec::new(),
-            edd: None,
-            attestations: BTreeMap::new(),
-            poa_status: (kind == Kind::Individual).then_some(types::ApplicationPoaStatus::Missing),
-            announced: Announced::initial(),
-            simulation: None,
-        };
-        let customer = CustomerRec {
-            id: customer_id.clone(),
-            name: req.name.to_string(),
-            kind,
-            external_id: req.external_id.clone(),
-            is_sub_client: req.is_sub_client,
-            sub_client_id: req.sub_client_id.as_ref().map(|s| s.to_string()),
-            created_at: now,
-            application_id: application_id.clone(),
-        };
         let response: types::CustomerCreateResponse = build(
             types::builder::CustomerCreateResponse::default()
-                .application_expires_at(expires_at.timestamp_nanos_opt().unwrap_or(i64::MAX))
-                .application_id(ids::ksuid(&application_id))
+                .application_expires_at(app.expires_at.timestamp_nanos_opt().unwrap_or(i64::MAX))
+                .application_id(ids::ksuid(&app.id))
                 .application_url(onboarding::application_url(state.base_url(), &app))
-                .id(ids::ksuid(&customer_id))
+                .id(ids::ksuid(&customer.id))
                 .kyb_links(Vec::<types::KybLink>::new()),
         )?;
-        let reply = Reply::json(StatusCode::CREATED, &response)?;
-        // Timed transitions also fire from the background task, so their webhooks go out on time.
-        if let Some((due, _)) = plan {
-            tx.schedule(due, &application_id, onboarding::fire);
-        }
-        tx.schedule(expires_at, &application_id, onboarding::fire);
-        for e in onboarding::customer_created(&customer, &app) {
-            events::emit(tx, e)?;
-        }
-        tx.put(AppToken {
-            token,
-            application_id: application_id.clone(),
-        });
-        tx.put(customer);
-        onboarding::save(tx, app)?;
-        Ok(reply)
+        Reply::json(StatusCode::CREATED, &response)
     })
+}
+
+/// A customer to create with its application.
+pub(crate) struct NewCustomer {
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) external_id: Option<String>,
+    pub(crate) is_sub_client: bool,
+    pub(crate) sub_client_id: Option<String>,
+    /// The automatic decision and when it falls due (`None`: none).
+    pub(crate) plan: Option<(DateTime<Utc>, Outcome)>,
+    /// Created already past its expiry (the `kyb_expired` scenario).
+    pub(crate) expired: bool,
+}
+
+/// Creates a customer and its `pending` application in `tx`, schedules its timed transitions
+/// and announces it (`customer.created`, `customer.kyb_status.created`). Returns both records
+/// as stored.
+pub(crate) fn insert(
+    tx: &mut crate::store::Tx<'_>,
+    new: NewCustomer,
+) -> Result<(CustomerRec, AppRec), ApiError> {
+    let now = tx.now;
+    let customer_id = tx.next_id();
+    let application_id = tx.next_id();
+    let business_id = tx.next_id();
+    let token = ids::application_token();
+    let kind = new.kind;
+    let mut plan = new.plan;
+    let mut expires_at = now
+        .checked_add_signed(chrono::Duration::days(APPLICATION_LIFETIME_DAYS))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if new.expired {
+        expires_at = now - chrono::Duration::seconds(1);
+        plan = None;
+    }
+    let app = AppRec {
+        id: application_id.clone(),
+        customer_id: customer_id.clone(),
+        token: token.clone(),
+        kind,
+        created_at: now,
+        updated_at: now,
+        expires_at,
+        status: types::ApplicationStatus::Pending,
+        decision: None,
+        decision_method: None,
+        decided_at: None,
+        decision_reason: None,
+        submitted_at: None,
+        kyb_status: types::KybStatus::Pending,
+        plan,
+        business_id,
+        business: None,
+        primary: None,
+        associated: Vec::new(),
+        edd: None,
+        attestations: BTreeMap::new(),
+        poa_status: (kind == Kind::Individual).then_some(types::ApplicationPoaStatus::Missing),
+        announced: Announced::initial(),
+        simulation: None,
+    };
+    let customer = CustomerRec {
+        id: customer_id.clone(),
+        name: new.name,
+        kind,
+        external_id: new.external_id,
+        is_sub_client: new.is_sub_client,
+        sub_client_id: new.sub_client_id,
+        created_at: now,
+        application_id: application_id.clone(),
+    };
+    // Timed transitions also fire from the background task, so their webhooks go out on time.
+    if let Some((due, _)) = plan {
+        tx.schedule(due, &application_id, &onboarding::LIFECYCLE);
+    }
+    tx.schedule(expires_at, &application_id, &onboarding::LIFECYCLE);
+    for e in onboarding::customer_created(&customer, &app) {
+        events::emit(tx, e)?;
+    }
+    tx.put(AppToken {
+        token,
+        application_id: application_id.clone(),
+    });
+    tx.put(customer.clone());
+    let app = onboarding::save(tx, app)?;
+    Ok((customer, app))
 }
 
 pub(crate) fn get(call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -289,8 +333,8 @@ pub(crate) fn list(call: &Call<'_>) -> Result<Reply, ApiError> {
             false
         }
     };
-    let from = datetime(&mut errs, "created_at_from", get("created_at_from"));
-    let to = datetime(&mut errs, "created_at_to", get("created_at_to"));
+    let from = datetime(&mut errs, "created_at_from", q.get("created_at_from"));
+    let to = datetime(&mut errs, "created_at_to", q.get("created_at_to"));
     errs.finish()?;
 
     let base = call.state.base_url();

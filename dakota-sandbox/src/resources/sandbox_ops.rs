@@ -17,7 +17,28 @@ known!(SimulateOnboardingBodyType);
 pub(crate) fn routes(r: &mut Registry) {
     r.add("simulateOnboarding", simulate)
         .add("listSandboxScenarios", scenarios)
-        .add(SANDBOX_UPLOAD, receive_upload);
+        .add(SANDBOX_UPLOAD, receive_upload)
+        .precheck(SANDBOX_UPLOAD, upload_precheck)
+        .count_body(SANDBOX_UPLOAD);
+}
+
+/// Before an upload's body is read: the upload URL must exist and be valid (the route is
+/// unauthenticated, so nothing is buffered for a URL nobody handed out).
+fn upload_precheck(
+    state: &crate::SandboxState,
+    params: &[String],
+    _parts: &axum::http::request::Parts,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    let id = params.first().map(String::as_str).unwrap_or_default();
+    if !crate::ids::is_ksuid(id) {
+        return Err(ApiError::not_found("Upload", id));
+    }
+    match state.read(|t| t.get::<Upload>(id).map(|u| u.expires_at)) {
+        None => Err(ApiError::not_found("Upload", id)),
+        Some(at) if at <= now => Err(ApiError::forbidden("The upload URL has expired")),
+        Some(_) => Ok(()),
+    }
 }
 
 pub(crate) fn simulate(call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -37,6 +58,13 @@ pub(crate) fn simulate(call: &Call<'_>) -> Result<Reply, ApiError> {
                 "simulation_id",
                 "duplicate",
                 "simulation_id was already used for a different transition",
+            ));
+        }
+        if super::simulations::exists(tx, &sim_id) {
+            return Err(ApiError::field(
+                "simulation_id",
+                "duplicate",
+                "simulation_id already names a simulation run",
             ));
         }
 
@@ -282,20 +310,20 @@ pub(crate) fn receive_upload(call: &Call<'_>) -> Result<Reply, ApiError> {
         if upload.expires_at <= call.now {
             return Err(ApiError::forbidden("The upload URL has expired"));
         }
-        if call.body.is_empty() {
+        if call.body_len == 0 {
             return Err(ApiError::field(
                 "body",
                 "required",
                 "the file content is required",
             ));
         }
-        upload.received_bytes = Some(call.body.len());
+        upload.received_bytes = Some(call.body_len);
         tracing::debug!(
             upload = %upload.id,
             application = %upload.application_id,
             individual = ?upload.individual_id,
             document_type = %upload.document_type,
-            bytes = call.body.len(),
+            bytes = call.body_len,
             "sandbox upload received"
         );
         tx.put(upload);

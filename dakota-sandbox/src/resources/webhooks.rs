@@ -335,8 +335,9 @@ pub(crate) fn list_history(call: &Call<'_>) -> Result<Reply, ApiError> {
             }
         },
     };
-    let from = date_param(&mut errs, "from", get("from"));
-    let to = date_param(&mut errs, "to", get("to"));
+    // Empty date-times are malformed (unlike empty filters, which filter nothing).
+    let from = date_param(&mut errs, "from", q.get("from"));
+    let to = date_param(&mut errs, "to", q.get("to"));
     errs.finish()?;
     let event_type = get("event_type");
     let simulation_id = get("simulation_id");

@@ -65,4 +65,97 @@ mod tests {
         let back: PayeeUnion = serde_json::from_value(json).expect("deserialize");
         assert!(matches!(back, PayeeUnion::WalletPayee(_)));
     }
+
+    /// `open_unions`: a union nested in a union stays closed, so the outer union still reaches
+    /// its later variants; only the outermost one keeps unlisted shapes as raw JSON.
+    #[test]
+    fn nested_unions_reach_every_variant_and_only_the_outer_one_is_open() {
+        let card: PayMethod = serde_json::from_str(r#"{"number":"4111"}"#).expect("card");
+        assert!(
+            matches!(card, PayMethod::Variant0(BankMethod::Card(_))),
+            "{card:?}"
+        );
+        let crypto: PayMethod = serde_json::from_str(r#"{"address":"0xabc"}"#).expect("crypto");
+        assert!(
+            matches!(crypto, PayMethod::Variant1(PayMethodVariant1::Crypto(_))),
+            "{crypto:?}"
+        );
+        let later: PayMethod = serde_json::from_str(r#"{"token":"tok_1"}"#).expect("later");
+        let PayMethod::Unknown(raw) = &later else {
+            panic!("expected Unknown, got {later:?}")
+        };
+        assert_eq!(raw["token"], "tok_1");
+        assert!(serde_json::from_str::<BankMethod>(r#"{"token":"tok_1"}"#).is_err());
+    }
+
+    /// `open_unions`/`open_enums`: the spec already uses every name the passes would add.
+    #[test]
+    fn variant_names_the_spec_takes_are_not_reused() {
+        // A type named `Unknown` is a known variant, not the catch-all.
+        let raw: PayMethodVariant1 =
+            serde_json::from_str(r#"{"raw":"r"}"#).expect("the Unknown schema");
+        assert!(matches!(raw, PayMethodVariant1::Unknown(Unknown { .. })));
+        let taken: Leftover = serde_json::from_str(r#"{"unlisted":"u"}"#).expect("leftover");
+        assert!(matches!(taken, Leftover::Unlisted(_)));
+        assert!(serde_json::from_str::<Leftover>(r#"{"other":1}"#).is_err());
+        // `unknown`, `unknown_value`, `unlisted_value` are listed values: a new one is kept.
+        assert_eq!(Mood::from("unknown"), Mood::Unknown);
+        assert!(!Mood::from("unlisted_value").is_unknown());
+        let later = Mood::from("cheerful");
+        assert!(later.is_unknown());
+        assert_eq!(later.as_str(), "cheerful");
+        assert_eq!(
+            serde_json::to_value(&later).expect("serialize"),
+            serde_json::json!("cheerful")
+        );
+    }
+
+    /// `name-clashes` and `mixed-error-bodies`: the spec's own schemas keep their names and
+    /// shapes; the inline enum and the error union take free names.
+    #[test]
+    fn schemas_named_like_derived_types_keep_their_shape() {
+        let own: CreateReviewErrorBody =
+            serde_json::from_str(r#"{"reason":"late"}"#).expect("the spec's schema");
+        assert_eq!(own.reason, "late");
+        let union: CreateReviewErrorBody2 = serde_json::from_str(
+            r#"{"error":"insufficient_credits","message":"m","required_cents":2,"balance_cents":1}"#,
+        )
+        .expect("error union");
+        assert!(matches!(union, CreateReviewErrorBody2::NoCredits(_)));
+        let req: ReviewRequest =
+            serde_json::from_str(r#"{"verdict":"accept","score":{"score":3}}"#).expect("request");
+        assert!(matches!(req.verdict, ReviewRequestVerdict2::Accept));
+        assert_eq!(req.score.map(|s| s.score), Some(3));
+    }
+
+    /// `nullable-unions` and nullable oneOf/anyOf/allOf properties: `null` reads as absent,
+    /// a value as its variant.
+    #[test]
+    fn nullable_compositions_accept_null_and_values() {
+        let review: Review = serde_json::from_str(
+            r#"{"id":"r1","subject":null,"method":null,"fallback":null,"payout":null}"#,
+        )
+        .expect("nulls");
+        assert!(review.subject.is_none() && review.method.is_none() && review.fallback.is_none());
+        assert!(review.payout.as_ref().is_none_or(|p| p.is_none()));
+        let review: Review = serde_json::from_str(
+            r#"{"id":"r2","subject":{"name":"n"},"method":{"address":"0x1"},
+                "fallback":{"iban":"DE00"},"payout":{"iban":"DE01"},
+                "merged":{"number":"4","holder":"h"}}"#,
+        )
+        .expect("values");
+        assert_eq!(review.subject.map(|t| t.name), Some("n".to_string()));
+        assert!(matches!(review.method, Some(ReviewMethod::Crypto(_))));
+        assert!(matches!(review.fallback, Some(ReviewFallback::Iban(_))));
+        let payout = review.payout.expect("payout");
+        assert!(matches!(
+            *payout,
+            Some(NullablePayoutValue::BankMethod(BankMethod::Iban(_)))
+        ));
+        let merged = review.merged.expect("merged");
+        assert_eq!(
+            (merged.number.as_str(), merged.holder.as_deref()),
+            ("4", Some("h"))
+        );
+    }
 }

@@ -18,10 +18,10 @@ use serde_json::{json, Map, Value};
 use crate::events::PendingEvent;
 use crate::ids;
 use crate::problem::{build, ApiError};
-use crate::store::{Record, Tables, Tx};
+use crate::store::{Record, Schema, Tables, TimerDef, Tx};
 
 /// Customer or application type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Kind {
     Individual,
     Business,
@@ -37,7 +37,7 @@ impl Kind {
 }
 
 /// An application decision (the union of the spec's decision enums).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Decision {
     Approved,
     Declined,
@@ -55,7 +55,7 @@ impl Decision {
 }
 
 /// What an automatic transition does when it falls due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Outcome {
     /// `approved`, decision approved, customer `kyb_status` active.
     Approve,
@@ -69,17 +69,20 @@ pub(crate) enum Outcome {
 pub(crate) const EXPIRED_REASON: &str = "Application expired before a decision was made";
 
 /// Metadata of one presigned upload (file content is never kept).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Upload {
     pub(crate) id: String,
     pub(crate) application_id: String,
     pub(crate) individual_id: Option<String>,
     pub(crate) document_type: String,
+    /// `pdf`, `jpeg` or `png`.
+    pub(crate) file_type: String,
+    pub(crate) filename: Option<String>,
     pub(crate) expires_at: DateTime<Utc>,
     pub(crate) received_bytes: Option<usize>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CustomerRec {
     pub(crate) id: String,
     pub(crate) name: String,
@@ -91,7 +94,7 @@ pub(crate) struct CustomerRec {
     pub(crate) application_id: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AppRec {
     pub(crate) id: String,
     pub(crate) customer_id: String,
@@ -124,7 +127,7 @@ pub(crate) struct AppRec {
 }
 
 /// The onboarding state an application's webhook events have reported so far.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Announced {
     pub(crate) status: types::ApplicationStatus,
     pub(crate) kyb_status: types::KybStatus,
@@ -609,7 +612,7 @@ impl Record for Upload {
 }
 
 /// An application token (the record id is the token).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AppToken {
     pub(crate) token: String,
     pub(crate) application_id: String,
@@ -623,7 +626,7 @@ impl Record for AppToken {
 }
 
 /// The answer given to one `simulation_id` of `POST /sandbox/simulate/onboarding`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SimulationRec {
     pub(crate) id: String,
     pub(crate) applicant_id: String,
@@ -682,7 +685,22 @@ pub(crate) fn advance_all(tx: &mut Tx<'_>) -> Result<(), ApiError> {
 }
 
 /// The lifecycle timer of applications (auto-decision, expiry).
-pub(crate) fn fire(tx: &mut Tx<'_>, id: &str, _at: DateTime<Utc>) -> Result<(), ApiError> {
+pub(crate) static LIFECYCLE: TimerDef = TimerDef {
+    name: "application.lifecycle",
+    run: fire,
+};
+
+/// Registers the onboarding records and timers (see [`crate::store`]).
+pub(crate) fn schema(s: &mut Schema) {
+    s.record::<CustomerRec>()
+        .record::<AppRec>()
+        .record::<Upload>()
+        .record::<AppToken>()
+        .record::<SimulationRec>()
+        .timer(&LIFECYCLE);
+}
+
+fn fire(tx: &mut Tx<'_>, id: &str, _at: DateTime<Utc>) -> Result<(), ApiError> {
     advance(tx, id).map(|_| ())
 }
 
