@@ -34,7 +34,8 @@ fn fast_poll() -> WaitPolicy {
 async fn seeds_flow_individual_acme_corp() {
     let (sandbox, dakota) = start(
         Sandbox::builder()
-            .auto_approve_after(Duration::from_millis(300))
+            // Long enough for the two reads below to see `pending` on a loaded machine.
+            .auto_approve_after(Duration::from_secs(2))
             .rate_limit_per_minute(10_000),
     )
     .await;
@@ -116,7 +117,9 @@ fn person(first: &str, roles: &[&str]) -> types::IndividualRequest {
 async fn business_application_details_attestations_submit_decision() {
     let (_sandbox, dakota) = start(
         Sandbox::builder()
-            .auto_approve_after(Duration::from_millis(200))
+            // No timer decides it (one counted from creation raced the steps below on a
+            // loaded machine): the platform approves the submitted application itself.
+            .auto_approve_after(Duration::from_secs(3600))
             .rate_limit_per_minute(10_000),
     )
     .await;
@@ -178,6 +181,16 @@ async fn business_application_details_attestations_submit_decision() {
         submitted.application_status,
         types::ApplicationStatus::Submitted
     );
+    let approve: types::SimulateOnboardingBody = serde_json::from_value(json!({
+        "type": "kyb_approve",
+        "applicant_id": o.customer_id.to_string(),
+        "simulation_id": "harbor-approve-1",
+    }))
+    .expect("simulation request");
+    dakota
+        .call(dakota.api().simulate_onboarding().body(approve).send())
+        .await
+        .expect("approve the submitted application");
     let decision = o
         .wait_for_decision(&dakota, fast_poll())
         .await

@@ -29,7 +29,10 @@ fn individual() -> types::IndividualRequest {
 async fn an_applicant_with_only_the_token_completes_onboarding_on_a_strict_sandbox() {
     let sandbox = dakota_sandbox::Sandbox::builder()
         .strict_auth(true)
-        .auto_approve_after(Duration::from_millis(200))
+        // No timer decides this application: a timer counted from creation raced the
+        // applicant's own steps on a loaded machine (approved, then 409 on an attestation).
+        // The platform approves it below, after the submission, as Dakota's sandbox does.
+        .auto_approve_after(Duration::from_secs(3600))
         .rate_limit_per_minute(10_000)
         .start()
         .await
@@ -118,6 +121,16 @@ async fn an_applicant_with_only_the_token_completes_onboarding_on_a_strict_sandb
             .expect("attestation with the token");
     }
     o.submit(&applicant).await.expect("submit with the token");
+    let approve: types::SimulateOnboardingBody = serde_json::from_value(json!({
+        "type": "kyb_approve",
+        "applicant_id": o.customer_id.to_string(),
+        "simulation_id": "strict-approve-1",
+    }))
+    .expect("simulation request");
+    platform
+        .call(platform.api().simulate_onboarding().body(approve).send())
+        .await
+        .expect("the platform approves the submitted application");
     let decision = o
         .wait_for_decision(
             &applicant,
