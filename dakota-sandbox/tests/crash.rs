@@ -518,6 +518,15 @@ fn sigkill_loses_no_acknowledged_write() {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(rand::rng().random_range(80..450)));
+        // On a loaded machine (fsync per commit, a busy disk) the window above can pass with
+        // nothing acknowledged: wait for a few acknowledgements (at most 10 s) so every kill
+        // lands among writes the test then checks.
+        let cycle_started = Instant::now();
+        while shared.acks.lock().expect("acks").len() < verified + 5
+            && cycle_started.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let mut server = server;
         server.child.kill().expect("SIGKILL");
         server.child.wait().expect("reap");

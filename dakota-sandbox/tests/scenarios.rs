@@ -253,6 +253,12 @@ async fn network_timeout_commits_then_delays_and_a_retry_replays() {
         .await
         .expect_err("the client times out");
     assert!(err.is_timeout(), "{err}");
+    // The commit comes before the held-back response; on a loaded machine it may land just
+    // after the client gave up, so wait for it, well inside the 1.5 s delay.
+    let waiting = Instant::now();
+    while api.sandbox.state().customer_count() == 0 && waiting.elapsed() < Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(
         api.sandbox.state().customer_count(),
         1,
