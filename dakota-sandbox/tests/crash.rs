@@ -6,7 +6,10 @@
 //!   write acknowledged before the kill reads back identical, each idempotency key replays its
 //!   stored response byte for byte (recipients of approved customers too, a money-movement
 //!   record), the webhook signing key is unchanged; at the end the
-//!   pending auto-approval timers and webhook deliveries have resumed.
+//!   pending auto-approval timers and webhook deliveries have resumed. Money movement rides
+//!   along: fiat destinations of those recipients and one-off transactions to them, killed
+//!   mid-flight; every acknowledged transaction reads back with its amount after each restart
+//!   and, at the end, its lifecycle timers have resumed and carried it to `completed`.
 //! * `a_damaged_database_is_refused`: a truncated or overwritten file stops the sandbox at
 //!   start-up with a clear message (and a non-zero exit) instead of serving partial state.
 //! * `a_newer_schema_is_refused`: a file of a newer schema version is refused.
@@ -57,6 +60,8 @@ fn command(dir: &Path) -> Command {
         "--rate-limit",
         "4000000000",
         "--auto-approve-secs",
+        "1",
+        "--transaction-step-secs",
         "1",
         "--data-dir",
     ])
@@ -160,12 +165,24 @@ enum Written {
         customer_id: String,
         name: String,
     },
+    Destination {
+        id: String,
+        recipient_id: String,
+    },
+    Transaction {
+        id: String,
+        amount: String,
+    },
 }
 
 #[derive(Default)]
 struct Shared {
     acks: Mutex<Vec<Ack>>,
     customers: Mutex<Vec<(String, String)>>,
+    /// Acknowledged recipients: (recipient id, customer id).
+    recipients: Mutex<Vec<(String, String)>>,
+    /// Acknowledged fiat destinations: (destination id, customer id).
+    destinations: Mutex<Vec<(String, String)>>,
     targets: AtomicUsize,
     attempted: AtomicUsize,
 }
@@ -217,6 +234,17 @@ async fn worker(base: String, hook: String, shared: Arc<Shared>, stop: Arc<Atomi
         let recipient_path = pick
             .as_ref()
             .map(|(c, _)| format!("/customers/{c}/recipients"));
+        let recipient = {
+            let r = shared.recipients.lock().expect("recipients");
+            (!r.is_empty()).then(|| r[rand::rng().random_range(0..r.len())].clone())
+        };
+        let destination = {
+            let d = shared.destinations.lock().expect("destinations");
+            (!d.is_empty()).then(|| d[rand::rng().random_range(0..d.len())].clone())
+        };
+        let destination_path = recipient
+            .as_ref()
+            .map(|(r, _)| format!("/recipients/{r}/destinations"));
         let (path, body) = if roll < 8 && shared.targets.load(Ordering::Relaxed) < 4 {
             let url = format!("{hook}/t/{}", uuid::Uuid::new_v4().simple());
             (
@@ -229,7 +257,23 @@ async fn worker(base: String, hook: String, shared: Arc<Shared>, stop: Arc<Atomi
                 json!({"type": "kyb_approve", "applicant_id": app,
                        "simulation_id": format!("sim_{}", uuid::Uuid::new_v4().simple())}),
             )
-        } else if let (true, Some(p)) = (roll < 40, &recipient_path) {
+        } else if let (true, Some(p)) = (roll < 32, &destination_path) {
+            (
+                p.as_str(),
+                json!({"destination_type": "fiat_us", "name": "Payee bank",
+                       "aba_routing_number": "021000021", "account_number": "000123456789",
+                       "account_type": "checking", "account_holder_name": "Crash Payee",
+                       "bank_name": "Chase"}),
+            )
+        } else if let (true, Some((d, c))) = (roll < 40, &destination) {
+            let cents: u32 = rand::rng().random_range(100..100_000);
+            (
+                "/transactions",
+                json!({"customer_id": c, "destination_id": d, "source_network_id": "base-mainnet",
+                       "source_asset": "USDC", "destination_asset": "USD",
+                       "amount": format!("{}.{:02}", cents / 100, cents % 100)}),
+            )
+        } else if let (true, Some(p)) = (roll < 52, &recipient_path) {
             // Money movement: a recipient of a customer (refused until its KYB is active,
             // which auto-approval makes it within a second).
             let n = uuid::Uuid::new_v4().simple().to_string();
@@ -281,10 +325,33 @@ async fn worker(base: String, hook: String, shared: Arc<Shared>, stop: Arc<Atomi
                     url: body["url"].as_str().expect("url").to_owned(),
                 }
             }
-            p if p.ends_with("/recipients") => Written::Recipient {
+            p if p.ends_with("/recipients") => {
+                let id = v["id"].as_str().expect("id").to_owned();
+                let customer_id = pick.as_ref().map(|(c, _)| c.clone()).unwrap_or_default();
+                shared
+                    .recipients
+                    .lock()
+                    .expect("recipients")
+                    .push((id.clone(), customer_id.clone()));
+                Written::Recipient {
+                    id,
+                    customer_id,
+                    name: body["name"].as_str().expect("name").to_owned(),
+                }
+            }
+            p if p.ends_with("/destinations") => {
+                let id = v["id"].as_str().expect("id").to_owned();
+                let (recipient_id, customer_id) = recipient.clone().unwrap_or_default();
+                shared
+                    .destinations
+                    .lock()
+                    .expect("destinations")
+                    .push((id.clone(), customer_id));
+                Written::Destination { id, recipient_id }
+            }
+            "/transactions" => Written::Transaction {
                 id: v["id"].as_str().expect("id").to_owned(),
-                customer_id: pick.as_ref().map(|(c, _)| c.clone()).unwrap_or_default(),
-                name: body["name"].as_str().expect("name").to_owned(),
+                amount: body["amount"].as_str().expect("amount").to_owned(),
             },
             _ => Written::Approval {
                 application_id: body["applicant_id"].as_str().expect("app").to_owned(),
@@ -299,6 +366,22 @@ async fn worker(base: String, hook: String, shared: Arc<Shared>, stop: Arc<Atomi
             what,
         });
     }
+}
+
+/// Whether a transaction read back carries the amount it was created with, wherever the
+/// response keeps it (`amount`, or the source or destination amount).
+fn amount_matches(t: &Value, amount: &str) -> bool {
+    let want: Option<f64> = amount.parse().ok();
+    let found = |v: &Value| v.as_str().and_then(|s| s.parse::<f64>().ok()) == want;
+    [
+        &t["amount"],
+        &t["source_amount"],
+        &t["destination_amount"],
+        &t["source"]["amount"],
+        &t["destination"]["amount"],
+    ]
+    .into_iter()
+    .any(found)
 }
 
 /// Checks acknowledged writes against a restarted server; returns how many were lost.
@@ -371,6 +454,29 @@ async fn verify(http: &reqwest::Client, base: &str, acks: &[Ack]) -> usize {
                     .is_some_and(|d| d.iter().any(|x| x["id"] == json!(id)));
                 if s != 200 || r["name"] != json!(name) || sl != 200 || !listed {
                     eprintln!("recipient {id} reads back wrong: {s} {r} / {sl} listed={listed}");
+                    ok = false;
+                }
+            }
+            Written::Destination { id, recipient_id } => {
+                // The API reads destinations through their recipient's list only.
+                let (s, list) = get(
+                    http,
+                    base,
+                    &format!("/recipients/{recipient_id}/destinations?limit=100"),
+                )
+                .await;
+                let listed = list["data"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|x| x["destination_id"] == json!(id)));
+                if s != 200 || !listed {
+                    eprintln!("destination {id} not listed after the restart: {s} {list}");
+                    ok = false;
+                }
+            }
+            Written::Transaction { id, amount } => {
+                let (s, t) = get(http, base, &format!("/transactions/{id}")).await;
+                if s != 200 || t["id"] != json!(id) || !amount_matches(&t, amount) {
+                    eprintln!("transaction {id} reads back wrong: {s} {t}");
                     ok = false;
                 }
             }
@@ -496,6 +602,37 @@ fn sigkill_loses_no_acknowledged_write() {
                 "of {} acknowledged customers, {missing} never had their approval delivered",
                 customers.len()
             );
+            // The transactions' lifecycle timers resume by themselves too: each acknowledged
+            // one reaches `completed` (one step per second in this run).
+            let transactions: Vec<String> = acks
+                .iter()
+                .filter_map(|a| match &a.what {
+                    Written::Transaction { id, .. } => Some(id.clone()),
+                    _ => None,
+                })
+                .collect();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let unfinished = loop {
+                let mut unfinished = Vec::new();
+                for id in &transactions {
+                    let (_, t) =
+                        rt.block_on(get(&http, &server.base, &format!("/transactions/{id}")));
+                    if t["status"] != json!("completed") {
+                        unfinished.push((id.clone(), t["status"].clone()));
+                    }
+                }
+                if unfinished.is_empty() || Instant::now() > deadline {
+                    break unfinished;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            };
+            assert!(
+                unfinished.is_empty(),
+                "of {} acknowledged transactions, {} did not complete after the restarts, e.g. {:?}",
+                transactions.len(),
+                unfinished.len(),
+                unfinished.first()
+            );
             lost += rt.block_on(verify(&http, &server.base, &acks));
             checked += acks.len();
             drop(server);
@@ -545,6 +682,7 @@ fn sigkill_loses_no_acknowledged_write() {
         |mut m, a| {
             let kind = match &a.what {
                 Written::Recipient { .. } => "/customers/{id}/recipients",
+                Written::Destination { .. } => "/recipients/{id}/destinations",
                 _ => a.path.as_str(),
             };
             *m.entry(kind.to_owned()).or_default() += 1;
@@ -567,6 +705,10 @@ fn sigkill_loses_no_acknowledged_write() {
             .get("/customers/{id}/recipients")
             .is_some_and(|n| *n > 0),
         "no recipient was acknowledged: {by_kind:?}"
+    );
+    assert!(
+        by_kind.get("/transactions").is_some_and(|n| *n > 0),
+        "no transaction was acknowledged: {by_kind:?}"
     );
     assert_eq!(lost, 0, "acknowledged writes lost or changed after a crash");
     let _ = std::fs::remove_dir_all(&dir);
