@@ -6781,20 +6781,54 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
+        Copy,
         Debug,
         Eq,
         Hash,
+        Ord,
         PartialEq,
+        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
     pub enum FiatIbanDestinationRequestDestinationType {
         #[serde(rename = "fiat_iban")]
         FiatIban,
-        /// A value this version of the spec does not list, kept verbatim (Dakota adds
-        /// values between releases).
-        #[serde(untagged)]
-        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for FiatIbanDestinationRequestDestinationType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::FiatIban => f.write_str("fiat_iban"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for FiatIbanDestinationRequestDestinationType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "fiat_iban" => Ok(Self::FiatIban),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FiatIbanDestinationRequestDestinationType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for FiatIbanDestinationRequestDestinationType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
     }
     ///A stored IBAN bank account.
     #[derive(
@@ -6834,20 +6868,54 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
+        Copy,
         Debug,
         Eq,
         Hash,
+        Ord,
         PartialEq,
+        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
     pub enum FiatIbanDestinationResponseDestinationType {
         #[serde(rename = "fiat_iban")]
         FiatIban,
-        /// A value this version of the spec does not list, kept verbatim (Dakota adds
-        /// values between releases).
-        #[serde(untagged)]
-        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for FiatIbanDestinationResponseDestinationType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::FiatIban => f.write_str("fiat_iban"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for FiatIbanDestinationResponseDestinationType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "fiat_iban" => Ok(Self::FiatIban),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FiatIbanDestinationResponseDestinationType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for FiatIbanDestinationResponseDestinationType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
     }
     ///Postal address as US rails accept it: street lines of at most 35 characters.
     #[derive(
@@ -7336,20 +7404,54 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
+        Copy,
         Debug,
         Eq,
         Hash,
+        Ord,
         PartialEq,
+        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
     pub enum FiatUsDestinationRequestDestinationType {
         #[serde(rename = "fiat_us")]
         FiatUs,
-        /// A value this version of the spec does not list, kept verbatim (Dakota adds
-        /// values between releases).
-        #[serde(untagged)]
-        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for FiatUsDestinationRequestDestinationType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::FiatUs => f.write_str("fiat_us"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for FiatUsDestinationRequestDestinationType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "fiat_us" => Ok(Self::FiatUs),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FiatUsDestinationRequestDestinationType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for FiatUsDestinationRequestDestinationType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
     }
     ///A stored US bank account.
     #[derive(
@@ -7413,20 +7515,54 @@ pub mod types {
         ::serde::Deserialize,
         ::serde::Serialize,
         Clone,
+        Copy,
         Debug,
         Eq,
         Hash,
+        Ord,
         PartialEq,
+        PartialOrd,
         schemars::JsonSchema
     )]
     #[non_exhaustive]
     pub enum FiatUsDestinationResponseDestinationType {
         #[serde(rename = "fiat_us")]
         FiatUs,
-        /// A value this version of the spec does not list, kept verbatim (Dakota adds
-        /// values between releases).
-        #[serde(untagged)]
-        Unknown(::std::string::String),
+    }
+    impl ::std::fmt::Display for FiatUsDestinationResponseDestinationType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::FiatUs => f.write_str("fiat_us"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for FiatUsDestinationResponseDestinationType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "fiat_us" => Ok(Self::FiatUs),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for FiatUsDestinationResponseDestinationType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for FiatUsDestinationResponseDestinationType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
     }
     ///Accepted file formats.
     #[derive(
@@ -42781,6 +42917,394 @@ pub mod types {
             }
         }
     }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::CryptoDestinationRequest>
+    for DestinationRequestUnion {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::CryptoDestinationRequest,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::crypto(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::FiatUsDestinationRequest>
+    for DestinationRequestUnion {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::FiatUsDestinationRequest,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::fiat_us(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::FiatIbanDestinationRequest>
+    for DestinationRequestUnion {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::FiatIbanDestinationRequest,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::fiat_iban(value)
+        }
+    }
+    /// One constructor per tagged variant: the tag is set from the choice of
+    /// constructor, never twice.
+    impl DestinationRequestUnion {
+        /// The `crypto` variant ([`CryptoDestinationRequest`], `destination_type: "crypto"`) from its builder, with the tag set here: the builder's own `destination_type` need not be set (a value set there is replaced).
+        pub fn crypto(
+            value: builder::CryptoDestinationRequest,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                CryptoDestinationRequest,
+            >::try_into(
+                    value
+                        .destination_type(
+                            CryptoDestinationRequestDestinationType::Crypto,
+                        ),
+                )
+                .map(Self::CryptoDestinationRequest)
+        }
+        /// The `fiat_us` variant ([`FiatUsDestinationRequest`], `destination_type: "fiat_us"`) from its builder, with the tag set here: the builder's own `destination_type` need not be set (a value set there is replaced).
+        pub fn fiat_us(
+            value: builder::FiatUsDestinationRequest,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                FiatUsDestinationRequest,
+            >::try_into(
+                    value
+                        .destination_type(
+                            FiatUsDestinationRequestDestinationType::FiatUs,
+                        ),
+                )
+                .map(Self::FiatUsDestinationRequest)
+        }
+        /// The `fiat_iban` variant ([`FiatIbanDestinationRequest`], `destination_type: "fiat_iban"`) from its builder, with the tag set here: the builder's own `destination_type` need not be set (a value set there is replaced).
+        pub fn fiat_iban(
+            value: builder::FiatIbanDestinationRequest,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                FiatIbanDestinationRequest,
+            >::try_into(
+                    value
+                        .destination_type(
+                            FiatIbanDestinationRequestDestinationType::FiatIban,
+                        ),
+                )
+                .map(Self::FiatIbanDestinationRequest)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::CryptoDestinationResponse>
+    for DestinationResponseUnion {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::CryptoDestinationResponse,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::crypto(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::FiatUsDestinationResponse>
+    for DestinationResponseUnion {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::FiatUsDestinationResponse,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::fiat_us(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::FiatIbanDestinationResponse>
+    for DestinationResponseUnion {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::FiatIbanDestinationResponse,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::fiat_iban(value)
+        }
+    }
+    /// One constructor per tagged variant: the tag is set from the choice of
+    /// constructor, never twice.
+    impl DestinationResponseUnion {
+        /// The `crypto` variant ([`CryptoDestinationResponse`], `destination_type: "crypto"`) from its builder, with the tag set here: the builder's own `destination_type` need not be set (a value set there is replaced).
+        pub fn crypto(
+            value: builder::CryptoDestinationResponse,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                CryptoDestinationResponse,
+            >::try_into(
+                    value
+                        .destination_type(
+                            CryptoDestinationResponseDestinationType::Crypto,
+                        ),
+                )
+                .map(Self::CryptoDestinationResponse)
+        }
+        /// The `fiat_us` variant ([`FiatUsDestinationResponse`], `destination_type: "fiat_us"`) from its builder, with the tag set here: the builder's own `destination_type` need not be set (a value set there is replaced).
+        pub fn fiat_us(
+            value: builder::FiatUsDestinationResponse,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                FiatUsDestinationResponse,
+            >::try_into(
+                    value
+                        .destination_type(
+                            FiatUsDestinationResponseDestinationType::FiatUs,
+                        ),
+                )
+                .map(Self::FiatUsDestinationResponse)
+        }
+        /// The `fiat_iban` variant ([`FiatIbanDestinationResponse`], `destination_type: "fiat_iban"`) from its builder, with the tag set here: the builder's own `destination_type` need not be set (a value set there is replaced).
+        pub fn fiat_iban(
+            value: builder::FiatIbanDestinationResponse,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                FiatIbanDestinationResponse,
+            >::try_into(
+                    value
+                        .destination_type(
+                            FiatIbanDestinationResponseDestinationType::FiatIban,
+                        ),
+                )
+                .map(Self::FiatIbanDestinationResponse)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::AttachGroupToWalletIntent>
+    for EndorsedRequestIntent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::AttachGroupToWalletIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::attach_group_to_wallet(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::DetachGroupFromWalletIntent>
+    for EndorsedRequestIntent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::DetachGroupFromWalletIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::detach_group_from_wallet(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::AttachPolicyToWalletIntent>
+    for EndorsedRequestIntent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::AttachPolicyToWalletIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::attach_policy_to_wallet(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::DetachPolicyFromWalletIntent>
+    for EndorsedRequestIntent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::DetachPolicyFromWalletIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::detach_policy_from_wallet(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::AddPolicyRuleIntent>
+    for EndorsedRequestIntent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::AddPolicyRuleIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::add_policy_rule(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::RemovePolicyRuleIntent>
+    for EndorsedRequestIntent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::RemovePolicyRuleIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::remove_policy_rule(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::UpdatePolicyRuleIntent>
+    for EndorsedRequestIntent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::UpdatePolicyRuleIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::update_policy_rule(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::DeletePolicyIntent> for EndorsedRequestIntent {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::DeletePolicyIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::delete_policy(value)
+        }
+    }
+    /// One constructor per tagged variant: the tag is set from the choice of
+    /// constructor, never twice.
+    impl EndorsedRequestIntent {
+        /// The `attach_group_to_wallet` variant ([`AttachGroupToWalletIntent`], `type: "attach_group_to_wallet"`) from its builder, with the tag set here: the builder's own `type_` need not be set (a value set there is replaced).
+        pub fn attach_group_to_wallet(
+            value: builder::AttachGroupToWalletIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                AttachGroupToWalletIntent,
+            >::try_into(value.type_(AttachGroupToWalletIntentType::AttachGroupToWallet))
+                .map(Self::AttachGroupToWalletIntent)
+        }
+        /// The `detach_group_from_wallet` variant ([`DetachGroupFromWalletIntent`], `type: "detach_group_from_wallet"`) from its builder, with the tag set here: the builder's own `type_` need not be set (a value set there is replaced).
+        pub fn detach_group_from_wallet(
+            value: builder::DetachGroupFromWalletIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                DetachGroupFromWalletIntent,
+            >::try_into(
+                    value.type_(DetachGroupFromWalletIntentType::DetachGroupFromWallet),
+                )
+                .map(Self::DetachGroupFromWalletIntent)
+        }
+        /// The `attach_policy_to_wallet` variant ([`AttachPolicyToWalletIntent`], `type: "attach_policy_to_wallet"`) from its builder, with the tag set here: the builder's own `type_` need not be set (a value set there is replaced).
+        pub fn attach_policy_to_wallet(
+            value: builder::AttachPolicyToWalletIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                AttachPolicyToWalletIntent,
+            >::try_into(
+                    value.type_(AttachPolicyToWalletIntentType::AttachPolicyToWallet),
+                )
+                .map(Self::AttachPolicyToWalletIntent)
+        }
+        /// The `detach_policy_from_wallet` variant ([`DetachPolicyFromWalletIntent`], `type: "detach_policy_from_wallet"`) from its builder, with the tag set here: the builder's own `type_` need not be set (a value set there is replaced).
+        pub fn detach_policy_from_wallet(
+            value: builder::DetachPolicyFromWalletIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                DetachPolicyFromWalletIntent,
+            >::try_into(
+                    value.type_(DetachPolicyFromWalletIntentType::DetachPolicyFromWallet),
+                )
+                .map(Self::DetachPolicyFromWalletIntent)
+        }
+        /// The `add_policy_rule` variant ([`AddPolicyRuleIntent`], `type: "add_policy_rule"`) from its builder, with the tag set here: the builder's own `type_` need not be set (a value set there is replaced).
+        pub fn add_policy_rule(
+            value: builder::AddPolicyRuleIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                AddPolicyRuleIntent,
+            >::try_into(value.type_(AddPolicyRuleIntentType::AddPolicyRule))
+                .map(Self::AddPolicyRuleIntent)
+        }
+        /// The `remove_policy_rule` variant ([`RemovePolicyRuleIntent`], `type: "remove_policy_rule"`) from its builder, with the tag set here: the builder's own `type_` need not be set (a value set there is replaced).
+        pub fn remove_policy_rule(
+            value: builder::RemovePolicyRuleIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                RemovePolicyRuleIntent,
+            >::try_into(value.type_(RemovePolicyRuleIntentType::RemovePolicyRule))
+                .map(Self::RemovePolicyRuleIntent)
+        }
+        /// The `update_policy_rule` variant ([`UpdatePolicyRuleIntent`], `type: "update_policy_rule"`) from its builder, with the tag set here: the builder's own `type_` need not be set (a value set there is replaced).
+        pub fn update_policy_rule(
+            value: builder::UpdatePolicyRuleIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                UpdatePolicyRuleIntent,
+            >::try_into(value.type_(UpdatePolicyRuleIntentType::UpdatePolicyRule))
+                .map(Self::UpdatePolicyRuleIntent)
+        }
+        /// The `delete_policy` variant ([`DeletePolicyIntent`], `type: "delete_policy"`) from its builder, with the tag set here: the builder's own `type_` need not be set (a value set there is replaced).
+        pub fn delete_policy(
+            value: builder::DeletePolicyIntent,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                DeletePolicyIntent,
+            >::try_into(value.type_(DeletePolicyIntentType::DeletePolicy))
+                .map(Self::DeletePolicyIntent)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::OneOffTransaction> for TransactionResource {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::OneOffTransaction,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::one_off(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::WalletTransaction> for TransactionResource {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::WalletTransaction,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::wallet(value)
+        }
+    }
+    /// Builds the variant with its tag set (see the union's constructor of the same
+    /// variant), so an operation's `.body(..)` takes the variant's builder.
+    impl ::std::convert::TryFrom<builder::Transaction> for TransactionResource {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: builder::Transaction,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            Self::auto_account(value)
+        }
+    }
+    /// One constructor per tagged variant: the tag is set from the choice of
+    /// constructor, never twice.
+    impl TransactionResource {
+        /// The `one_off` variant ([`OneOffTransaction`], `resource_type: "one_off"`) from its builder, with the tag set here: the builder's own `resource_type` need not be set (a value set there is replaced).
+        pub fn one_off(
+            value: builder::OneOffTransaction,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                OneOffTransaction,
+            >::try_into(value.resource_type(OneOffTransactionResourceType::OneOff))
+                .map(Self::OneOffTransaction)
+        }
+        /// The `wallet` variant ([`WalletTransaction`], `resource_type: "wallet"`) from its builder, with the tag set here: the builder's own `resource_type` need not be set (a value set there is replaced).
+        pub fn wallet(
+            value: builder::WalletTransaction,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                WalletTransaction,
+            >::try_into(value.resource_type(WalletTransactionResourceType::Wallet))
+                .map(Self::WalletTransaction)
+        }
+        /// The `auto_account` variant ([`Transaction`], `resource_type: "auto_account"`) from its builder, with the tag set here: the builder's own `resource_type` need not be set (a value set there is replaced).
+        pub fn auto_account(
+            value: builder::Transaction,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            ::std::convert::TryInto::<
+                Transaction,
+            >::try_into(value.resource_type(TransactionResourceTypeTag::AutoAccount))
+                .map(Self::Transaction)
+        }
+    }
     impl AccountType {
         /// The wire value.
         pub fn as_str(&self) -> &str {
@@ -46533,120 +47057,6 @@ pub mod types {
             Ok(Self::from(value))
         }
     }
-    impl FiatIbanDestinationRequestDestinationType {
-        /// The wire value.
-        pub fn as_str(&self) -> &str {
-            match self {
-                Self::FiatIban => "fiat_iban",
-                Self::Unknown(value) => value.as_str(),
-            }
-        }
-        /// True for a value this version of the spec does not list.
-        pub fn is_unknown(&self) -> bool {
-            matches!(self, Self::Unknown(_))
-        }
-    }
-    impl ::std::cmp::Ord for FiatIbanDestinationRequestDestinationType {
-        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
-            self.as_str().cmp(other.as_str())
-        }
-    }
-    impl ::std::cmp::PartialOrd for FiatIbanDestinationRequestDestinationType {
-        fn partial_cmp(
-            &self,
-            other: &Self,
-        ) -> ::std::option::Option<::std::cmp::Ordering> {
-            Some(::std::cmp::Ord::cmp(self, other))
-        }
-    }
-    impl ::std::fmt::Display for FiatIbanDestinationRequestDestinationType {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            f.write_str(self.as_str())
-        }
-    }
-    impl ::std::convert::From<&str> for FiatIbanDestinationRequestDestinationType {
-        fn from(value: &str) -> Self {
-            match value {
-                "fiat_iban" => Self::FiatIban,
-                other => Self::Unknown(other.to_string()),
-            }
-        }
-    }
-    impl ::std::convert::From<::std::string::String>
-    for FiatIbanDestinationRequestDestinationType {
-        fn from(value: ::std::string::String) -> Self {
-            Self::from(value.as_str())
-        }
-    }
-    impl ::std::convert::From<&::std::string::String>
-    for FiatIbanDestinationRequestDestinationType {
-        fn from(value: &::std::string::String) -> Self {
-            Self::from(value.as_str())
-        }
-    }
-    impl ::std::str::FromStr for FiatIbanDestinationRequestDestinationType {
-        type Err = ::std::convert::Infallible;
-        fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-            Ok(Self::from(value))
-        }
-    }
-    impl FiatIbanDestinationResponseDestinationType {
-        /// The wire value.
-        pub fn as_str(&self) -> &str {
-            match self {
-                Self::FiatIban => "fiat_iban",
-                Self::Unknown(value) => value.as_str(),
-            }
-        }
-        /// True for a value this version of the spec does not list.
-        pub fn is_unknown(&self) -> bool {
-            matches!(self, Self::Unknown(_))
-        }
-    }
-    impl ::std::cmp::Ord for FiatIbanDestinationResponseDestinationType {
-        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
-            self.as_str().cmp(other.as_str())
-        }
-    }
-    impl ::std::cmp::PartialOrd for FiatIbanDestinationResponseDestinationType {
-        fn partial_cmp(
-            &self,
-            other: &Self,
-        ) -> ::std::option::Option<::std::cmp::Ordering> {
-            Some(::std::cmp::Ord::cmp(self, other))
-        }
-    }
-    impl ::std::fmt::Display for FiatIbanDestinationResponseDestinationType {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            f.write_str(self.as_str())
-        }
-    }
-    impl ::std::convert::From<&str> for FiatIbanDestinationResponseDestinationType {
-        fn from(value: &str) -> Self {
-            match value {
-                "fiat_iban" => Self::FiatIban,
-                other => Self::Unknown(other.to_string()),
-            }
-        }
-    }
-    impl ::std::convert::From<::std::string::String>
-    for FiatIbanDestinationResponseDestinationType {
-        fn from(value: ::std::string::String) -> Self {
-            Self::from(value.as_str())
-        }
-    }
-    impl ::std::convert::From<&::std::string::String>
-    for FiatIbanDestinationResponseDestinationType {
-        fn from(value: &::std::string::String) -> Self {
-            Self::from(value.as_str())
-        }
-    }
-    impl ::std::str::FromStr for FiatIbanDestinationResponseDestinationType {
-        type Err = ::std::convert::Infallible;
-        fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-            Ok(Self::from(value))
-        }
-    }
     impl FiatUsDestinationRequestAccountType {
         /// The wire value.
         pub fn as_str(&self) -> &str {
@@ -46706,63 +47116,6 @@ pub mod types {
             Ok(Self::from(value))
         }
     }
-    impl FiatUsDestinationRequestDestinationType {
-        /// The wire value.
-        pub fn as_str(&self) -> &str {
-            match self {
-                Self::FiatUs => "fiat_us",
-                Self::Unknown(value) => value.as_str(),
-            }
-        }
-        /// True for a value this version of the spec does not list.
-        pub fn is_unknown(&self) -> bool {
-            matches!(self, Self::Unknown(_))
-        }
-    }
-    impl ::std::cmp::Ord for FiatUsDestinationRequestDestinationType {
-        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
-            self.as_str().cmp(other.as_str())
-        }
-    }
-    impl ::std::cmp::PartialOrd for FiatUsDestinationRequestDestinationType {
-        fn partial_cmp(
-            &self,
-            other: &Self,
-        ) -> ::std::option::Option<::std::cmp::Ordering> {
-            Some(::std::cmp::Ord::cmp(self, other))
-        }
-    }
-    impl ::std::fmt::Display for FiatUsDestinationRequestDestinationType {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            f.write_str(self.as_str())
-        }
-    }
-    impl ::std::convert::From<&str> for FiatUsDestinationRequestDestinationType {
-        fn from(value: &str) -> Self {
-            match value {
-                "fiat_us" => Self::FiatUs,
-                other => Self::Unknown(other.to_string()),
-            }
-        }
-    }
-    impl ::std::convert::From<::std::string::String>
-    for FiatUsDestinationRequestDestinationType {
-        fn from(value: ::std::string::String) -> Self {
-            Self::from(value.as_str())
-        }
-    }
-    impl ::std::convert::From<&::std::string::String>
-    for FiatUsDestinationRequestDestinationType {
-        fn from(value: &::std::string::String) -> Self {
-            Self::from(value.as_str())
-        }
-    }
-    impl ::std::str::FromStr for FiatUsDestinationRequestDestinationType {
-        type Err = ::std::convert::Infallible;
-        fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-            Ok(Self::from(value))
-        }
-    }
     impl FiatUsDestinationResponseAccountType {
         /// The wire value.
         pub fn as_str(&self) -> &str {
@@ -46817,63 +47170,6 @@ pub mod types {
         }
     }
     impl ::std::str::FromStr for FiatUsDestinationResponseAccountType {
-        type Err = ::std::convert::Infallible;
-        fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-            Ok(Self::from(value))
-        }
-    }
-    impl FiatUsDestinationResponseDestinationType {
-        /// The wire value.
-        pub fn as_str(&self) -> &str {
-            match self {
-                Self::FiatUs => "fiat_us",
-                Self::Unknown(value) => value.as_str(),
-            }
-        }
-        /// True for a value this version of the spec does not list.
-        pub fn is_unknown(&self) -> bool {
-            matches!(self, Self::Unknown(_))
-        }
-    }
-    impl ::std::cmp::Ord for FiatUsDestinationResponseDestinationType {
-        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
-            self.as_str().cmp(other.as_str())
-        }
-    }
-    impl ::std::cmp::PartialOrd for FiatUsDestinationResponseDestinationType {
-        fn partial_cmp(
-            &self,
-            other: &Self,
-        ) -> ::std::option::Option<::std::cmp::Ordering> {
-            Some(::std::cmp::Ord::cmp(self, other))
-        }
-    }
-    impl ::std::fmt::Display for FiatUsDestinationResponseDestinationType {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            f.write_str(self.as_str())
-        }
-    }
-    impl ::std::convert::From<&str> for FiatUsDestinationResponseDestinationType {
-        fn from(value: &str) -> Self {
-            match value {
-                "fiat_us" => Self::FiatUs,
-                other => Self::Unknown(other.to_string()),
-            }
-        }
-    }
-    impl ::std::convert::From<::std::string::String>
-    for FiatUsDestinationResponseDestinationType {
-        fn from(value: ::std::string::String) -> Self {
-            Self::from(value.as_str())
-        }
-    }
-    impl ::std::convert::From<&::std::string::String>
-    for FiatUsDestinationResponseDestinationType {
-        fn from(value: &::std::string::String) -> Self {
-            Self::from(value.as_str())
-        }
-    }
-    impl ::std::str::FromStr for FiatUsDestinationResponseDestinationType {
         type Err = ::std::convert::Infallible;
         fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
             Ok(Self::from(value))

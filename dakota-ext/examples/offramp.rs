@@ -8,7 +8,7 @@
 //! 2. `POST /customers/{customer_id}/recipients` (createRecipient): the payee, "Andes Coffee
 //!    Exporters SAS".
 //! 3. `POST /recipients/{recipient_id}/destinations` (createDestination): the payee's US bank
-//!    account, a `DestinationRequestUnion::FiatUsDestinationRequest`.
+//!    account, `DestinationRequestUnion::fiat_us(..)` (the constructor sets `destination_type`).
 //! 4. `POST /accounts` (createAccount): an offramp account; USDC sent on Base to its deposit
 //!    address arrives as USD over ACH at that bank account.
 //! 5. `POST /transactions` (createTransaction): a one-off payout of 1,250.00 USD to the same
@@ -73,7 +73,6 @@ fn us_bank_account() -> Result<types::DestinationRequestUnion, BoxError> {
         .postal_code(Some("94105".to_string()))
         .country("US");
     let account = types::FiatUsDestinationRequest::builder()
-        .destination_type(types::FiatUsDestinationRequestDestinationType::FiatUs)
         .name("Andes operating account (US)")
         .aba_routing_number("121000358")
         .account_number("004417392210")
@@ -82,9 +81,7 @@ fn us_bank_account() -> Result<types::DestinationRequestUnion, BoxError> {
         .account_holder_address(Some(holder_address.try_into()?))
         .bank_name("Bank of America")
         .bank_address(Some(bank_address.try_into()?));
-    Ok(types::DestinationRequestUnion::FiatUsDestinationRequest(
-        account.try_into()?,
-    ))
+    Ok(types::DestinationRequestUnion::fiat_us(account)?)
 }
 
 fn offramp_account(destination: types::Ksuid) -> Result<types::AccountCreateRequest, BoxError> {

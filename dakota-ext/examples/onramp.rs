@@ -8,7 +8,7 @@
 //! 2. `POST /customers/{customer_id}/recipients` (createRecipient): the customer itself as the
 //!    holder of the receiving wallet (every destination belongs to a recipient).
 //! 3. `POST /recipients/{recipient_id}/destinations` (createDestination): the wallet, a
-//!    `DestinationRequestUnion::CryptoDestinationRequest` on `base-mainnet`.
+//!    `DestinationRequestUnion::crypto(..)` on `base-mainnet`.
 //! 4. `POST /accounts` (createAccount): an onramp account; USD paid by ACH or wire into its
 //!    bank account arrives as USDC at the wallet.
 //! 5. An ACH payment of 5,000.00 USD into that bank account (against the sandbox:
@@ -58,13 +58,10 @@ fn wallet_holder() -> Result<types::RecipientRequest, BoxError> {
 
 fn wallet() -> Result<types::DestinationRequestUnion, BoxError> {
     let wallet = types::CryptoDestinationRequest::builder()
-        .destination_type(types::CryptoDestinationRequestDestinationType::Crypto)
         .name("Harbor & Pine treasury (Base)")
         .crypto_address("0xb81d59858f0d4df6a80f543b809771f084441517")
         .network_id(Some(types::NetworkId::BaseMainnet));
-    Ok(types::DestinationRequestUnion::CryptoDestinationRequest(
-        wallet.try_into()?,
-    ))
+    Ok(types::DestinationRequestUnion::crypto(wallet)?)
 }
 
 fn onramp_account(destination: types::Ksuid) -> Result<types::AccountCreateRequest, BoxError> {

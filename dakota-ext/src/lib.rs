@@ -50,3 +50,10 @@ pub use chrono::{self, DateTime, Utc};
 pub use reqwest;
 pub use secrecy::{self, SecretString};
 pub use url::{self, Url};
+
+/// The README's Rust code blocks, compiled (and run where they need no server) as doctests of
+/// this crate: `cargo test -p dakota-ext --doc`, with `--all-features` for the blocks that use
+/// the `axum` and `redis` features.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

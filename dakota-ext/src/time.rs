@@ -5,7 +5,7 @@
 //! never a wrap-around or a panic.
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 
 /// A timestamp outside what the conversion can represent.
@@ -113,43 +113,27 @@ pub fn from_seconds(secs: i64) -> Result<DateTime<Utc>, TimeError> {
 }
 
 /// Serde adapter: a `DateTime<Utc>` field stored as Unix nanoseconds
-/// (`#[serde(with = "dakota_ext::time::nanos")]`).
-pub mod nanos {
-    use super::*;
-
-    /// Serialize as an integer of nanoseconds.
-    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        UnixNanos::from_datetime(*t)
-            .map_err(serde::ser::Error::custom)?
-            .serialize(s)
-    }
-
-    /// Deserialize from an integer of nanoseconds.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        UnixNanos::deserialize(d)?
-            .to_datetime()
-            .map_err(serde::de::Error::custom)
-    }
-}
+/// (`#[serde(with = "dakota_ext::time::nanos")]`). It is chrono's own
+/// [`chrono::serde::ts_nanoseconds`]: every `i64` of nanoseconds is a valid time, and a time
+/// outside ±292 years of 1970 (the `i64` range) fails to serialize.
+pub use chrono::serde::ts_nanoseconds as nanos;
 
 /// Serde adapter: a `DateTime<Utc>` field stored as Unix seconds
 /// (`#[serde(with = "dakota_ext::time::seconds")]`).
 pub mod seconds {
     use super::*;
 
-    /// Serialize as an integer of seconds (sub-second parts are an error, not truncated).
+    /// Serialize as an integer of seconds. A sub-second part is an error, not truncated (which
+    /// is why this is not chrono's `ts_seconds::serialize`: it drops the fraction silently).
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         UnixSeconds::from_datetime(*t)
             .map_err(serde::ser::Error::custom)?
             .serialize(s)
     }
 
-    /// Deserialize from an integer of seconds.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        UnixSeconds::deserialize(d)?
-            .to_datetime()
-            .map_err(serde::de::Error::custom)
-    }
+    /// Deserialize from an integer of seconds: chrono's own `ts_seconds::deserialize` (a value
+    /// chrono cannot represent is an error naming it).
+    pub use chrono::serde::ts_seconds::deserialize;
 }
 
 #[cfg(test)]
@@ -194,7 +178,7 @@ mod tests {
         }
         let e =
             serde_json::from_str::<S>(r#"{"at": 9223372036854775807}"#).expect_err("out of range");
-        assert!(e.to_string().contains("out of range"), "{e}");
+        assert!(e.to_string().contains("9223372036854775807"), "{e}");
         assert!(serde_json::from_str::<S>(r#"{"at": "soon"}"#).is_err());
     }
 
@@ -219,6 +203,20 @@ mod tests {
             struct N { #[serde(with = "nanos")] at: DateTime<Utc> }
             let v: N = serde_json::from_value(serde_json::json!({ "at": n })).expect("decodes");
             prop_assert_eq!(serde_json::to_value(&v).expect("encodes"), serde_json::json!({ "at": n }));
+        }
+
+        #[test]
+        fn seconds_adapter_round_trips_and_refuses_fractions(s in -8_000_000_000_000i64..8_000_000_000_000i64, frac in 1u32..1_000_000_000) {
+            #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+            struct S { #[serde(with = "seconds")] at: DateTime<Utc> }
+            match serde_json::from_value::<S>(serde_json::json!({ "at": s })) {
+                Ok(v) => {
+                    prop_assert_eq!(serde_json::to_value(&v).expect("encodes"), serde_json::json!({ "at": s }));
+                    let fractional = S { at: v.at + chrono::Duration::nanoseconds(i64::from(frac)) };
+                    prop_assert!(serde_json::to_value(&fractional).is_err());
+                }
+                Err(e) => prop_assert!(UnixSeconds(s).to_datetime().is_err(), "{}", e),
+            }
         }
     }
 }

@@ -12,6 +12,9 @@ use std::time::Duration;
 const KEY: &str = "sk_test_very_secret_value_123";
 
 fn client(url: &str, retry: RetryPolicy) -> Dakota {
+    // dakota-ext's default `rustls` feature builds reqwest with `rustls-no-provider`: a client
+    // built here, outside dakota-ext, needs a process-wide provider or `build()` panics.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Dakota::builder()
         .base_url(url)
         .expect("url")

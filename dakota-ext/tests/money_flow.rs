@@ -6,7 +6,7 @@ use std::num::NonZeroU64;
 use std::time::Duration;
 
 use dakota_api::types;
-use dakota_ext::Dakota;
+use dakota_ext::{Dakota, SendWith as _};
 use dakota_sandbox::Sandbox;
 
 fn id_of(v: &serde_json::Value) -> String {
@@ -42,42 +42,29 @@ async fn recipient_destination_account_transaction_events() {
         .into_inner();
 
     // 1. Recipient.
-    let recipient: types::RecipientRequest = types::RecipientRequest::builder()
-        .name("Andes Coffee Exporters SAS")
-        .try_into()
-        .expect("request");
-    let recipient = dakota
-        .call(
-            api.create_recipient()
-                .customer_id(customer.id)
-                .body(recipient)
-                .send(),
-        )
+    let recipient = api
+        .create_recipient()
+        .customer_id(customer.id)
+        .body(types::RecipientRequest::builder().name("Andes Coffee Exporters SAS"))
+        .send_with(&dakota)
         .await
         .expect("createRecipient")
         .into_inner();
     assert_eq!(recipient.status.to_string(), "unused");
 
-    // 2. US bank destination.
-    let bank: types::FiatUsDestinationRequest = types::FiatUsDestinationRequest::builder()
-        .destination_type(types::FiatUsDestinationRequestDestinationType::FiatUs)
+    // 2. US bank destination: the variant's builder converts into the union with its tag set.
+    let bank = types::FiatUsDestinationRequest::builder()
         .name("Andes operating account")
         .aba_routing_number("121000358")
         .account_number("004417392210")
         .account_type(types::FiatUsDestinationRequestAccountType::Checking)
         .account_holder_name("Andes Coffee Exporters SAS")
-        .bank_name("Bank of America")
-        .try_into()
-        .expect("request");
-    let destination = dakota
-        .call(
-            api.create_destination()
-                .recipient_id(recipient.id)
-                .body(types::DestinationRequestUnion::FiatUsDestinationRequest(
-                    bank,
-                ))
-                .send(),
-        )
+        .bank_name("Bank of America");
+    let destination = api
+        .create_destination()
+        .recipient_id(recipient.id)
+        .body(bank)
+        .send_with(&dakota)
         .await
         .expect("createDestination")
         .into_inner();

@@ -117,6 +117,10 @@ async fn sleep_opt(d: Option<Duration>) {
 }
 
 async fn run(state: SandboxState) {
+    // Without a process-wide provider, a reqwest built with `rustls-no-provider` (what
+    // dakota-ext's default feature asks for) panics in `build()`. An already installed
+    // provider is kept.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = match reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("dakota-sandbox/", env!("CARGO_PKG_VERSION")))

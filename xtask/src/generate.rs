@@ -3,6 +3,7 @@
 use crate::normalize::{self, Change};
 use crate::open_enums;
 use crate::stable;
+use crate::union_constructors::{self, Constructor};
 use anyhow::{anyhow, Context, Result};
 use heck::ToUpperCamelCase;
 use progenitor_impl::{
@@ -29,6 +30,8 @@ pub struct Generated {
     pub opened_unions: BTreeSet<String>,
     /// Types marked `#[non_exhaustive]` (semver-stable under spec growth).
     pub non_exhaustive: stable::Marked,
+    /// Constructors given to tagged unions (the tag set once, see [`union_constructors`]).
+    pub union_constructors: Vec<Constructor>,
     /// The normalized spec that was fed to progenitor.
     pub normalized: Value,
     /// The text of `mock.rs`: progenitor's typed httpmock helpers for every generated
@@ -263,21 +266,25 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
     };
 
     let mut file: syn::File = syn::parse2(tokens).context("progenitor produced unparsable code")?;
+    // The rule lists schema names; typify names the types in upper camel case
+    // (`FiatUSDestinationRequestDestinationType` is `FiatUsDestinationRequestDestinationType`).
     let closed: BTreeSet<String> = spec
         .get(normalize::CLOSED_ENUMS_KEY)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .map(str::to_string)
+        .map(str::to_upper_camel_case)
         .collect();
     let mut opened = BTreeSet::new();
     let mut opened_unions = BTreeSet::new();
     let mut non_exhaustive = stable::Marked::default();
+    let mut constructors = Vec::new();
     for item in file.items.iter_mut() {
         if let syn::Item::Mod(m) = item {
             if m.ident == "types" {
                 if let Some((_, items)) = m.content.as_mut() {
+                    constructors = union_constructors::union_constructors(items);
                     opened = open_enums::open_enums(items, &closed);
                     opened_unions = open_enums::open_unions(items);
                     non_exhaustive = stable::non_exhaustive(items);
@@ -318,6 +325,7 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
         opened_enums: opened,
         opened_unions,
         non_exhaustive,
+        union_constructors: constructors,
         normalized: spec,
         mock,
     })
@@ -776,6 +784,28 @@ mod tests {
             .contains("Result<ResponseValue<ByteStream>, Error<types::Problem>>"));
         assert!(g.code.contains("pub enum PutThingSuccessBody"));
         assert!(g.code.contains("Error<types::SubmitThingErrorBody>"));
+        // Every tagged union gets its constructors; the variant told apart by shape (`Send`)
+        // none. Tag enums stay closed whatever the case of the variant's name.
+        let ctors: Vec<(&str, &str)> = g
+            .union_constructors
+            .iter()
+            .map(|c| (c.union.as_str(), c.name.as_str()))
+            .collect();
+        assert_eq!(
+            ctors,
+            [
+                ("ActionIntent", "attach"),
+                ("ActionIntent", "detach"),
+                ("PayeeUnion", "bank"),
+                ("PayeeUnion", "wallet"),
+                ("Transfer", "ach"),
+                ("Transfer", "self_transfer"),
+                ("Transfer", "fps_transfer"),
+                ("Transfer", "default_transfer"),
+            ]
+        );
+        assert!(!g.opened_enums.contains("AchTransferRail"));
+        assert!(g.opened_enums.contains("PayeeBaseKind"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod open_enums;
 pub mod stable;
 pub mod surface;
 pub mod synthetic;
+pub mod union_constructors;
 pub mod workspace;
 
 pub use generate::{generate, Generated};

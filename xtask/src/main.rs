@@ -292,7 +292,7 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
     }
     eprintln!(
         "normalized {spec_name}: {} change(s) [{}]; {} enum(s) and {} union(s) made forward-compatible; \
-         {} struct(s) and {} enum(s) #[non_exhaustive]",
+         {} struct(s) and {} enum(s) #[non_exhaustive]; {} tagged-union constructor(s)",
         g.changes.len(),
         per_rule
             .iter()
@@ -302,7 +302,8 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
         g.opened_enums.len(),
         g.opened_unions.len(),
         g.non_exhaustive.structs.len(),
-        g.non_exhaustive.enums.len()
+        g.non_exhaustive.enums.len(),
+        g.union_constructors.len()
     );
     if verbose {
         for c in &g.changes {

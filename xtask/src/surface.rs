@@ -199,6 +199,31 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
         }
     }
 
+    // Constructors of tagged unions (`fn fiat_us(builder::FiatUsDestinationRequest)`): the
+    // inherent associated functions that take a builder.
+    let mut constructors: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for item in &types_items {
+        let syn::Item::Impl(im) = item else { continue };
+        if im.trait_.is_some() {
+            continue;
+        }
+        for f in im.items.iter().filter_map(|i| match i {
+            syn::ImplItem::Fn(f) => Some(f),
+            _ => None,
+        }) {
+            let [syn::FnArg::Typed(arg)] = f.sig.inputs.iter().collect::<Vec<_>>()[..] else {
+                continue;
+            };
+            let ty = &arg.ty;
+            if quote!(#ty).to_string().starts_with("builder ::") {
+                constructors
+                    .entry(type_str(&im.self_ty))
+                    .or_default()
+                    .push(format!("fn {}({})", f.sig.ident, type_str(&arg.ty)));
+            }
+        }
+    }
+
     let mut types: Vec<(String, String)> = Vec::new();
     for item in &types_items {
         match item {
@@ -244,6 +269,9 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
                             let _ = write!(t, "\n  {wire}({})", parts.join(", "));
                         }
                     }
+                }
+                for c in constructors.get(&e.ident.to_string()).into_iter().flatten() {
+                    let _ = write!(t, "\n  {c}");
                 }
                 types.push((e.ident.to_string(), t));
             }

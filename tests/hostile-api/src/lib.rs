@@ -158,4 +158,68 @@ mod tests {
             ("4", Some("h"))
         );
     }
+
+    /// `union_constructors`: the tag is set once, by the constructor (or by converting the
+    /// variant's builder), and the result is the variant a reader picks for the same JSON.
+    #[test]
+    fn tagged_union_constructors_set_the_tag_once() {
+        let p = PayeeUnion::wallet(WalletPayee::builder().address("0xabc")).expect("wallet");
+        assert_eq!(
+            serde_json::to_value(&p).expect("serialize"),
+            serde_json::json!({"kind": "wallet", "address": "0xabc"})
+        );
+        // The builder converts into the union the same way (what `.body(builder)` does).
+        let p: PayeeUnion = BankPayee::builder().iban("DE00").try_into().expect("bank");
+        let json = serde_json::to_value(&p).expect("serialize");
+        assert_eq!(json, serde_json::json!({"kind": "bank", "iban": "DE00"}));
+        assert!(matches!(
+            serde_json::from_value::<PayeeUnion>(json).expect("reads back"),
+            PayeeUnion::BankPayee(_)
+        ));
+        // A missing required field is an error naming it, never a panic.
+        let err = PayeeUnion::bank(BankPayee::builder()).expect_err("no iban");
+        assert!(err.to_string().contains("iban"), "{err}");
+        // The tag on the variant's builder is replaced by the constructor's.
+        let i = ActionIntent::detach(Detach::builder().group("g").type_(DetachType::Detach))
+            .expect("detach");
+        assert!(matches!(i, ActionIntent::Detach(_)), "{i:?}");
+    }
+
+    /// Tag values that make no usable name (a keyword, a leading digit, a trait method) give
+    /// constructors named after the variant; an acronym in a variant's name keeps its tag enum
+    /// closed (typify writes `AchTransferRail` for `ACHTransferRail`).
+    #[test]
+    fn constructor_names_fall_back_to_the_variant() {
+        let cases = [
+            (
+                Transfer::ach(AchTransfer::builder().routing_number("021")),
+                "ach",
+            ),
+            (
+                Transfer::self_transfer(SelfTransfer::builder().account("a")),
+                "self",
+            ),
+            (
+                Transfer::fps_transfer(FpsTransfer::builder().sort_code("40")),
+                "24x7",
+            ),
+            (
+                Transfer::default_transfer(DefaultTransfer::builder()),
+                "default",
+            ),
+        ];
+        for (made, rail) in cases {
+            let json = serde_json::to_value(made.expect("builds")).expect("serialize");
+            assert_eq!(json["rail"], rail, "{json}");
+        }
+        // `Transfer::from` is still the `From` impl, not shadowed by a constructor.
+        let d: DefaultTransfer = DefaultTransfer::builder()
+            .rail(DefaultTransferRail::Default)
+            .try_into()
+            .expect("default transfer");
+        let t = Transfer::from(d);
+        assert!(matches!(t, Transfer::DefaultTransfer(_)));
+        // Closed: an unlisted rail is not an `AchTransferRail`.
+        assert!(serde_json::from_str::<AchTransferRail>(r#""wire""#).is_err());
+    }
 }
