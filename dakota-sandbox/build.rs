@@ -72,8 +72,9 @@ fn main() {
 /// Schema keywords the sandbox's shape check reads (`src/pipeline/shape.rs`); the rest
 /// (prose, examples, formats, patterns, enums: checked by the generated types and handlers)
 /// is left out to keep the embedded table small.
-const SHAPE_KEYWORDS: [&str; 11] = [
+const SHAPE_KEYWORDS: [&str; 12] = [
     "$ref",
+    "discriminator",
     "type",
     "nullable",
     "properties",

@@ -537,6 +537,39 @@ async fn request_schemas_are_enforced_exactly() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
 
+    // Within a discriminated union, the branch `destination_type` names is the one checked.
+    let payer = api.create_customer("Payer Corp", "business").await;
+    let recipient = api
+        .post(
+            &format!(
+                "/customers/{}/recipients",
+                payer["id"].as_str().expect("id")
+            ),
+            &json!({"name": "Payee"}),
+        )
+        .await;
+    assert_eq!(
+        recipient.status,
+        StatusCode::CREATED,
+        "{:?}",
+        recipient.json()
+    );
+    let address =
+        json!({"street1": "1 Rue", "city": "Paris", "country": "FR", "postal_code": null});
+    let r = api
+        .post(
+            &format!(
+                "/recipients/{}/destinations",
+                recipient.json()["id"].as_str().expect("id")
+            ),
+            &json!({"destination_type": "fiat_iban", "name": "EUR", "iban": "FR1420041010050500013M02606",
+                    "bic": "BNPAFRPP", "account_holder_name": "Payee", "bank_name": "BNP",
+                    "bank_address": address, "capabilities": ["sepa"]}),
+        )
+        .await;
+    assert_eq!(r.problem(400)["errors"][0]["code"], "invalid_type");
+    assert_eq!(r.error_fields(), vec!["bank_address.postal_code"]);
+
     // An empty filter: refused where the schema needs a value (an enum, a KSUID), ignored
     // where any string is allowed.
     let r = api

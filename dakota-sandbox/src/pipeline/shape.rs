@@ -129,6 +129,22 @@ fn takes_null(s: &Value, depth: usize) -> bool {
     all("allOf") && any("oneOf") && any("anyOf")
 }
 
+/// The branch of `branches` the discriminator of `s` picks for `v` (through its `mapping`, else
+/// by component name), if it has one and `v` names one.
+fn discriminated<'a>(v: &Value, s: &'a Value, branches: &'a [Value]) -> Option<&'a Value> {
+    let d = s.get("discriminator")?;
+    let tag = v.get(d.get("propertyName")?.as_str()?)?.as_str()?;
+    let target = d
+        .get("mapping")
+        .and_then(|m| m.get(tag))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("#/components/schemas/{tag}"));
+    branches
+        .iter()
+        .find(|b| b.get("$ref").and_then(Value::as_str) == Some(target.as_str()))
+}
+
 fn walk(v: &Value, s: &Value, path: &str, depth: usize, out: &mut Vec<FieldError>) {
     if depth > MAX_DEPTH || out.len() >= MAX_FINDINGS {
         return;
@@ -156,6 +172,11 @@ fn walk(v: &Value, s: &Value, path: &str, depth: usize, out: &mut Vec<FieldError
         let Some(branches) = s.get(k).and_then(Value::as_array) else {
             continue;
         };
+        // A discriminator names the one branch that applies.
+        if let Some(branch) = discriminated(v, s, branches) {
+            walk(v, branch, path, depth + 1, out);
+            continue;
+        }
         let mut fewest: Option<Vec<FieldError>> = None;
         for b in branches {
             let mut found = Vec::new();
@@ -242,6 +263,17 @@ mod tests {
         assert_eq!(fields("createApplicationDocument", doc), ["description"]);
         let edd = json!({"account_usage_description": "x", "last_audit_date": null});
         assert!(fields("createOrUpdateEDD", edd).is_empty());
+    }
+
+    #[test]
+    fn a_discriminator_picks_the_branch() {
+        let iban = json!({"destination_type": "fiat_iban", "bank_address": {"postal_code": null}});
+        assert_eq!(
+            fields("createDestination", iban),
+            ["bank_address.postal_code"]
+        );
+        let crypto = json!({"destination_type": "crypto", "bank_address": {"postal_code": null}});
+        assert!(fields("createDestination", crypto).is_empty());
     }
 
     #[test]
