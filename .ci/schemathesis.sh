@@ -9,7 +9,7 @@
 # (positive and negative) and every phase (examples, coverage, fuzzing, stateful), prints the
 # figures per check, stops the sandbox and exits non-zero on any failure.
 #
-# Environment: SCHEMATHESIS_MAX_EXAMPLES (default 20: about 6 min on 2 cores) cases per operation and phase,
+# Environment: SCHEMATHESIS_MAX_EXAMPLES (default 20: about 2 to 3 min on 2 cores) cases per operation and phase,
 # SCHEMATHESIS_SEED (default 1) for a reproducible run, SCHEMATHESIS_VENV to reuse a virtualenv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
