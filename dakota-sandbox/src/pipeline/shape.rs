@@ -218,9 +218,8 @@ fn walk(v: &Value, s: &Value, path: &str, depth: usize, out: &mut Vec<FieldError
             let props = s.get("properties").and_then(Value::as_object);
             let extra = s.get("additionalProperties").filter(|a| a.is_object());
             for (k, x) in m {
-                match props.and_then(|p| p.get(k)).or(extra) {
-                    Some(sub) => walk(x, sub, &child(path, k), depth + 1, out),
-                    None => {}
+                if let Some(sub) = props.and_then(|p| p.get(k)).or(extra) {
+                    walk(x, sub, &child(path, k), depth + 1, out);
                 }
             }
         }
