@@ -147,6 +147,14 @@ async fn main() -> Result<(), Error> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let after = status_bytes("VmRSS:")?;
+    let events = c.get("/events?limit=1").await?["meta"]["total_count"]
+        .as_u64()
+        .unwrap_or_default();
+    let one = c
+        .get(&format!("/transactions/{last}"))
+        .await?
+        .to_string()
+        .len();
     let peak = status_bytes("VmHWM:")?;
     let grown = after.saturating_sub(before) as f64;
     let mib = 1024.0 * 1024.0;
@@ -164,6 +172,11 @@ async fn main() -> Result<(), Error> {
     );
     println!("  peak resident (VmHWM)     {:>8.1} MiB", peak as f64 / mib);
     println!("  growth per transaction    {:>8.0} B", grown / n as f64);
+    println!("  JSON of one transaction   {one:>8} B");
+    println!(
+        "  events stored             {events:>8} ({:.1} per transaction)",
+        events as f64 / (n + 1_000) as f64
+    );
     println!(
         "  growth per 100k           {:>8.1} MiB",
         grown / n as f64 * 100_000.0 / mib
