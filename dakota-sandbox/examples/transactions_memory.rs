@@ -1,7 +1,8 @@
 //! Memory per 100,000 stored transactions in the sandbox's in-memory store.
 //!
 //! `cargo run -p dakota-sandbox --example transactions_memory` (`TRANSACTIONS=n` to change the
-//! count; a release build, `--release`, only makes it faster: record sizes are the same).
+//! count, `WARMUP=n` the transactions created before the first reading; a release build,
+//! `--release`, only makes it faster: record sizes are the same).
 //!
 //! Starts a sandbox in this process (lifecycle timers at zero, so every transaction goes
 //! `pending -> processing -> completed` as it would), creates a customer, a recipient and a US
@@ -11,7 +12,9 @@
 //! it again. The growth covers what a stored transaction costs the sandbox in all: the record,
 //! its events (`transaction.*`), its lifecycle timer entries and the idempotency entry of its
 //! create request (kept 24 hours, like the platform's); the client's own memory is in the same
-//! process but does not grow with the count.
+//! process but does not grow with the count. The event log and the idempotency store keep
+//! 100,000 entries each at most (the oldest go first): past that, with `WARMUP=100000`, the
+//! growth is what the transaction records alone cost.
 
 use std::time::{Duration, Instant};
 
@@ -87,6 +90,10 @@ async fn main() -> Result<(), Error> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let warmup: usize = std::env::var("WARMUP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
     let sandbox = dakota_sandbox::Sandbox::builder()
         .auto_approve_after(Duration::ZERO)
         .transaction_step(Duration::ZERO)
@@ -128,7 +135,7 @@ async fn main() -> Result<(), Error> {
         "source_network_id": "base-mainnet", "source_asset": "USDC",
         "destination_asset": "USD", "amount": "25.00",
     });
-    c.transactions(1_000, &body).await?;
+    c.transactions(warmup, &body).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = status_bytes("VmRSS:")?;
     let started = Instant::now();
@@ -175,7 +182,7 @@ async fn main() -> Result<(), Error> {
     println!("  JSON of one transaction   {one:>8} B");
     println!(
         "  events stored             {events:>8} ({:.1} per transaction)",
-        events as f64 / (n + 1_000) as f64
+        events as f64 / (n + warmup) as f64
     );
     println!(
         "  growth per 100k           {:>8.1} MiB",

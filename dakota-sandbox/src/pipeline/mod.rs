@@ -1,6 +1,7 @@
 //! The HTTP pipeline every request goes through, and what handlers build on: routing against
 //! the spec's path templates ([`routes`]), authentication ([`auth`]), rate limits ([`rate`]),
-//! body limits, idempotency ([`idempotency`]), `X-Sandbox-*` fault injection ([`faults`]),
+//! body limits, request shapes against the spec's schemas ([`shape`]), idempotency
+//! ([`idempotency`]), `X-Sandbox-*` fault injection ([`faults`]),
 //! dispatch to the handler a resource area registered ([`registry`]), and RFC 9457 problem
 //! rendering. Handlers see a [`Call`] and answer a [`Reply`]; this module knows no resource
 //! area (they depend on it, never the other way round).
