@@ -234,6 +234,11 @@ async fn signers_and_groups_lifecycle() {
         .await
         .problem(404);
 
+    // A blank key is a well-formed path parameter that names no signer.
+    Api::send(api.req(Method::DELETE, "/signers/%0B"))
+        .await
+        .problem(404);
+
     // Names are any string (the spec sets no minLength): blank ones are kept as sent.
     let blank = signer(&api, "", &Key::new()).await;
     assert_eq!(blank["name"], "");

@@ -97,12 +97,9 @@ fn key_param(call: &Call<'_>) -> Result<String, ApiError> {
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| ApiError::field("public_key", "invalid_format", "not valid UTF-8"))?;
+    // Any string is a well-formed path parameter; a blank one names no signer.
     if decoded.trim().is_empty() {
-        return Err(ApiError::field(
-            "public_key",
-            "required",
-            "the public key is required",
-        ));
+        return Err(ApiError::not_found("Signer", &decoded));
     }
     Ok(decoded.into_owned())
 }
