@@ -86,6 +86,7 @@ echo "operations (${#ops[@]}): ${ops[*]}"
 # config file pins the path identifiers (and the applicant of simulations) to them.
 "$venv/bin/python" - "$base_url" "$api_key" "$spec" >"$tmp/schemathesis.toml" <<'PY'
 import json
+import re
 import sys
 import urllib.request
 import uuid
@@ -166,24 +167,31 @@ call("POST", f"/customers/{payer['id']}/recipients", {"name": "Conformance Payee
 events = call("GET", "/events?limit=1")
 
 q = json.dumps
-print(f"""[parameters]
-"path.application_id" = {q(biz_app)}
-"path.individual_id" = {q(control["id"])}
-"path.customer_id" = {q(payer["id"])}
-"path.recipient_id" = {q(recipient["id"])}
-"path.destination_id" = {q(bank["id"])}
-"path.account_id" = {q(offramp["id"])}
-"path.transaction_id" = {q(one_off["id"])}
-"path.auto_transaction_id" = {q(autos["data"][0]["id"])}
-"path.simulation_id" = "conformance-ach"
-"path.webhook_target_id" = {q(target["id"])}
-"path.event_id" = {q(events["data"][0]["id"])}
-
-[[operations]]
-include-operation-id = ["updateIndividualApplicationDetails"]
-parameters = {{ "path.application_id" = {q(ind_app)} }}
-
-[[operations]]
+# The path identifiers, pinned per operation. A DELETE of a record is not pinned to the record
+# the other operations read (its own item parameter stays generated, and in the stateful phase
+# it deletes what the linked POST created): once deleted, every later case pinned to it would
+# answer 404, which the stateful checks rightly read as "created resource not found".
+pins = {
+    "application_id": biz_app, "individual_id": control["id"], "customer_id": payer["id"],
+    "recipient_id": recipient["id"], "destination_id": bank["id"], "account_id": offramp["id"],
+    "transaction_id": one_off["id"], "auto_transaction_id": autos["data"][0]["id"],
+    "simulation_id": "conformance-ach", "webhook_target_id": target["id"],
+    "event_id": events["data"][0]["id"],
+}
+overrides = {"updateIndividualApplicationDetails": {"application_id": ind_app}}
+spec = yaml.safe_load(open(spec_path))
+for path, item in spec["paths"].items():
+    names = re.findall(r"{([^}]+)}", path)
+    for method, op in item.items():
+        if not isinstance(op, dict) or "operationId" not in op:
+            continue
+        own = names[-1] if method == "delete" and path.endswith("}") else None
+        chosen = {n: overrides.get(op["operationId"], {}).get(n, pins[n])
+                  for n in names if n in pins and n != own}
+        if chosen:
+            inline = ", ".join(f'"path.{n}" = {q(v)}' for n, v in chosen.items())
+            print(f"[[operations]]\ninclude-operation-id = [{q(op['operationId'])}]\nparameters = {{ {inline} }}\n")
+print(f"""[[operations]]
 include-operation-id = ["simulateOnboarding"]
 parameters = {{ "body.applicant_id" = {q(ind["id"])} }}
 
