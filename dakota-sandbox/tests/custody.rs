@@ -233,6 +233,23 @@ async fn signers_and_groups_lifecycle() {
     Api::send(api.req(Method::DELETE, &format!("/signers/{}", enc(&lonely))))
         .await
         .problem(404);
+
+    // A blank key is a well-formed path parameter that names no signer.
+    Api::send(api.req(Method::DELETE, "/signers/%0B"))
+        .await
+        .problem(404);
+
+    // Names are any string (the spec sets no minLength): blank ones are kept as sent.
+    let blank = signer(&api, "", &Key::new()).await;
+    assert_eq!(blank["name"], "");
+    let blank_group = group(&api, " ", &[&c]).await;
+    let got = ok(
+        &api.get(&format!("/signer-groups/{blank_group}")).await,
+        200,
+    );
+    assert_eq!(got["name"], " ");
+    let w = wallet(&api, "", &[&blank_group], &[]).await;
+    assert_eq!(w["name"], "");
 }
 
 #[tokio::test]

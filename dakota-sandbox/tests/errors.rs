@@ -460,3 +460,174 @@ async fn sandbox_stops_when_dropped() {
         .await;
     assert!(r.is_err(), "server is gone");
 }
+
+/// The request schema is the rule, no more and no less: strings without a `minLength` may be
+/// blank, documented-only rules aside nothing else is refused; `minItems`, non-nullable fields
+/// and filters that need a value are refused with a 400 naming the field (findings of the
+/// Schemathesis run in CI, negative and positive modes).
+#[tokio::test]
+async fn request_schemas_are_enforced_exactly() {
+    let api = Api::start(fast()).await;
+    let c = api
+        .create_customer_with(
+            "Schema Corp",
+            "business",
+            &[("X-Sandbox-Skip-Auto-Approval", "true")],
+        )
+        .await;
+    let app = c["application_id"].as_str().expect("app").to_owned();
+    let added = api
+        .post(
+            &format!("/applications/{app}/associated-individuals"),
+            &common::person("Grace", "Hopper", &["control_person"]),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.json());
+    let ind = added.json()["id"].as_str().expect("id").to_owned();
+    let path = format!("/applications/{app}/associated-individuals/{ind}");
+
+    // Blank names and address lines: the schema sets no minLength.
+    let mut p = common::person("Grace", "Hopper", &["control_person"]);
+    p["name"] = json!({"first": "", "middle": "", "last": " "});
+    p["address"]["street1"] = json!("");
+    p["address"]["city"] = json!("");
+    let r = api.put(&path, &p).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    let mut b = common::business();
+    b["legal_name"] = json!("");
+    let r = api
+        .put(&format!("/applications/{app}/business-details"), &b)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+
+    // minItems 1 holds whatever the roles: an empty list is not an absent one.
+    let mut p = common::person("Grace", "Hopper", &["control_person"]);
+    p["source_of_wealth"] = json!([]);
+    let r = api.put(&path, &p).await;
+    assert_eq!(r.problem(400)["errors"][0]["code"], "min_items");
+    assert_eq!(r.error_fields(), vec!["source_of_wealth"]);
+
+    // EDD: the regulation answers are optional whatever `is_regulated` says.
+    for regulated in [true, false] {
+        let r = api
+            .put(
+                &format!("/applications/{app}/edd"),
+                &json!({"account_usage_description": "Payroll", "is_regulated": regulated}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    }
+
+    // `description` of a document is a string, not nullable.
+    let r = api
+        .post(
+            &format!("/applications/{app}/documents"),
+            &json!({"document_type": "bank_statement", "file_type": "pdf",
+                    "file_content": "JVBERi0xLjc=", "country": "US", "description": null}),
+        )
+        .await;
+    assert_eq!(r.problem(400)["errors"][0]["code"], "invalid_type");
+    assert_eq!(r.error_fields(), vec!["description"]);
+    // A nullable one takes null.
+    let r = api
+        .put(
+            &format!("/applications/{app}/edd"),
+            &json!({"account_usage_description": "Payroll", "last_audit_date": null}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+
+    // Within a discriminated union, the branch `destination_type` names is the one checked.
+    let payer = api.create_customer("Payer Corp", "business").await;
+    let recipient = api
+        .post(
+            &format!(
+                "/customers/{}/recipients",
+                payer["id"].as_str().expect("id")
+            ),
+            &json!({"name": "Payee"}),
+        )
+        .await;
+    assert_eq!(
+        recipient.status,
+        StatusCode::CREATED,
+        "{:?}",
+        recipient.json()
+    );
+    let address =
+        json!({"street1": "1 Rue", "city": "Paris", "country": "FR", "postal_code": null});
+    let r = api
+        .post(
+            &format!(
+                "/recipients/{}/destinations",
+                recipient.json()["id"].as_str().expect("id")
+            ),
+            &json!({"destination_type": "fiat_iban", "name": "EUR", "iban": "FR1420041010050500013M02606",
+                    "bic": "BNPAFRPP", "account_holder_name": "Payee", "bank_name": "BNP",
+                    "bank_address": address, "capabilities": ["sepa"]}),
+        )
+        .await;
+    assert_eq!(r.problem(400)["errors"][0]["code"], "invalid_type");
+    assert_eq!(r.error_fields(), vec!["bank_address.postal_code"]);
+
+    // An empty filter: refused where the schema needs a value (an enum, a KSUID), ignored
+    // where any string is allowed.
+    let r = api
+        .get("/transactions?source_network_id=&customer_id=")
+        .await;
+    r.problem(400);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, vec!["customer_id", "source_network_id"]);
+    let r = api.get("/transactions?source_asset=&search=").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+
+    // Every chat turn's role is one the spec lists, not only the last one's.
+    let r = api
+        .post(
+            &format!("/customers/{}/insights/chat", c["id"].as_str().expect("id")),
+            &json!({"messages": [{"role": "robot", "content": "hi"}, {"role": "user", "content": "wallets?"}]}),
+        )
+        .await;
+    assert_eq!(r.error_fields(), vec!["messages[0].role"]);
+}
+
+/// `createApplicationSubmission` documents its 400 as `application/json`
+/// `ApplicationNotReadyError`: the pipeline's own 400s (a missing idempotency key) take that
+/// shape too, keeping the problem's members; a malformed id names no application (404).
+#[tokio::test]
+async fn submission_400s_take_the_documented_body() {
+    let api = Api::start(fast()).await;
+    let c = api
+        .create_customer_with(
+            "Submit Corp",
+            "business",
+            &[("X-Sandbox-Skip-Auto-Approval", "true")],
+        )
+        .await;
+    let app = c["application_id"].as_str().expect("app").to_owned();
+    let r = Api::send(api.req(Method::POST, &format!("/applications/{app}/submissions"))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let body: dakota_api::types::ApplicationNotReadyError =
+        serde_json::from_value(r.json()).expect("ApplicationNotReadyError");
+    assert_eq!(body.application_id.to_string(), app);
+    assert!(body.incomplete_applicants.is_empty() && body.missing_attestations.is_empty());
+    assert_eq!(body.code, "required");
+    assert_eq!(r.json()["errors"][0]["field"], "x-idempotency-key");
+    assert_eq!(r.json()["status"], 400);
+    // The handler's own refusal of an incomplete application keeps its lists.
+    let r = Api::send(api.write(Method::POST, &format!("/applications/{app}/submissions"))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(
+        !r.json()["incomplete_applicants"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            || !r.json()["missing_attestations"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+    );
+    let r = Api::send(api.req(Method::POST, "/applications/not-a-ksuid/submissions")).await;
+    r.problem(404);
+}

@@ -93,47 +93,11 @@ impl Reply {
     }
 }
 
-/// Request fields the spec marks `nullable` (an explicit `null` clears them); everywhere else
-/// a `null` is a value of the wrong type (serde would read it as "absent" and accept it).
-const NULLABLE_FIELDS: [&str; 4] = [
-    "sub_client_id",
-    "last_audit_date",
-    "description",
-    "signer_group_id",
-];
-
-/// Whether `k` can be a property name of the spec (lower snake case); other keys are
-/// additional properties, which the schemas allow with any value.
-fn spec_like(k: &str) -> bool {
-    k.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-        && k.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
-/// The path of the first `null` in a request body that the spec does not allow, if any: a
-/// `null` value of a property (objects are followed through their spec-like keys; array items
-/// and additional properties are left alone). Bodies are bounded by the body limit, so the
-/// walk is too.
-fn null_field(v: &Value, path: &str) -> Option<String> {
-    let Value::Object(m) = v else {
-        return None;
-    };
-    m.iter().filter(|(k, _)| spec_like(k)).find_map(|(k, x)| {
-        let p = if path.is_empty() {
-            k.clone()
-        } else {
-            format!("{path}.{k}")
-        };
-        match x {
-            Value::Null if !NULLABLE_FIELDS.contains(&k.as_str()) => Some(p),
-            _ => null_field(x, &p),
-        }
-    })
-}
-
 /// One request as handlers see it.
 pub(crate) struct Call<'a> {
     pub(crate) state: &'a SandboxState,
+    /// The operation being served (its request schema is checked by [`Call::json`]).
+    pub(crate) op_id: &'static str,
     pub(crate) params: &'a [String],
     pub(crate) parts: &'a Parts,
     pub(crate) body: &'a Bytes,
@@ -238,13 +202,7 @@ impl Call<'_> {
             err.errors = vec![FieldError::new("body", "malformed_json", e.to_string())];
             err
         })?;
-        if let Some(field) = null_field(&v, "") {
-            return Err(ApiError::field(
-                field,
-                "invalid_type",
-                "null is not a value of this field: leave it out instead",
-            ));
-        }
+        super::shape::check_body(self.op_id, &v)?;
         Ok(v)
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP pipeline every request goes through, and what handlers build on: routing against
 //! the spec's path templates ([`routes`]), authentication ([`auth`]), rate limits ([`rate`]),
-//! body limits, idempotency ([`idempotency`]), `X-Sandbox-*` fault injection ([`faults`]),
+//! body limits, request shapes against the spec's schemas ([`shape`]), idempotency
+//! ([`idempotency`]), `X-Sandbox-*` fault injection ([`faults`]),
 //! dispatch to the handler a resource area registered ([`registry`]), and RFC 9457 problem
 //! rendering. Handlers see a [`Call`] and answer a [`Reply`]; this module knows no resource
 //! area (they depend on it, never the other way round).
@@ -13,6 +14,7 @@ pub(crate) mod query;
 pub(crate) mod rate;
 pub(crate) mod registry;
 pub(crate) mod routes;
+pub(crate) mod shape;
 pub(crate) mod validate;
 
 use std::panic::AssertUnwindSafe;
@@ -101,6 +103,35 @@ pub(crate) fn render(e: &ApiError, request_id: &str, instance: &str) -> Response
     resp
 }
 
+/// A `400` in the body the operation documents for it (see [`registry::BadRequestBody`]): the
+/// problem's members are kept beside the documented ones.
+fn render_own(
+    e: &ApiError,
+    f: registry::BadRequestBody,
+    params: &[String],
+    request_id: &str,
+    instance: &str,
+) -> Response {
+    let problem = e
+        .to_problem(request_id, instance)
+        .ok()
+        .and_then(|p| serde_json::to_value(p).ok())
+        .unwrap_or_default();
+    match f(&problem, params) {
+        Ok(body) => {
+            let mut resp = Response::new(Body::from(body.to_string()));
+            *resp.status_mut() = e.status;
+            let h = resp.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            for (k, v) in &e.headers {
+                h.insert(k.clone(), v.clone());
+            }
+            resp
+        }
+        Err(other) => render(&other, request_id, instance),
+    }
+}
+
 async fn handle(State(p): State<Arc<Pipeline>>, req: Request) -> Response {
     let request_id = ids::request_id();
     let (parts, body) = req.into_parts();
@@ -117,17 +148,24 @@ async fn handle(State(p): State<Arc<Pipeline>>, req: Request) -> Response {
     };
     let mut resp = match outcome {
         Ok(r) => r,
-        Err(e) => {
-            let mut resp = render(&e, &request_id, &instance);
-            // A few operations document their problem bodies as plain JSON.
-            if let Matched::Found(route, _) = routes::find(&parts.method, parts.uri.path()) {
-                if route.problem_as_json() {
-                    resp.headers_mut()
-                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Err(e) => match routes::find(&parts.method, parts.uri.path()) {
+            Matched::Found(route, params) => {
+                let own = p.registry.bad_request_body_of(route.op_id);
+                match own.filter(|_| e.status == StatusCode::BAD_REQUEST) {
+                    Some(f) => render_own(&e, f, &params, &request_id, &instance),
+                    None => {
+                        let mut resp = render(&e, &request_id, &instance);
+                        // A few operations document their problem bodies as plain JSON.
+                        if route.problem_as_json() {
+                            resp.headers_mut()
+                                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                        }
+                        resp
+                    }
                 }
             }
-            resp
-        }
+            _ => render(&e, &request_id, &instance),
+        },
     };
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -406,6 +444,7 @@ impl Pipeline {
             cfg.max_body_bytes
         };
         check_head(parts)?;
+        shape::check_query(route.op_id, parts.uri.query())?;
         if let Some(check) = self.registry.precheck_of(route.op_id) {
             check(state, params, parts, now)?;
         }
@@ -528,6 +567,7 @@ impl Pipeline {
         }
         let call = Call {
             state: &self.state,
+            op_id: req.route.op_id,
             params: req.params,
             parts: req.parts,
             body: req.body,

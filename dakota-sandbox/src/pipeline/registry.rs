@@ -30,6 +30,12 @@ pub(crate) type Precheck = fn(
     DateTime<Utc>,
 ) -> Result<(), ApiError>;
 
+/// Renders the `400` problem of an operation whose spec documents its own `400` body (in place
+/// of `application/problem+json`): given the problem document and the path parameters, the
+/// `application/json` body to send, or another error to answer instead.
+pub(crate) type BadRequestBody =
+    fn(&serde_json::Value, &[String]) -> Result<serde_json::Value, ApiError>;
+
 /// Operation handlers and the hooks the pipeline calls.
 #[derive(Default)]
 pub(crate) struct Registry {
@@ -39,6 +45,7 @@ pub(crate) struct Registry {
     prechecks: BTreeMap<&'static str, Precheck>,
     /// Operations whose body is counted, not kept (the handler sees its length only).
     counted: Vec<&'static str>,
+    bad_request_bodies: BTreeMap<&'static str, BadRequestBody>,
 }
 
 impl Registry {
@@ -77,6 +84,21 @@ impl Registry {
     pub(crate) fn count_body(&mut self, operation_id: &'static str) -> &mut Self {
         self.counted.push(operation_id);
         self
+    }
+
+    /// Answers the `400`s of `operation_id` (the pipeline's too: a missing header, a malformed
+    /// body) with the body `f` makes, as `application/json`.
+    pub(crate) fn bad_request_body(
+        &mut self,
+        operation_id: &'static str,
+        f: BadRequestBody,
+    ) -> &mut Self {
+        self.bad_request_bodies.insert(operation_id, f);
+        self
+    }
+
+    pub(crate) fn bad_request_body_of(&self, operation_id: &str) -> Option<BadRequestBody> {
+        self.bad_request_bodies.get(operation_id).copied()
     }
 
     pub(crate) fn precheck_of(&self, operation_id: &str) -> Option<Precheck> {

@@ -43,6 +43,7 @@ pub(crate) fn routes(r: &mut Registry) {
     r.add("listApplications", list)
         .add("getApplication", get)
         .add("createApplicationSubmission", submit)
+        .bad_request_body("createApplicationSubmission", submission_bad_request)
         .add("updateBusinessApplicationDetails", put_business)
         .add("updateIndividualApplicationDetails", put_individual)
         .add("addAssociatedIndividual", add_associated)
@@ -289,6 +290,44 @@ fn not_ready(app: &AppRec, code: &str, message: String) -> Result<Reply, ApiErro
             .status_message(message),
     )?;
     Reply::json(StatusCode::BAD_REQUEST, &body)
+}
+
+/// Every `400` of `createApplicationSubmission` in the one body its spec documents,
+/// `ApplicationNotReadyError` (a missing idempotency key too): `code` and `status_message` say
+/// what is wrong, nobody is listed as incomplete, and the problem document's members stay
+/// beside them. An `application_id` that is no KSUID names no application: `404`.
+fn submission_bad_request(problem: &Value, params: &[String]) -> Result<Value, ApiError> {
+    let raw = params.first().map(String::as_str).unwrap_or_default();
+    if !ids::is_ksuid(raw) {
+        return Err(ApiError::not_found("Application", raw));
+    }
+    let code = problem
+        .pointer("/errors/0/code")
+        .and_then(Value::as_str)
+        .unwrap_or("invalid_request");
+    let message = problem
+        .get("detail")
+        .and_then(Value::as_str)
+        .unwrap_or("The request is invalid");
+    let body: types::ApplicationNotReadyError = build(
+        types::builder::ApplicationNotReadyError::default()
+            .application_id(ids::ksuid(raw))
+            .code(code.to_owned())
+            .incomplete_applicants(Vec::new())
+            .missing_attestations(Vec::new())
+            .status_message(message.to_owned()),
+    )?;
+    let Value::Object(mut out) = to_json(&body)? else {
+        return Err(ApiError::internal(
+            "ApplicationNotReadyError is not an object",
+        ));
+    };
+    if let Value::Object(p) = problem {
+        for (k, v) in p {
+            out.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    Ok(Value::Object(out))
 }
 
 pub(crate) fn submit(call: &Call<'_>) -> Result<Reply, ApiError> {
@@ -576,23 +615,9 @@ pub(crate) fn put_edd(call: &Call<'_>) -> Result<Reply, ApiError> {
     object(&body)?;
     let req: types::EddRequest = typed(body)?;
     // `account_usage_description` is required but the spec sets no minLength: a blank one is
-    // accepted as sent.
-    let mut errs = Errors::default();
-    if req.is_regulated == Some(true) && req.regulatory_license_type.is_none() {
-        errs.push(
-            "regulatory_license_type",
-            "required",
-            "required when is_regulated is true",
-        );
-    }
-    if req.is_regulated == Some(false) && req.unregulated_justification.is_none() {
-        errs.push(
-            "unregulated_justification",
-            "required",
-            "required when is_regulated is false",
-        );
-    }
-    errs.finish()?;
+    // accepted as sent. The regulation answers (`regulatory_license_type`,
+    // `unregulated_justification`) are optional whatever `is_regulated` says: the spec
+    // documents no rule between them.
     with_app(call, |app, tx, call| {
         if app.kind != Kind::Business {
             return Err(ApiError::bad_request(

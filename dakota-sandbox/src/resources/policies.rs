@@ -21,8 +21,7 @@ use crate::pipeline::{Call, Registry, Reply};
 use crate::problem::{build, ApiError};
 use crate::store::Tx;
 
-/// Longest policy name and description.
-const MAX_NAME: usize = 200;
+/// Longest policy description.
 const MAX_DESCRIPTION: usize = 2000;
 
 /// Registers the policy operations.
@@ -43,13 +42,7 @@ pub(crate) fn routes(r: &mut Registry) {
 fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
     let req: types::CreatePolicyRequest = call.body_as()?;
     let mut errs = Errors::default();
-    if req.name.trim().is_empty() || req.name.chars().count() > MAX_NAME {
-        errs.push(
-            "name",
-            "invalid_length",
-            format!("name must be 1-{MAX_NAME} characters, not only spaces"),
-        );
-    }
+    // `name` is any string (the spec sets no length): blank ones are kept as sent.
     if req
         .description
         .as_ref()

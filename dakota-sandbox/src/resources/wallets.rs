@@ -30,8 +30,6 @@ use crate::state::SandboxState;
 
 known!(Family);
 
-/// Longest wallet name.
-const MAX_NAME: usize = 200;
 /// Most signer groups and policies named at creation.
 const MAX_RELATIONS: usize = 50;
 
@@ -124,13 +122,7 @@ fn check_ids(errs: &mut Errors, field: &str, ids: &[String]) {
 fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
     let req: types::WalletCreateRequest = call.body_as()?;
     let mut errs = Errors::default();
-    if req.name.trim().is_empty() || req.name.chars().count() > MAX_NAME {
-        errs.push(
-            "name",
-            "invalid_length",
-            format!("name must be 1-{MAX_NAME} characters, not only spaces"),
-        );
-    }
+    // `name` is any string (the spec sets no length): blank ones are kept as sent.
     errs.known("family", &req.family);
     if req.signer_groups.is_empty() {
         errs.push(

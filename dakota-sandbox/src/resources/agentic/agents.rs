@@ -10,9 +10,6 @@ use crate::resources::custody::{keys, SignerKey, SignerRec};
 use crate::resources::onboarding::CustomerRec;
 use crate::resources::organization;
 
-/// Longest agent name.
-const MAX_NAME: usize = 200;
-
 pub(super) fn routes(r: &mut Registry) {
     r.add("createPaymentAgent", create)
         .add("revokePaymentAgent", revoke)
@@ -29,13 +26,7 @@ fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
             "only hosted agents are offered: hosted must be true",
         ));
     }
-    if req.name.trim().is_empty() || req.name.chars().count() > MAX_NAME {
-        return Err(ApiError::field(
-            "name",
-            "invalid_length",
-            format!("name must be 1-{MAX_NAME} characters, not only spaces"),
-        ));
-    }
+    // `name` is any string (the spec sets no length): blank ones are kept as sent.
     let public_key = keys::fresh_public_key()
         .ok_or_else(|| ApiError::internal("could not make the agent's signing key"))?;
     let client_id = organization::client_id(call.state);

@@ -24,7 +24,10 @@ use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
 use super::{count_turn, customer_exists, payments, well_formed_id, MandateRec, ScheduledRec};
+use crate::pipeline::validate::{known, Errors};
 use crate::pipeline::{Call, Registry, Reply};
+
+known!(InsightChatMessageRole);
 use crate::problem::{build, ApiError};
 use crate::resources::custody::{chain, WalletRec};
 use crate::store::Tables;
@@ -397,6 +400,11 @@ fn answer(r: &types::InsightReport, topic: &str) -> String {
 fn chat(call: &Call<'_>) -> Result<Reply, ApiError> {
     let id = well_formed_id(call, 0, "customer_id")?;
     let req: types::InsightChatRequest = call.body_as()?;
+    let mut errs = Errors::default();
+    for (i, m) in req.messages.iter().enumerate() {
+        errs.known(&format!("messages[{i}].role"), &m.role);
+    }
+    errs.finish()?;
     if req.messages.is_empty() || req.messages.len() > 40 {
         return Err(ApiError::field(
             "messages",

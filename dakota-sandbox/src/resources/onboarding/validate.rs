@@ -1,7 +1,7 @@
 //! Checks of onboarding request bodies beyond what deserializing into the generated types
 //! checks: enum values the spec lists, and the documented cross-field rules.
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use chrono::{DateTime, Months, NaiveDate, Utc};
 use dakota_api::types;
 use serde_json::Value;
 
@@ -78,18 +78,7 @@ pub(crate) fn individual(
             "at least one nationality is required",
         );
     }
-    if req.name.first.trim().is_empty() {
-        errs.push("name.first", "blank", "first name must not be blank");
-    }
-    if req.name.last.trim().is_empty() {
-        errs.push("name.last", "blank", "last name must not be blank");
-    }
-    if req.address.street1.trim().is_empty() {
-        errs.push("address.street1", "blank", "street1 must not be blank");
-    }
-    if req.address.city.trim().is_empty() {
-        errs.push("address.city", "blank", "city must not be blank");
-    }
+    // Names and address lines have no minimum length in the spec: blank ones are kept as sent.
     if !is_email(&req.email_address) {
         errs.push(
             "email_address",
@@ -112,12 +101,6 @@ pub(crate) fn individual(
             "date_of_birth",
             "too_young",
             "the person must be at least 18 years old",
-        );
-    } else if req.date_of_birth.year() < 1900 {
-        errs.push(
-            "date_of_birth",
-            "invalid_value",
-            "date of birth must be after 1900",
         );
     }
     let has = |r: &R| req.roles.contains(r);
@@ -208,9 +191,6 @@ pub(crate) fn business(
     errs.known("legal_structure", &req.legal_structure);
     errs.known_all("purpose_of_account", &req.purpose_of_account);
     errs.known_all("source_of_funds", &req.source_of_funds);
-    if req.legal_name.trim().is_empty() {
-        errs.push("legal_name", "blank", "legal_name must not be blank");
-    }
     if req.date_of_incorporation > now.date_naive() {
         errs.push(
             "date_of_incorporation",
