@@ -7,16 +7,36 @@ use std::path::PathBuf;
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let spec_path = manifest.join("../openapi/dakota.yaml");
-    println!("cargo:rerun-if-changed={}", spec_path.display());
+    // `dakota.yaml` beside this file is a symlink to the workspace's `openapi/dakota.yaml`;
+    // `cargo package` follows it, so the published crate carries the spec too. A checkout
+    // without symlink support has a text file there instead: then the workspace path is read.
+    let candidates = [
+        manifest.join("dakota.yaml"),
+        manifest.join("../openapi/dakota.yaml"),
+    ];
+    for c in &candidates {
+        println!("cargo:rerun-if-changed={}", c.display());
+    }
     println!("cargo:rerun-if-changed=build.rs");
     let mut out = String::from(
         "/// Per operationId: the statuses its responses document (`default` included) and\n\
          /// whether it lists the `x-idempotency-key` header.\n\
          pub(crate) static DOCUMENTED: &[(&str, &[&str], bool)] = &[\n",
     );
-    let text = std::fs::read_to_string(&spec_path).unwrap_or_default();
-    let spec: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or(serde_yaml::Value::Null);
+    // Without the spec the sandbox would silently lose its documented-status and request-shape
+    // tables: refuse to build instead.
+    let spec: serde_yaml::Value = candidates
+        .iter()
+        .filter_map(|c| std::fs::read_to_string(c).ok())
+        .filter_map(|text| serde_yaml::from_str::<serde_yaml::Value>(&text).ok())
+        .find(|v| v.get("paths").and_then(|p| p.as_mapping()).is_some())
+        .unwrap_or_else(|| {
+            panic!(
+                "dakota-sandbox needs the OpenAPI spec at {} or {}",
+                candidates[0].display(),
+                candidates[1].display()
+            )
+        });
     let mut rows: Vec<(String, Vec<String>, bool)> = Vec::new();
     if let Some(paths) = spec.get("paths").and_then(|p| p.as_mapping()) {
         for (_, item) in paths {
