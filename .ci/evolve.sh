@@ -47,7 +47,7 @@ cargo semver-checks --version
 
 tmp="$(mktemp -d)"
 copy="$CARGO_TARGET_DIR/evolve-copy"
-trap 'rm -rf "$tmp"' EXIT
+trap 'status=$?; rm -rf "$tmp" 2>/dev/null || true; exit $status' EXIT
 rm -rf "$copy"
 mkdir -p "$copy"
 tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$copy"

@@ -43,9 +43,10 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   fi
-  rm -rf "$tmp"
+  rm -rf "$tmp" 2>/dev/null || echo "note: could not remove $tmp" >&2
 }
-trap cleanup EXIT
+# Cleanup keeps the exit status the script had; it never turns a pass into a failure.
+trap 'status=$?; cleanup; exit $status' EXIT
 
 # Rate limits are raised so the run measures conformance, not throttling; the network_timeout
 # delay is zero so no case waits on it.
