@@ -32,6 +32,8 @@ pub mod conformance;
     dead_code,
     irrefutable_let_patterns,
     unreachable_patterns,
+    unreachable_code,
+    unused_variables,
     rustdoc::all
 )]
 mod generated;

@@ -32,6 +32,8 @@ pub struct Generated {
     pub non_exhaustive: stable::Marked,
     /// Constructors given to tagged unions (the tag set once, see [`union_constructors`]).
     pub union_constructors: Vec<Constructor>,
+    /// The cargo features per spec tag and what they gate (see [`crate::features`]).
+    pub gating: crate::features::Gating,
     /// The normalized spec that was fed to progenitor.
     pub normalized: Value,
     /// The text of `mock.rs`: progenitor's typed httpmock helpers for every generated
@@ -305,6 +307,7 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
     let registry = registry(&spec, &file);
     file.items.push(registry);
     file.items.push(operation_trait(&file));
+    let gating = crate::features::gate(&spec, &mut file);
 
     let digest = Sha256::digest(spec_text.as_bytes());
     let sha: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -326,6 +329,7 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
         opened_unions,
         non_exhaustive,
         union_constructors: constructors,
+        gating,
         normalized: spec,
         mock,
     })

@@ -4,6 +4,7 @@
 pub mod conformance;
 pub mod coverage;
 pub mod evolve;
+pub mod features;
 pub mod generate;
 pub mod normalize;
 pub mod open_enums;

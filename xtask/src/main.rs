@@ -327,11 +327,29 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
             String::new()
         }
     };
+    eprintln!(
+        "tag features: {} ({}); {} type(s) gated by tag, {} always compiled",
+        g.gating.features.len(),
+        g.gating
+            .operations
+            .iter()
+            .map(|(f, n)| format!("{f}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        g.gating.gated_types,
+        g.gating.always_types
+    );
     let src = out_dir.join("src");
+    // The crate's manifest carries the tag features between two marker lines; the rest of
+    // it is hand-written.
+    let manifest_path = out_dir.join("Cargo.toml");
+    let manifest_now = std::fs::read_to_string(&manifest_path).unwrap_or_default();
+    let manifest = xtask::features::with_features_block(&manifest_now, &g.gating)?;
     let outputs = [
         (src.join("generated.rs"), &g.code),
         (src.join("mock.rs"), &mock),
         (src.join("conformance.rs"), &conformance),
+        (manifest_path, &manifest),
     ];
     if check {
         let mut stale = Vec::new();
@@ -357,6 +375,9 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
     }
     std::fs::create_dir_all(&src)?;
     for (target, text) in &outputs {
+        if std::fs::read_to_string(target).is_ok_and(|now| now == **text) {
+            continue;
+        }
         std::fs::write(target, text)?;
         eprintln!(
             "wrote {} ({} bytes) in {:.2?}",
