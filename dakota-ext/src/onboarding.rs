@@ -817,7 +817,8 @@ impl DecisionFeed {
     }
 
     /// Record a verified webhook event; events that are not about a customer are ignored.
-    /// Returns what was observed.
+    /// Returns what was observed (needs the `events` feature, as webhooks do).
+    #[cfg(feature = "events")]
     pub fn observe(&self, event: &crate::webhook::Event) -> Option<Observed> {
         let crate::webhook::Payload::Customer(snapshot) = &event.payload else {
             return None;
@@ -835,6 +836,7 @@ impl DecisionFeed {
     }
 }
 
+#[cfg(feature = "events")]
 fn decision_from_statuses(
     app: Option<&types::ApplicationStatus>,
     kyb: Option<&types::KybStatus>,

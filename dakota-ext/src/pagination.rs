@@ -263,22 +263,31 @@ macro_rules! list_plumbing {
 macro_rules! list_operations {
     (
         starting_after {
-            $( $builder:ident $op:literal : $response:ident [ $item:ident $(. $field:ident)? ], )*
+            $( $feature:literal $builder:ident $op:literal : $response:ident [ $item:ident $(. $field:ident)? ], )*
         }
         whole_collection {
-            $( $whole:ident $whole_op:literal : [ $whole_item:ident ], )*
+            $( $whole_feature:literal $whole:ident $whole_op:literal : [ $whole_item:ident ], )*
         }
-        by_hand { $( $hand:ident ),* $(,)? }
+        by_hand { $( $hand_feature:literal $hand:ident ),* $(,)? }
     ) => {
-        /// The operationId of every list operation [`Dakota::paginate`] can follow.
+        /// The operationId of every list operation [`Dakota::paginate`] can follow (in this
+        /// build: each needs the cargo feature of its spec tag).
         pub const LIST_OPERATIONS: &[&str] = &[
-            $( $op, )*
-            $( $whole_op, )*
-            $( <builder::$hand<'static> as ListOperation>::OPERATION_ID, )*
+            $( #[cfg(feature = $feature)] $op, )*
+            $( #[cfg(feature = $whole_feature)] $whole_op, )*
+            $( #[cfg(feature = $hand_feature)] <builder::$hand<'static> as ListOperation>::OPERATION_ID, )*
+        ];
+
+        /// (operationId, cargo feature) of every entry, to check the features against the spec.
+        #[cfg(test)]
+        const LIST_FEATURES: &[(&str, &str)] = &[
+            $( ($op, $feature), )*
+            $( ($whole_op, $whole_feature), )*
+            $( (<builder::$hand<'static> as ListOperation>::OPERATION_ID, $hand_feature), )*
         ];
 
         /// (builder type name, operationId) of every entry, for the naming check.
-        #[cfg(test)]
+        #[cfg(all(test, feature = "full"))]
         fn list_builders() -> Vec<(&'static str, &'static str)> {
             vec![
                 $( (std::any::type_name::<builder::$builder<'static>>(), $op), )*
@@ -292,6 +301,7 @@ macro_rules! list_operations {
 
         $(
             $(
+                #[cfg(feature = $feature)]
                 impl Cursor for types::$item {
                     fn cursor(&self) -> String {
                         self.$field.to_string()
@@ -299,6 +309,7 @@ macro_rules! list_operations {
                 }
             )?
 
+            #[cfg(feature = $feature)]
             impl ListOperation for builder::$builder<'_> {
                 const OPERATION_ID: &'static str = $op;
                 type Item = types::$item;
@@ -320,6 +331,7 @@ macro_rules! list_operations {
 
         $(
             /// The whole collection in one response: the stream ends after it.
+            #[cfg(feature = $whole_feature)]
             impl ListOperation for builder::$whole<'_> {
                 const OPERATION_ID: &'static str = $whole_op;
                 type Item = types::$whole_item;
@@ -357,33 +369,34 @@ macro_rules! list_operations {
 }
 
 list_operations! {
-    // builder             operationId             page type                        item.cursor field
+    // cargo feature     builder             operationId             page type                        item.cursor field
     starting_after {
-        ListCustomers        "listCustomers":        ListCustomersResponse[Customer.id],
-        ListApplications     "listApplications":     ListApplicationsResponse[ApplicationListItem.application_id],
-        ListDocuments        "listDocuments":        ListDocumentsResponse[UploadedDocumentMetadata.id],
-        ListEvents           "listEvents":           PaginatedEventResponse[Event.id],
-        ListPolicies         "listPolicies":         ListPoliciesResponse[Policy.id],
-        ListSignerGroups     "listSignerGroups":     ListSignerGroupsResponse[SignerGroup.id],
-        ListApiKeys          "listApiKeys":          ListApiKeysResponse[ApiKeyListItem.id],
-        ListClientUsers      "listClientUsers":      ListClientUsersResponse[ClientUser.id],
-        ListRecipients       "listRecipients":       ListRecipientsResponse[RecipientResponse.id],
-        ListDestinations     "listDestinations":     ListDestinationsResponse[DestinationResponseUnion],
-        ListAccounts         "listAccounts":         PaginatedAccountResponse[AccountResponse.id],
-        ListAutoTransactions "listAutoTransactions": PaginatedAutoTransactionResponse[AutoAccountTransaction.id],
-        ListWebhookTargets   "listWebhookTargets":   ListWebhookTargetsResponse[WebhookTarget.id],
+        "customers"         ListCustomers        "listCustomers":        ListCustomersResponse[Customer.id],
+        "onboarding"        ListApplications     "listApplications":     ListApplicationsResponse[ApplicationListItem.application_id],
+        "onboarding"        ListDocuments        "listDocuments":        ListDocumentsResponse[UploadedDocumentMetadata.id],
+        "events"            ListEvents           "listEvents":           PaginatedEventResponse[Event.id],
+        "policies"          ListPolicies         "listPolicies":         ListPoliciesResponse[Policy.id],
+        "signer-groups"     ListSignerGroups     "listSignerGroups":     ListSignerGroupsResponse[SignerGroup.id],
+        "authentication"    ListApiKeys          "listApiKeys":          ListApiKeysResponse[ApiKeyListItem.id],
+        "users"             ListClientUsers      "listClientUsers":      ListClientUsersResponse[ClientUser.id],
+        "recipients"        ListRecipients       "listRecipients":       ListRecipientsResponse[RecipientResponse.id],
+        "recipients"        ListDestinations     "listDestinations":     ListDestinationsResponse[DestinationResponseUnion],
+        "accounts"          ListAccounts         "listAccounts":         PaginatedAccountResponse[AccountResponse.id],
+        "auto-transactions" ListAutoTransactions "listAutoTransactions": PaginatedAutoTransactionResponse[AutoAccountTransaction.id],
+        "webhooks"          ListWebhookTargets   "listWebhookTargets":   ListWebhookTargetsResponse[WebhookTarget.id],
     }
-    // builder                 operationId                item (the response is a JSON array)
+    // cargo feature     builder                 operationId                item (the response is a JSON array)
     whole_collection {
-        ListMandates          "listMandates":          [Mandate],
-        ListScheduledPayments "listScheduledPayments": [ScheduledPaymentResponse],
+        "mandates"          ListMandates          "listMandates":          [Mandate],
+        "agentic-payments"  ListScheduledPayments "listScheduledPayments": [ScheduledPaymentResponse],
     }
     // Other shapes, implemented below.
-    by_hand { ListTransactions, ListWebhookHistory, ListSelfServeCreditsLedger }
+    by_hand { "transactions" ListTransactions, "webhooks" ListWebhookHistory, "self-serve" ListSelfServeCreditsLedger }
 }
 
 /// The string at `key` of `value` as JSON ("" when there is none, which the next request
 /// then rejects as an invalid cursor instead of ending the list quietly).
+#[cfg(any(feature = "recipients", feature = "transactions"))]
 fn json_string(value: &impl serde::Serialize, key: &str) -> String {
     serde_json::to_value(value)
         .ok()
@@ -391,6 +404,7 @@ fn json_string(value: &impl serde::Serialize, key: &str) -> String {
         .unwrap_or_default()
 }
 
+#[cfg(feature = "recipients")]
 impl Cursor for types::DestinationResponseUnion {
     fn cursor(&self) -> String {
         use types::DestinationResponseUnion as D;
@@ -403,6 +417,7 @@ impl Cursor for types::DestinationResponseUnion {
     }
 }
 
+#[cfg(feature = "transactions")]
 impl Cursor for types::TransactionResource {
     fn cursor(&self) -> String {
         use types::TransactionResource as T;
@@ -417,6 +432,7 @@ impl Cursor for types::TransactionResource {
 
 /// `listTransactions`: the page's shape depends on `transaction_type`; every shape's items
 /// become [`types::TransactionResource`].
+#[cfg(feature = "transactions")]
 impl ListOperation for builder::ListTransactions<'_> {
     const OPERATION_ID: &'static str = "listTransactions";
     type Item = types::TransactionResource;
@@ -475,6 +491,7 @@ impl ListOperation for builder::ListTransactions<'_> {
 }
 
 /// `listWebhookHistory`: the server hands out the next `cursor`.
+#[cfg(feature = "webhooks")]
 impl ListOperation for builder::ListWebhookHistory<'_> {
     const OPERATION_ID: &'static str = "listWebhookHistory";
     type Item = types::WebhookDelivery;
@@ -497,6 +514,7 @@ impl ListOperation for builder::ListWebhookHistory<'_> {
 
 /// `listSelfServeCreditsLedger`: newest first; the next page holds the entries older than
 /// the last entry's `created_at` (the response carries no cursor of its own).
+#[cfg(feature = "self-serve")]
 impl ListOperation for builder::ListSelfServeCreditsLedger<'_> {
     const OPERATION_ID: &'static str = "listSelfServeCreditsLedger";
     type Item = types::SelfServeCreditsLedgerEntry;
@@ -526,6 +544,7 @@ fn page_size(n: u64) -> NonZeroU64 {
     NonZeroU64::new(n.clamp(1, 100)).unwrap_or(NonZeroU64::MIN)
 }
 
+#[cfg(feature = "customers")]
 /// Filters for [`Dakota::customers`]. For every other filter of `listCustomers`, pass
 /// `dakota.api().list_customers()` configured as needed to [`Dakota::paginate`].
 #[derive(Debug, Clone, Default)]
@@ -541,6 +560,7 @@ pub struct CustomerFilter {
     pub page_size: Option<u64>,
 }
 
+#[cfg(feature = "customers")]
 impl Dakota {
     /// Every customer matching `filter`, oldest first, fetched page by page.
     pub fn customers(
@@ -562,8 +582,11 @@ impl Dakota {
         }
         self.paginate(b)
     }
+}
 
+impl Dakota {
     /// Every onboarding application, `page` (1..=100) at a time.
+    #[cfg(feature = "onboarding")]
     pub fn applications(
         &self,
         page: u64,
@@ -574,6 +597,7 @@ impl Dakota {
     /// Every event, `page` (1..=100) at a time, as the same [`crate::webhook::Event`] a
     /// webhook delivers (typed payload), so one handler or [`crate::webhook::EventRouter`]
     /// serves both a catch-up poll and live deliveries.
+    #[cfg(all(feature = "events", feature = "customers", feature = "onboarding"))]
     pub fn events(
         &self,
         page: u64,
@@ -705,6 +729,7 @@ mod tests {
         assert_eq!(s.count().await, 3);
     }
 
+    #[cfg(feature = "full")]
     #[test]
     fn streams_are_send() {
         fn send<T: Send>(_: &T) {}
@@ -717,8 +742,41 @@ mod tests {
         }
     }
 
+    /// Each entry's cargo feature is the feature of its operation's tag in the spec (the
+    /// generated `dakota-api` gates the builder by exactly that feature).
+    #[test]
+    fn list_features_follow_the_spec_tags() {
+        let spec: serde_yaml::Value =
+            serde_yaml::from_str(include_str!("../../openapi/dakota.yaml"))
+                .unwrap_or(serde_yaml::Value::Null);
+        let mut tags_of = std::collections::BTreeMap::new();
+        for (_, item) in spec["paths"].as_mapping().into_iter().flatten() {
+            for (_, op) in item.as_mapping().into_iter().flatten() {
+                let (Some(id), Some(tags)) = (op["operationId"].as_str(), op["tags"].as_sequence())
+                else {
+                    continue;
+                };
+                let features: Vec<String> = tags
+                    .iter()
+                    .filter_map(|t| t.as_str())
+                    .map(|t| t.to_lowercase().replace(' ', "-"))
+                    .collect();
+                tags_of.insert(id.to_string(), features);
+            }
+        }
+        assert!(tags_of.len() > 100, "the spec's operations were read");
+        for (op, feature) in LIST_FEATURES {
+            let tags = tags_of.get(*op);
+            assert!(
+                tags.is_some_and(|t| t.iter().any(|f| f == feature)),
+                "{op}: feature {feature:?}, spec tags {tags:?}"
+            );
+        }
+    }
+
     /// Each `OPERATION_ID` belongs to the builder it is declared on (builders are named after
     /// their operationId).
+    #[cfg(feature = "full")]
     #[test]
     fn operation_ids_match_builders() {
         let all = list_builders();

@@ -344,18 +344,27 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
     // it is hand-written.
     let manifest_path = out_dir.join("Cargo.toml");
     let manifest_now = std::fs::read_to_string(&manifest_path).unwrap_or_default();
-    let manifest = xtask::features::with_features_block(&manifest_now, &g.gating)?;
-    let outputs = [
-        (src.join("generated.rs"), &g.code),
-        (src.join("mock.rs"), &mock),
-        (src.join("conformance.rs"), &conformance),
-        (manifest_path, &manifest),
+    let manifest = xtask::features::with_features_block(&manifest_now, &g.gating, None)?;
+    let mut outputs = vec![
+        (src.join("generated.rs"), g.code.clone()),
+        (src.join("mock.rs"), mock),
+        (src.join("conformance.rs"), conformance),
+        (manifest_path, manifest),
     ];
+    // Generating the workspace's own dakota-api also refreshes dakota-ext's pass-through tag
+    // features (`recipients = ["dakota-api/recipients"]`), so the two crates never disagree.
+    if out_dir == root.join("dakota-api") {
+        let ext_path = root.join("dakota-ext").join("Cargo.toml");
+        let ext_now = std::fs::read_to_string(&ext_path)
+            .with_context(|| format!("reading {}", ext_path.display()))?;
+        let ext = xtask::features::with_features_block(&ext_now, &g.gating, Some("dakota-api"))?;
+        outputs.push((ext_path, ext));
+    }
     if check {
         let mut stale = Vec::new();
         for (target, text) in &outputs {
             let current = std::fs::read_to_string(target).unwrap_or_default();
-            if current == **text {
+            if current == *text {
                 eprintln!("{} is up to date ({:.2?})", target.display(), elapsed);
                 continue;
             }
@@ -375,7 +384,7 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
     }
     std::fs::create_dir_all(&src)?;
     for (target, text) in &outputs {
-        if std::fs::read_to_string(target).is_ok_and(|now| now == **text) {
+        if std::fs::read_to_string(target).is_ok_and(|now| now == *text) {
             continue;
         }
         std::fs::write(target, text)?;
