@@ -106,10 +106,14 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
         let builder = id.to_upper_camel_case();
         let _ = writeln!(
             out,
-            "\n{} {path}  {id}  -> Client::{}()  auth: {}",
+            "\n{} {path}  {id}  -> Client::{}()  auth: {}{}",
             method.to_uppercase(),
             id.to_snake_case(),
-            auth_of(normalized, op)
+            auth_of(normalized, op),
+            builders
+                .get(&builder)
+                .map(|b: &syn::ItemStruct| features_of(&b.attrs))
+                .unwrap_or_default()
         );
         let mut params: Vec<&Value> = normalized["paths"][path.as_str()]
             .get("parameters")
@@ -228,7 +232,7 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
     for item in &types_items {
         match item {
             syn::Item::Struct(s) => {
-                let mut t = format!("struct {}", s.ident);
+                let mut t = format!("struct {}{}", s.ident, features_of(&s.attrs));
                 for f in &s.fields {
                     let name = f
                         .ident
@@ -248,7 +252,12 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
                     })
                 };
                 let open = e.variants.iter().any(is_catch_all);
-                let mut t = format!("enum {}{}", e.ident, if open { " (open)" } else { "" });
+                let mut t = format!(
+                    "enum {}{}{}",
+                    e.ident,
+                    if open { " (open)" } else { "" },
+                    features_of(&e.attrs)
+                );
                 for v in &e.variants {
                     if is_catch_all(v) {
                         continue;
@@ -278,7 +287,12 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
             syn::Item::Type(a) => {
                 types.push((
                     a.ident.to_string(),
-                    format!("type {} = {}", a.ident, type_str(&a.ty)),
+                    format!(
+                        "type {} = {}{}",
+                        a.ident,
+                        type_str(&a.ty),
+                        features_of(&a.attrs)
+                    ),
                 ));
             }
             _ => {}
@@ -290,6 +304,52 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
         let _ = writeln!(out, "\n{t}");
     }
     Ok(out)
+}
+
+/// The cargo features an item needs, from its `#[cfg]` (see [`crate::features`]):
+/// `  [feature: recipients]`, `  [feature: mandates | recipients]`; empty when always compiled.
+fn features_of(attrs: &[syn::Attribute]) -> String {
+    fn render(meta: &syn::Meta) -> String {
+        match meta {
+            syn::Meta::NameValue(nv) if nv.path.is_ident("feature") => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => s.value(),
+                other => quote!(#other).to_string(),
+            },
+            syn::Meta::List(list) => {
+                let inner = list
+                    .parse_args_with(
+                        syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
+                    )
+                    .map(|items| items.iter().map(render).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                if list.path.is_ident("all") {
+                    inner
+                        .iter()
+                        .map(|s| {
+                            if s.contains(" | ") {
+                                format!("({s})")
+                            } else {
+                                s.clone()
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" & ")
+                } else {
+                    inner.join(" | ")
+                }
+            }
+            other => quote!(#other).to_string(),
+        }
+    }
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .filter_map(|a| a.parse_args::<syn::Meta>().ok())
+        .map(|m| format!("  [feature: {}]", render(&m)))
+        .collect()
 }
 
 fn join(codes: &[&String]) -> String {
