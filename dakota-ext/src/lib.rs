@@ -16,6 +16,7 @@ mod pacing;
 pub mod pagination;
 #[cfg(feature = "redis")]
 mod redis_conn;
+pub mod resources;
 pub mod retry;
 pub mod send;
 #[cfg(feature = "redis")]
@@ -33,6 +34,7 @@ pub use onboarding::{
 pub use pagination::{CustomerFilter, ListOperation, LIST_OPERATIONS};
 #[cfg(feature = "redis")]
 pub use redis_conn::RedisUnavailable;
+pub use resources::{Dispatch, Resources};
 pub use retry::RetryPolicy;
 pub use send::SendWith;
 #[cfg(feature = "redis")]

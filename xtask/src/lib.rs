@@ -6,6 +6,7 @@ pub mod coverage;
 pub mod evolve;
 pub mod generate;
 pub mod normalize;
+pub mod resources;
 pub mod open_enums;
 pub mod stable;
 pub mod surface;

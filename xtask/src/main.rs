@@ -327,11 +327,15 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
             String::new()
         }
     };
+    for w in &g.resource_plan.warnings {
+        eprintln!("warning: no resource accessor for {w}");
+    }
     let src = out_dir.join("src");
     let outputs = [
         (src.join("generated.rs"), &g.code),
         (src.join("mock.rs"), &mock),
         (src.join("conformance.rs"), &conformance),
+        (src.join("resources.rs"), &g.resources),
     ];
     if check {
         let mut stale = Vec::new();
