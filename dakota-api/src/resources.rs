@@ -38,117 +38,117 @@ pub trait Dispatch {
 /// The resource groups, on every [`Dispatch`]er: `use dakota_ext::Resources as _;`
 /// then `dakota.recipients()`.
 pub trait Resources: Dispatch {
-    ///The `accounts` operations: `createAccount`, `deleteAccount`, `getAccount`, `listAccounts`, `updateAccount`.
+    ///The `accounts` resource: `create` (`createAccount`), `delete` (`deleteAccount`), `get` (`getAccount`), `list` (`listAccounts`), `update` (`updateAccount`).
     fn accounts(&self) -> Accounts<'_, Self> {
         Accounts(self)
     }
-    ///The `api_keys` operations: `createApiKey`, `createApiKeyForClient`, `deleteApiKey`, `deleteAllApiKeys`, `listApiKeys`.
+    ///The `api_keys` resource: `create` (`createApiKey`), `create_for_client` (`createApiKeyForClient`), `delete` (`deleteApiKey`), `delete_all` (`deleteAllApiKeys`), `list` (`listApiKeys`).
     fn api_keys(&self) -> ApiKeys<'_, Self> {
         ApiKeys(self)
     }
-    ///The `applications` operations: `createApplicationDocumentUpload`, `createOrUpdateEDD`, `createApplicationSubmission`, `getApplication`, `getEDD`, `listApplications`, `submitAttestation`, `updateBusinessApplicationDetails`, `updateIndividualApplicationDetails`.
+    ///The `applications` resource: `create_document_upload` (`createApplicationDocumentUpload`), `create_or_update_edd` (`createOrUpdateEDD`), `create_submission` (`createApplicationSubmission`), `get` (`getApplication`), `get_edd` (`getEDD`), `list` (`listApplications`), `submit_attestation` (`submitAttestation`), `update_business_details` (`updateBusinessApplicationDetails`), `update_individual_details` (`updateIndividualApplicationDetails`).
     fn applications(&self) -> Applications<'_, Self> {
         Applications(self)
     }
-    ///The `associated_individuals` operations: `addAssociatedIndividual`, `createAssociatedIndividualDocumentUpload`, `deleteAssociatedIndividual`, `updateAssociatedIndividual`.
+    ///The `associated_individuals` resource: `add` (`addAssociatedIndividual`), `create_document_upload` (`createAssociatedIndividualDocumentUpload`), `delete` (`deleteAssociatedIndividual`), `update` (`updateAssociatedIndividual`).
     fn associated_individuals(&self) -> AssociatedIndividuals<'_, Self> {
         AssociatedIndividuals(self)
     }
-    ///The `auto_transactions` operations: `getAutoTransaction`, `listAutoTransactions`.
+    ///The `auto_transactions` resource: `get` (`getAutoTransaction`), `list` (`listAutoTransactions`).
     fn auto_transactions(&self) -> AutoTransactions<'_, Self> {
         AutoTransactions(self)
     }
-    ///The `capabilities` operations: `getCountries`, `getSupportedNetworks`.
+    ///The `capabilities` resource: `get_countries` (`getCountries`), `get_supported_networks` (`getSupportedNetworks`).
     fn capabilities(&self) -> Capabilities<'_, Self> {
         Capabilities(self)
     }
-    ///The `customers` operations: `bulkImportFromSumsubTokens`, `chatCustomerInsights`, `createCustomer`, `getCustomer`, `getCustomerInsights`, `getSubClientSummary`, `listCustomers`, `updateCustomerSubClient`.
+    ///The `customers` resource: `bulk_import_from_sumsub_tokens` (`bulkImportFromSumsubTokens`), `chat_insights` (`chatCustomerInsights`), `create` (`createCustomer`), `get` (`getCustomer`), `get_insights` (`getCustomerInsights`), `get_sub_client_summary` (`getSubClientSummary`), `list` (`listCustomers`), `update_sub_client` (`updateCustomerSubClient`).
     fn customers(&self) -> Customers<'_, Self> {
         Customers(self)
     }
-    ///The `destinations` operations: `createDestination`, `deleteDestination`, `listDestinations`.
+    ///The `destinations` resource: `create` (`createDestination`), `delete` (`deleteDestination`), `list` (`listDestinations`).
     fn destinations(&self) -> Destinations<'_, Self> {
         Destinations(self)
     }
-    ///The `documents` operations: `createApplicationDocument`, `createApplicationDocumentVerification`, `deleteOnboardingDocument`, `downloadDocument`, `listDocuments`, `uploadIndividualDocument`.
+    ///The `documents` resource: `create` (`createApplicationDocument`), `create_verification` (`createApplicationDocumentVerification`), `delete_onboarding` (`deleteOnboardingDocument`), `download` (`downloadDocument`), `list` (`listDocuments`), `upload_individual` (`uploadIndividualDocument`).
     fn documents(&self) -> Documents<'_, Self> {
         Documents(self)
     }
-    ///The `events` operations: `listEvents`.
+    ///The `events` resource: `list` (`listEvents`).
     fn events(&self) -> Events<'_, Self> {
         Events(self)
     }
-    ///The `instructions` operations: `createInstructions`, `getInstruction`.
+    ///The `instructions` resource: `create` (`createInstructions`), `get` (`getInstruction`).
     fn instructions(&self) -> Instructions<'_, Self> {
         Instructions(self)
     }
-    ///The `mandates` operations: `approveMandate`, `cancelMandate`, `createMandate`, `getMandate`, `listMandates`.
+    ///The `mandates` resource: `approve` (`approveMandate`), `cancel` (`cancelMandate`), `create` (`createMandate`), `get` (`getMandate`), `list` (`listMandates`).
     fn mandates(&self) -> Mandates<'_, Self> {
         Mandates(self)
     }
-    ///The `payment_agents` operations: `createPaymentAgent`, `createPaymentAgentProposals`, `revokePaymentAgent`.
+    ///The `payment_agents` resource: `create` (`createPaymentAgent`), `create_proposals` (`createPaymentAgentProposals`), `revoke` (`revokePaymentAgent`).
     fn payment_agents(&self) -> PaymentAgents<'_, Self> {
         PaymentAgents(self)
     }
-    ///The `policies` operations: `createPolicy`, `deletePolicy`, `getPolicy`, `getPoliciesForWallet`, `listPolicies`.
+    ///The `policies` resource: `create` (`createPolicy`), `delete` (`deletePolicy`), `get` (`getPolicy`), `get_for_wallet` (`getPoliciesForWallet`), `list` (`listPolicies`).
     fn policies(&self) -> Policies<'_, Self> {
         Policies(self)
     }
-    ///The `recipients` operations: `createRecipient`, `deleteRecipient`, `getRecipient`, `listRecipients`, `updateRecipient`.
+    ///The `recipients` resource: `create` (`createRecipient`), `delete` (`deleteRecipient`), `get` (`getRecipient`), `list` (`listRecipients`), `update` (`updateRecipient`).
     fn recipients(&self) -> Recipients<'_, Self> {
         Recipients(self)
     }
-    ///The `rules` operations: `addPolicyRule`, `deletePolicyRule`, `updatePolicyRule`.
+    ///The `rules` resource: `add` (`addPolicyRule`), `delete` (`deletePolicyRule`), `update` (`updatePolicyRule`).
     fn rules(&self) -> Rules<'_, Self> {
         Rules(self)
     }
-    ///The `sandbox` operations: `listSandboxScenarios`, `simulateInbound`, `simulateOnboarding`.
+    ///The `sandbox` resource: `list_scenarios` (`listSandboxScenarios`), `simulate_inbound` (`simulateInbound`), `simulate_onboarding` (`simulateOnboarding`).
     fn sandbox(&self) -> Sandbox<'_, Self> {
         Sandbox(self)
     }
-    ///The `scheduled_payments` operations: `cancelScheduledPayment`, `listScheduledPayments`.
+    ///The `scheduled_payments` resource: `cancel` (`cancelScheduledPayment`), `list` (`listScheduledPayments`).
     fn scheduled_payments(&self) -> ScheduledPayments<'_, Self> {
         ScheduledPayments(self)
     }
-    ///The `self_serve` operations: `createSelfServeCreditsPurchase`, `getSelfServeCreditsBalance`, `getSelfServeCreditsPricing`, `listSelfServeCreditTiers`, `listSelfServeCreditsLedger`.
+    ///The `self_serve` resource: `create_credits_purchase` (`createSelfServeCreditsPurchase`), `get_credits_balance` (`getSelfServeCreditsBalance`), `get_credits_pricing` (`getSelfServeCreditsPricing`), `list_credit_tiers` (`listSelfServeCreditTiers`), `list_credits_ledger` (`listSelfServeCreditsLedger`).
     fn self_serve(&self) -> SelfServe<'_, Self> {
         SelfServe(self)
     }
-    ///The `signer_groups` operations: `createSignerGroup`, `deleteWalletSignerGroupRelationship`, `getSignerGroup`, `getSignerGroupsForWallet`, `listSignerGroups`, `upsertWalletSignerGroupRelationship`.
+    ///The `signer_groups` resource: `create` (`createSignerGroup`), `delete_relationship` (`deleteWalletSignerGroupRelationship`), `get` (`getSignerGroup`), `get_for_wallet` (`getSignerGroupsForWallet`), `list` (`listSignerGroups`), `upsert_relationship` (`upsertWalletSignerGroupRelationship`).
     fn signer_groups(&self) -> SignerGroups<'_, Self> {
         SignerGroups(self)
     }
-    ///The `signers` operations: `createSigner`, `createSignerGroupSigner`, `deleteSigner`, `deleteSignerGroupSigner`.
+    ///The `signers` resource: `create` (`createSigner`), `create_group_signer` (`createSignerGroupSigner`), `delete` (`deleteSigner`), `delete_group_signer` (`deleteSignerGroupSigner`).
     fn signers(&self) -> Signers<'_, Self> {
         Signers(self)
     }
-    ///The `simulations` operations: `advanceSimulation`, `getSimulation`.
+    ///The `simulations` resource: `advance` (`advanceSimulation`), `get` (`getSimulation`).
     fn simulations(&self) -> Simulations<'_, Self> {
         Simulations(self)
     }
-    ///The `transactions` operations: `createTransaction`, `createTransactionCancellation`, `createWalletTransaction`, `getTransaction`, `listTransactions`.
+    ///The `transactions` resource: `create` (`createTransaction`), `create_cancellation` (`createTransactionCancellation`), `create_wallet` (`createWalletTransaction`), `get` (`getTransaction`), `list` (`listTransactions`).
     fn transactions(&self) -> Transactions<'_, Self> {
         Transactions(self)
     }
-    ///The `users` operations: `createClientUser`, `deleteClientUser`, `listClientUsers`, `updateClientUser`.
+    ///The `users` resource: `create_client` (`createClientUser`), `delete_client` (`deleteClientUser`), `list_client` (`listClientUsers`), `update_client` (`updateClientUser`).
     fn users(&self) -> Users<'_, Self> {
         Users(self)
     }
-    ///The `wallets` operations: `createWallet`, `deletePolicyWalletRelationship`, `getWallet`, `getWalletBalances`, `getWalletsForPolicy`, `getWalletsForSignerGroup`, `upsertPolicyWalletRelationship`.
+    ///The `wallets` resource: `create` (`createWallet`), `delete_relationship` (`deletePolicyWalletRelationship`), `get` (`getWallet`), `get_balances` (`getWalletBalances`), `get_for_policy` (`getWalletsForPolicy`), `get_for_signer_group` (`getWalletsForSignerGroup`), `upsert_relationship` (`upsertPolicyWalletRelationship`).
     fn wallets(&self) -> Wallets<'_, Self> {
         Wallets(self)
     }
-    ///The `webhook_targets` operations: `createWebhookTarget`, `deleteWebhookTarget`, `getWebhookTarget`, `listWebhookTargets`, `updateWebhookTarget`.
+    ///The `webhook_targets` resource: `create` (`createWebhookTarget`), `delete` (`deleteWebhookTarget`), `get` (`getWebhookTarget`), `list` (`listWebhookTargets`), `update` (`updateWebhookTarget`).
     fn webhook_targets(&self) -> WebhookTargets<'_, Self> {
         WebhookTargets(self)
     }
-    ///The `webhooks` operations: `getWebhookDelivery`, `listWebhookHistory`, `replayWebhookDelivery`.
+    ///The `webhooks` resource: `get_delivery` (`getWebhookDelivery`), `list_history` (`listWebhookHistory`), `replay_delivery` (`replayWebhookDelivery`).
     fn webhooks(&self) -> Webhooks<'_, Self> {
         Webhooks(self)
     }
 }
 impl<D: Dispatch + ?Sized> Resources for D {}
-///The `accounts` operations (`createAccount`, `deleteAccount`, `getAccount`, `listAccounts`, `updateAccount`), sent through the dispatcher `D`: from [`Resources::accounts`].
+///The `accounts` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::accounts`].
 pub struct Accounts<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Accounts<'_, D> {
     fn clone(&self) -> Self {
@@ -245,7 +245,7 @@ impl<'a, D: Dispatch + ?Sized> Accounts<'a, D> {
             .dispatch(self.0.client().update_account().account_id(account_id).body(body))
     }
 }
-///The `api_keys` operations (`createApiKey`, `createApiKeyForClient`, `deleteApiKey`, `deleteAllApiKeys`, `listApiKeys`), sent through the dispatcher `D`: from [`Resources::api_keys`].
+///The `api_keys` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::api_keys`].
 pub struct ApiKeys<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for ApiKeys<'_, D> {
     fn clone(&self) -> Self {
@@ -321,7 +321,7 @@ impl<'a, D: Dispatch + ?Sized> ApiKeys<'a, D> {
         self.0.dispatch(self.0.client().list_api_keys())
     }
 }
-///The `applications` operations (`createApplicationDocumentUpload`, `createOrUpdateEDD`, `createApplicationSubmission`, `getApplication`, `getEDD`, `listApplications`, `submitAttestation`, `updateBusinessApplicationDetails`, `updateIndividualApplicationDetails`), sent through the dispatcher `D`: from [`Resources::applications`].
+///The `applications` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::applications`].
 pub struct Applications<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Applications<'_, D> {
     fn clone(&self) -> Self {
@@ -546,7 +546,7 @@ impl<'a, D: Dispatch + ?Sized> Applications<'a, D> {
             )
     }
 }
-///The `associated_individuals` operations (`addAssociatedIndividual`, `createAssociatedIndividualDocumentUpload`, `deleteAssociatedIndividual`, `updateAssociatedIndividual`), sent through the dispatcher `D`: from [`Resources::associated_individuals`].
+///The `associated_individuals` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::associated_individuals`].
 pub struct AssociatedIndividuals<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for AssociatedIndividuals<'_, D> {
     fn clone(&self) -> Self {
@@ -681,7 +681,7 @@ impl<'a, D: Dispatch + ?Sized> AssociatedIndividuals<'a, D> {
             )
     }
 }
-///The `auto_transactions` operations (`getAutoTransaction`, `listAutoTransactions`), sent through the dispatcher `D`: from [`Resources::auto_transactions`].
+///The `auto_transactions` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::auto_transactions`].
 pub struct AutoTransactions<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for AutoTransactions<'_, D> {
     fn clone(&self) -> Self {
@@ -733,7 +733,7 @@ impl<'a, D: Dispatch + ?Sized> AutoTransactions<'a, D> {
         self.0.dispatch(self.0.client().list_auto_transactions())
     }
 }
-///The `capabilities` operations (`getCountries`, `getSupportedNetworks`), sent through the dispatcher `D`: from [`Resources::capabilities`].
+///The `capabilities` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::capabilities`].
 pub struct Capabilities<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Capabilities<'_, D> {
     fn clone(&self) -> Self {
@@ -774,7 +774,7 @@ impl<'a, D: Dispatch + ?Sized> Capabilities<'a, D> {
         self.0.dispatch(self.0.client().get_supported_networks())
     }
 }
-///The `customers` operations (`bulkImportFromSumsubTokens`, `chatCustomerInsights`, `createCustomer`, `getCustomer`, `getCustomerInsights`, `getSubClientSummary`, `listCustomers`, `updateCustomerSubClient`), sent through the dispatcher `D`: from [`Resources::customers`].
+///The `customers` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::customers`].
 pub struct Customers<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Customers<'_, D> {
     fn clone(&self) -> Self {
@@ -937,7 +937,7 @@ impl<'a, D: Dispatch + ?Sized> Customers<'a, D> {
             )
     }
 }
-///The `destinations` operations (`createDestination`, `deleteDestination`, `listDestinations`), sent through the dispatcher `D`: from [`Resources::destinations`].
+///The `destinations` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::destinations`].
 pub struct Destinations<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Destinations<'_, D> {
     fn clone(&self) -> Self {
@@ -1017,7 +1017,7 @@ impl<'a, D: Dispatch + ?Sized> Destinations<'a, D> {
         self.0.dispatch(self.0.client().list_destinations().recipient_id(recipient_id))
     }
 }
-///The `documents` operations (`createApplicationDocument`, `createApplicationDocumentVerification`, `deleteOnboardingDocument`, `downloadDocument`, `listDocuments`, `uploadIndividualDocument`), sent through the dispatcher `D`: from [`Resources::documents`].
+///The `documents` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::documents`].
 pub struct Documents<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Documents<'_, D> {
     fn clone(&self) -> Self {
@@ -1187,7 +1187,7 @@ impl<'a, D: Dispatch + ?Sized> Documents<'a, D> {
             )
     }
 }
-///The `events` operations (`listEvents`), sent through the dispatcher `D`: from [`Resources::events`].
+///The `events` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::events`].
 pub struct Events<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Events<'_, D> {
     fn clone(&self) -> Self {
@@ -1215,7 +1215,7 @@ impl<'a, D: Dispatch + ?Sized> Events<'a, D> {
         self.0.dispatch(self.0.client().list_events())
     }
 }
-///The `instructions` operations (`createInstructions`, `getInstruction`), sent through the dispatcher `D`: from [`Resources::instructions`].
+///The `instructions` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::instructions`].
 pub struct Instructions<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Instructions<'_, D> {
     fn clone(&self) -> Self {
@@ -1264,7 +1264,7 @@ impl<'a, D: Dispatch + ?Sized> Instructions<'a, D> {
         self.0.dispatch(self.0.client().get_instruction().instruction_id(instruction_id))
     }
 }
-///The `mandates` operations (`approveMandate`, `cancelMandate`, `createMandate`, `getMandate`, `listMandates`), sent through the dispatcher `D`: from [`Resources::mandates`].
+///The `mandates` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::mandates`].
 pub struct Mandates<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Mandates<'_, D> {
     fn clone(&self) -> Self {
@@ -1365,7 +1365,7 @@ impl<'a, D: Dispatch + ?Sized> Mandates<'a, D> {
         self.0.dispatch(self.0.client().list_mandates())
     }
 }
-///The `payment_agents` operations (`createPaymentAgent`, `createPaymentAgentProposals`, `revokePaymentAgent`), sent through the dispatcher `D`: from [`Resources::payment_agents`].
+///The `payment_agents` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::payment_agents`].
 pub struct PaymentAgents<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for PaymentAgents<'_, D> {
     fn clone(&self) -> Self {
@@ -1450,7 +1450,7 @@ impl<'a, D: Dispatch + ?Sized> PaymentAgents<'a, D> {
             )
     }
 }
-///The `policies` operations (`createPolicy`, `deletePolicy`, `getPolicy`, `getPoliciesForWallet`, `listPolicies`), sent through the dispatcher `D`: from [`Resources::policies`].
+///The `policies` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::policies`].
 pub struct Policies<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Policies<'_, D> {
     fn clone(&self) -> Self {
@@ -1543,7 +1543,7 @@ impl<'a, D: Dispatch + ?Sized> Policies<'a, D> {
         self.0.dispatch(self.0.client().list_policies())
     }
 }
-///The `recipients` operations (`createRecipient`, `deleteRecipient`, `getRecipient`, `listRecipients`, `updateRecipient`), sent through the dispatcher `D`: from [`Resources::recipients`].
+///The `recipients` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::recipients`].
 pub struct Recipients<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Recipients<'_, D> {
     fn clone(&self) -> Self {
@@ -1643,7 +1643,7 @@ impl<'a, D: Dispatch + ?Sized> Recipients<'a, D> {
             )
     }
 }
-///The `rules` operations (`addPolicyRule`, `deletePolicyRule`, `updatePolicyRule`), sent through the dispatcher `D`: from [`Resources::rules`].
+///The `rules` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::rules`].
 pub struct Rules<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Rules<'_, D> {
     fn clone(&self) -> Self {
@@ -1732,7 +1732,7 @@ impl<'a, D: Dispatch + ?Sized> Rules<'a, D> {
             )
     }
 }
-///The `sandbox` operations (`listSandboxScenarios`, `simulateInbound`, `simulateOnboarding`), sent through the dispatcher `D`: from [`Resources::sandbox`].
+///The `sandbox` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::sandbox`].
 pub struct Sandbox<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Sandbox<'_, D> {
     fn clone(&self) -> Self {
@@ -1800,7 +1800,7 @@ impl<'a, D: Dispatch + ?Sized> Sandbox<'a, D> {
         self.0.dispatch(self.0.client().simulate_onboarding().body(body))
     }
 }
-///The `scheduled_payments` operations (`cancelScheduledPayment`, `listScheduledPayments`), sent through the dispatcher `D`: from [`Resources::scheduled_payments`].
+///The `scheduled_payments` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::scheduled_payments`].
 pub struct ScheduledPayments<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for ScheduledPayments<'_, D> {
     fn clone(&self) -> Self {
@@ -1852,7 +1852,7 @@ impl<'a, D: Dispatch + ?Sized> ScheduledPayments<'a, D> {
         self.0.dispatch(self.0.client().list_scheduled_payments())
     }
 }
-///The `self_serve` operations (`createSelfServeCreditsPurchase`, `getSelfServeCreditsBalance`, `getSelfServeCreditsPricing`, `listSelfServeCreditTiers`, `listSelfServeCreditsLedger`), sent through the dispatcher `D`: from [`Resources::self_serve`].
+///The `self_serve` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::self_serve`].
 pub struct SelfServe<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for SelfServe<'_, D> {
     fn clone(&self) -> Self {
@@ -1936,7 +1936,7 @@ impl<'a, D: Dispatch + ?Sized> SelfServe<'a, D> {
         self.0.dispatch(self.0.client().list_self_serve_credits_ledger())
     }
 }
-///The `signer_groups` operations (`createSignerGroup`, `deleteWalletSignerGroupRelationship`, `getSignerGroup`, `getSignerGroupsForWallet`, `listSignerGroups`, `upsertWalletSignerGroupRelationship`), sent through the dispatcher `D`: from [`Resources::signer_groups`].
+///The `signer_groups` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::signer_groups`].
 pub struct SignerGroups<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for SignerGroups<'_, D> {
     fn clone(&self) -> Self {
@@ -2074,7 +2074,7 @@ impl<'a, D: Dispatch + ?Sized> SignerGroups<'a, D> {
             )
     }
 }
-///The `signers` operations (`createSigner`, `createSignerGroupSigner`, `deleteSigner`, `deleteSignerGroupSigner`), sent through the dispatcher `D`: from [`Resources::signers`].
+///The `signers` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::signers`].
 pub struct Signers<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Signers<'_, D> {
     fn clone(&self) -> Self {
@@ -2171,7 +2171,7 @@ impl<'a, D: Dispatch + ?Sized> Signers<'a, D> {
             )
     }
 }
-///The `simulations` operations (`advanceSimulation`, `getSimulation`), sent through the dispatcher `D`: from [`Resources::simulations`].
+///The `simulations` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::simulations`].
 pub struct Simulations<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Simulations<'_, D> {
     fn clone(&self) -> Self {
@@ -2233,7 +2233,7 @@ impl<'a, D: Dispatch + ?Sized> Simulations<'a, D> {
         self.0.dispatch(self.0.client().get_simulation().simulation_id(simulation_id))
     }
 }
-///The `transactions` operations (`createTransaction`, `createTransactionCancellation`, `createWalletTransaction`, `getTransaction`, `listTransactions`), sent through the dispatcher `D`: from [`Resources::transactions`].
+///The `transactions` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::transactions`].
 pub struct Transactions<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Transactions<'_, D> {
     fn clone(&self) -> Self {
@@ -2338,7 +2338,7 @@ impl<'a, D: Dispatch + ?Sized> Transactions<'a, D> {
         self.0.dispatch(self.0.client().list_transactions())
     }
 }
-///The `users` operations (`createClientUser`, `deleteClientUser`, `listClientUsers`, `updateClientUser`), sent through the dispatcher `D`: from [`Resources::users`].
+///The `users` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::users`].
 pub struct Users<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Users<'_, D> {
     fn clone(&self) -> Self {
@@ -2416,7 +2416,7 @@ impl<'a, D: Dispatch + ?Sized> Users<'a, D> {
         self.0.dispatch(self.0.client().update_client_user().user_id(user_id).body(body))
     }
 }
-///The `wallets` operations (`createWallet`, `deletePolicyWalletRelationship`, `getWallet`, `getWalletBalances`, `getWalletsForPolicy`, `getWalletsForSignerGroup`, `upsertPolicyWalletRelationship`), sent through the dispatcher `D`: from [`Resources::wallets`].
+///The `wallets` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::wallets`].
 pub struct Wallets<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Wallets<'_, D> {
     fn clone(&self) -> Self {
@@ -2573,7 +2573,7 @@ impl<'a, D: Dispatch + ?Sized> Wallets<'a, D> {
             )
     }
 }
-///The `webhook_targets` operations (`createWebhookTarget`, `deleteWebhookTarget`, `getWebhookTarget`, `listWebhookTargets`, `updateWebhookTarget`), sent through the dispatcher `D`: from [`Resources::webhook_targets`].
+///The `webhook_targets` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::webhook_targets`].
 pub struct WebhookTargets<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for WebhookTargets<'_, D> {
     fn clone(&self) -> Self {
@@ -2683,7 +2683,7 @@ impl<'a, D: Dispatch + ?Sized> WebhookTargets<'a, D> {
             )
     }
 }
-///The `webhooks` operations (`getWebhookDelivery`, `listWebhookHistory`, `replayWebhookDelivery`), sent through the dispatcher `D`: from [`Resources::webhooks`].
+///The `webhooks` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::webhooks`].
 pub struct Webhooks<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Webhooks<'_, D> {
     fn clone(&self) -> Self {

@@ -26,8 +26,8 @@
 use crate::client::{Dakota, Response};
 use crate::error::Error;
 use crate::send::SendWith as _;
-pub use dakota_api::resources::*;
 use dakota_api::operation::Operation;
+pub use dakota_api::resources::*;
 use std::future::Future;
 
 impl Dispatch for Dakota {

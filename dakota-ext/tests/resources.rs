@@ -176,9 +176,83 @@ async fn bad_arguments_are_errors_before_any_request() {
     // A body builder missing a required field (`name`).
     let err = dakota
         .recipients()
-        .create("2s9bTzWLCJyrC7PTVzpnoTzO3dq", types::RecipientRequest::builder())
+        .create(
+            "2s9bTzWLCJyrC7PTVzpnoTzO3dq",
+            types::RecipientRequest::builder(),
+        )
         .await
         .expect_err("a body without its required field is refused");
     assert!(err.to_string().contains("name"), "{err}");
     assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
+
+/// Method names declared in `impl Dakota { .. }` blocks of a source file.
+fn inherent_methods(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in source.lines() {
+        if line.starts_with("impl Dakota {") {
+            inside = true;
+        } else if line.starts_with('}') {
+            inside = false;
+        } else if inside {
+            let t = line.trim_start();
+            let rest = t
+                .strip_prefix("pub async fn ")
+                .or_else(|| t.strip_prefix("pub fn "));
+            if let Some(rest) = rest {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// An inherent method of `Dakota` wins over a trait method of the same name, so a group the
+/// spec grows (`dakota.customers()`) would silently be unreachable behind one: none may share
+/// a name with a generated resource group.
+#[test]
+fn no_inherent_method_of_dakota_hides_a_resource_group() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let generated = std::fs::read_to_string(root.join("../dakota-api/src/resources.rs"))
+        .expect("generated resources.rs");
+    let start = generated
+        .find("pub trait Resources: Dispatch {")
+        .expect("the Resources trait");
+    let body = &generated[start..];
+    let body = &body[..body.find("\n}").expect("end of the trait")];
+    let groups: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("fn "))
+        .filter_map(|l| l.split('(').next())
+        .collect();
+    assert!(groups.contains(&"recipients") && groups.contains(&"destinations"));
+    assert!(groups.len() > 20, "{groups:?}");
+
+    let mut methods = Vec::new();
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("source");
+                methods.extend(inherent_methods(&text));
+            }
+        }
+    }
+    assert!(methods.iter().any(|m| m == "api"), "{methods:?}");
+    let hidden: Vec<&String> = methods
+        .iter()
+        .filter(|m| groups.contains(&m.as_str()))
+        .collect();
+    assert!(
+        hidden.is_empty(),
+        "Dakota's inherent methods hide these resource groups: {hidden:?}"
+    );
 }

@@ -152,6 +152,26 @@ fn is_ident(name: &str) -> bool {
     syn::parse_str::<syn::Ident>(name).is_ok()
 }
 
+/// `name`, or its raw form (`r#box`) when it is a keyword; `_` appended to the keywords that
+/// have no raw form (`self`, `crate`, ...).
+fn raw_if_keyword(name: String) -> String {
+    if name.is_empty() || is_ident(&name) {
+        name
+    } else if syn::parse_str::<syn::Ident>(&format!("r#{name}")).is_ok() {
+        format!("r#{name}")
+    } else {
+        format!("{name}_")
+    }
+}
+
+/// An identifier from a name that [`raw_if_keyword`] made valid.
+fn ident(name: &str) -> syn::Ident {
+    match name.strip_prefix("r#") {
+        Some(raw) => syn::Ident::new_raw(raw, proc_macro2::Span::call_site()),
+        None => syn::Ident::new(name, proc_macro2::Span::call_site()),
+    }
+}
+
 /// Names the group accessors may not take: the methods of the `Dispatch` trait they extend.
 const RESERVED_GROUPS: &[&str] = &["client", "dispatch"];
 
@@ -164,7 +184,7 @@ pub fn naming(
 ) -> Option<Naming> {
     let segs = segments(path);
     let op_words = words(operation_id);
-    let full = op_words.join("_");
+    let full = raw_if_keyword(op_words.join("_"));
     let in_path: Vec<usize> = (0..segs.len())
         .filter(|&i| !is_param(segs[i]) && collections.contains(segs[i]))
         .collect();
@@ -335,9 +355,18 @@ fn plan_with_args(spec: &Value, file: &syn::File) -> (Plan, Vec<Vec<Arg>>) {
             .and_then(|t| t.first())
             .and_then(Value::as_str);
         let Some(naming) = naming(&cols, &path, &id, tag) else {
-            warnings.push(format!("{label}: no resource group (no path segment, no tag)"));
+            warnings.push(format!(
+                "{label}: no resource group (no path segment, no tag)"
+            ));
             continue;
         };
+        if !is_ident(&naming.group) || !is_ident(&naming.group.to_upper_camel_case()) {
+            warnings.push(format!(
+                "{label}: the group name `{}` is not a Rust identifier",
+                naming.group
+            ));
+            continue;
+        }
         let Some(setters) = all_setters.get(&builder) else {
             warnings.push(format!("{label}: builder {builder} has no setters"));
             continue;
@@ -365,10 +394,7 @@ fn plan_with_args(spec: &Value, file: &syn::File) -> (Plan, Vec<Vec<Arg>>) {
                 .into_iter()
                 .find_map(|c| setters.get(&c).map(|s| (c, s.clone())));
             match setter {
-                Some((c, s)) => args.push(Arg {
-                    name: c,
-                    setter: s,
-                }),
+                Some((c, s)) => args.push(Arg { name: c, setter: s }),
                 None => {
                     missing = Some(name.clone());
                     break;
@@ -483,15 +509,15 @@ pub fn resources(spec: &Value, file: &syn::File, header: &str) -> (String, Plan)
             continue;
         };
         let op = &spec["paths"][a.path.as_str()][a.http_method.to_lowercase().as_str()];
-        let client_method = format_ident!("{}", a.operation_id.to_snake_case());
-        let method = format_ident!("{}", a.method);
+        let client_method = ident(&raw_if_keyword(a.operation_id.to_snake_case()));
+        let method = ident(&a.method);
         let mut params = Vec::new();
         let mut type_params = Vec::new();
         let mut predicates = Vec::new();
         let mut calls = Vec::new();
         for (k, arg) in args.iter().enumerate() {
             let (value_ty, generics) = renamed_generics(&arg.setter, k);
-            let name = format_ident!("{}", arg.name);
+            let name = ident(&raw_if_keyword(arg.name.clone()));
             params.push(quote!(#name: #value_ty));
             type_params.extend(generics.params.iter().cloned());
             if let Some(w) = &generics.where_clause {
@@ -529,7 +555,10 @@ pub fn resources(spec: &Value, file: &syn::File, header: &str) -> (String, Plan)
                     .iter()
                     .map(|n| match (n.as_str(), bodies.get(&builder)) {
                         ("body", Some(ty)) => {
-                            format!("`body` (a `{}` or its builder)", crate::surface::type_str(ty))
+                            format!(
+                                "`body` (a `{}` or its builder)",
+                                crate::surface::type_str(ty)
+                            )
                         }
                         _ => format!("`{n}`"),
                     })
@@ -565,7 +594,7 @@ pub fn resources(spec: &Value, file: &syn::File, header: &str) -> (String, Plan)
         group_ops
             .entry(a.group.as_str())
             .or_default()
-            .push(format!("`{}`", a.operation_id));
+            .push(format!("`{}` (`{}`)", a.method, a.operation_id));
     }
     let mut structs = Vec::new();
     let mut getters = Vec::new();
@@ -574,10 +603,10 @@ pub fn resources(spec: &Value, file: &syn::File, header: &str) -> (String, Plan)
         let getter = format_ident!("{}", group);
         let ops = group_ops.get(group).cloned().unwrap_or_default().join(", ");
         let struct_doc = format!(
-            "The `{group}` operations ({ops}), sent through the dispatcher `D`: from \
-             [`Resources::{group}`]."
+            "The `{group}` resource: one method per operation, sent through the dispatcher \
+             `D`. Reached with [`Resources::{group}`]."
         );
-        let getter_doc = format!("The `{group}` operations: {ops}.");
+        let getter_doc = format!("The `{group}` resource: {ops}.");
         structs.push(quote! {
             #[doc = #struct_doc]
             pub struct #ty<'a, D: ?Sized>(&'a D);
@@ -682,4 +711,292 @@ pub fn listing(plan: &Plan) -> String {
         out.push_str(&format!("left out: {w}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn op(id: &str, tag: &str) -> Value {
+        json!({"operationId": id, "tags": [tag],
+               "responses": {"200": {"description": "ok",
+                 "content": {"application/json": {"schema": {"type": "string"}}}}}})
+    }
+
+    /// A spec with the given (path, method, operationId, tag) operations.
+    fn spec(ops: &[(&str, &str, &str, &str)]) -> Value {
+        let mut paths = serde_json::Map::new();
+        for (path, method, id, tag) in ops {
+            let item = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+            item[*method] = op(id, tag);
+        }
+        json!({"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": paths})
+    }
+
+    /// (group, method) per operationId, after collisions are resolved.
+    fn names(ops: &[(&str, &str, &str, &str)]) -> Vec<(String, String, String)> {
+        let s = spec(ops);
+        let cols = collections(&s);
+        let namings: Vec<Naming> = ops
+            .iter()
+            .map(|(path, _, id, tag)| naming(&cols, path, id, Some(tag)).expect("a group"))
+            .collect();
+        let methods = resolve(&namings);
+        ops.iter()
+            .zip(namings)
+            .zip(methods)
+            .map(|(((_, _, id, _), n), m)| (id.to_string(), n.group, m))
+            .collect()
+    }
+
+    fn row(id: &str, group: &str, method: &str) -> (String, String, String) {
+        (id.into(), group.into(), method.into())
+    }
+
+    #[test]
+    fn groups_follow_the_path_collection_the_operation_id_names_not_the_tag() {
+        let got = names(&[
+            ("/customers", "post", "createCustomer", "Customers"),
+            (
+                "/customers/{customer_id}",
+                "get",
+                "getCustomer",
+                "Customers",
+            ),
+            (
+                "/customers/{customer_id}/recipients",
+                "post",
+                "createRecipient",
+                "Recipients",
+            ),
+            (
+                "/customers/{customer_id}/recipients",
+                "get",
+                "listRecipients",
+                "Recipients",
+            ),
+            (
+                "/recipients/{recipient_id}",
+                "get",
+                "getRecipient",
+                "Recipients",
+            ),
+            (
+                "/recipients/{recipient_id}/destinations",
+                "post",
+                "createDestination",
+                "Recipients",
+            ),
+            (
+                "/recipients/{recipient_id}/destinations/{destination_id}",
+                "delete",
+                "deleteDestination",
+                "Recipients",
+            ),
+            ("/signer-groups", "get", "listSignerGroups", "Signer Groups"),
+        ]);
+        assert_eq!(
+            got,
+            [
+                row("createCustomer", "customers", "create"),
+                row("getCustomer", "customers", "get"),
+                row("createRecipient", "recipients", "create"),
+                row("listRecipients", "recipients", "list"),
+                row("getRecipient", "recipients", "get"),
+                row("createDestination", "destinations", "create"),
+                row("deleteDestination", "destinations", "delete"),
+                row("listSignerGroups", "signer_groups", "list"),
+            ]
+        );
+    }
+
+    #[test]
+    fn parent_nouns_namespaces_and_unnamed_actions() {
+        let got = names(&[
+            (
+                "/applications/{application_id}",
+                "get",
+                "getApplication",
+                "Onboarding",
+            ),
+            (
+                "/applications/{application_id}/documents/{document_id}",
+                "get",
+                "getDocument",
+                "Onboarding",
+            ),
+            // The parent's noun directly before the group's goes too.
+            (
+                "/applications/{application_id}/documents",
+                "post",
+                "createApplicationDocument",
+                "Onboarding",
+            ),
+            // No collection named: the path's last collection, the full name.
+            (
+                "/applications/{application_id}/attestations",
+                "post",
+                "submitAttestation",
+                "Onboarding",
+            ),
+            // Words between the verb and the noun stay.
+            (
+                "/applications/{application_id}/business-details",
+                "put",
+                "updateBusinessApplicationDetails",
+                "Onboarding",
+            ),
+            // A collection directly under a namespace keeps the namespace's noun.
+            (
+                "/webhooks/targets",
+                "post",
+                "createWebhookTarget",
+                "Webhooks",
+            ),
+            (
+                "/webhooks/targets/{target_id}",
+                "get",
+                "getWebhookTarget",
+                "Webhooks",
+            ),
+            (
+                "/webhooks/{event_id}",
+                "get",
+                "getWebhookDelivery",
+                "Webhooks",
+            ),
+            // `policies` -> `policy`.
+            ("/policies/{policy_id}", "get", "getPolicy", "Policies"),
+        ]);
+        assert_eq!(
+            got,
+            [
+                row("getApplication", "applications", "get"),
+                row("getDocument", "documents", "get"),
+                row("createApplicationDocument", "documents", "create"),
+                row("submitAttestation", "applications", "submit_attestation"),
+                row(
+                    "updateBusinessApplicationDetails",
+                    "applications",
+                    "update_business_details"
+                ),
+                row("createWebhookTarget", "webhook_targets", "create"),
+                row("getWebhookTarget", "webhook_targets", "get"),
+                row("getWebhookDelivery", "webhooks", "get_delivery"),
+                row("getPolicy", "policies", "get"),
+            ]
+        );
+    }
+
+    #[test]
+    fn collisions_keep_the_parent_noun_then_fall_back_to_full_names() {
+        let got = names(&[
+            ("/transactions", "post", "createTransaction", "Transactions"),
+            ("/wallets/{wallet_id}", "get", "getWallet", "Wallets"),
+            (
+                "/wallets/{wallet_id}/transactions",
+                "post",
+                "createWalletTransaction",
+                "Wallets",
+            ),
+            // Same short name and nothing to step back to: both full names.
+            ("/things", "get", "listThings", "Things"),
+            ("/things/all", "get", "listThing", "Things"),
+            // A keyword is never a method name; neither is an empty one.
+            ("/boxes", "post", "typeBoxes", "Boxes"),
+            ("/boxes/{box_id}", "get", "box", "Boxes"),
+        ]);
+        assert_eq!(
+            got,
+            [
+                row("createTransaction", "transactions", "create"),
+                row("getWallet", "wallets", "get"),
+                row("createWalletTransaction", "transactions", "create_wallet"),
+                row("listThings", "things", "list_things"),
+                row("listThing", "things", "list_thing"),
+                row("typeBoxes", "boxes", "type_boxes"),
+                row("box", "boxes", "r#box"),
+            ]
+        );
+    }
+
+    #[test]
+    fn singular_forms() {
+        for (plural, one) in [
+            ("policies", "policy"),
+            ("addresses", "address"),
+            ("status", "statu"),
+            ("access", "access"),
+            ("keys", "key"),
+            ("edd", "edd"),
+        ] {
+            assert_eq!(singular(plural), one, "{plural}");
+        }
+    }
+
+    fn generated(spec: Value) -> crate::Generated {
+        crate::generate(&spec.to_string(), "t.json").expect("generates")
+    }
+
+    #[test]
+    fn arguments_are_path_parameters_in_path_order_then_required_ones_then_the_body() {
+        let g = generated(
+            json!({"openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+          "paths": {"/orgs/{org_id}/teams/{team_id}/members": {"post": {
+            "operationId": "addTeamMember", "tags": ["Teams"],
+            "parameters": [
+              {"name": "team_id", "in": "path", "required": true, "schema": {"type": "string"}},
+              {"name": "org_id", "in": "path", "required": true, "schema": {"type": "string"}},
+              {"name": "role", "in": "query", "required": true, "schema": {"type": "string"}},
+              {"name": "note", "in": "query", "schema": {"type": "string"}}],
+            "requestBody": {"required": true, "content": {"application/json": {"schema":
+              {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}}},
+            "responses": {"200": {"description": "ok", "content": {"application/json":
+              {"schema": {"type": "string"}}}}}}}}}),
+        );
+        let a = &g.resource_plan.accessors;
+        assert_eq!(a.len(), 1, "{a:?}");
+        // `members` names no collection (nothing stands after it): the group is `teams`.
+        assert_eq!(
+            (a[0].group.as_str(), a[0].method.as_str()),
+            ("teams", "add_member")
+        );
+        assert_eq!(a[0].args, ["org_id", "team_id", "role", "body"]);
+        assert!(g.resource_plan.warnings.is_empty());
+        // The emitted code parses, sends the builder with every argument, and is documented.
+        syn::parse_file(&g.resources).expect("resources.rs parses");
+        let flat: String = g.resources.split_whitespace().collect();
+        assert!(
+            flat.contains(
+                ".add_team_member().org_id(org_id).team_id(team_id).role(role).body(body)"
+            ),
+            "{}",
+            g.resources
+        );
+        assert!(g.resources.contains("fn teams(&self) -> Teams<'_, Self>"));
+        assert!(g.resources.contains("For its optional parameters"));
+        assert!(g.resources.starts_with("// @generated"));
+    }
+
+    #[test]
+    fn an_operation_the_rule_cannot_express_is_a_warning_not_a_failure() {
+        // No collection in the path and no tag: no group.
+        let g = generated(
+            json!({"openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+          "paths": {
+            "/{id}": {"get": {"operationId": "fetch", "parameters": [
+              {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "responses": {"200": {"description": "ok", "content": {"application/json":
+                {"schema": {"type": "string"}}}}}}},
+            "/items": {"get": {"operationId": "listItems", "responses": {"200": {
+              "description": "ok", "content": {"application/json": {"schema": {"type": "string"}}}}}}}}}),
+        );
+        let a = &g.resource_plan.accessors;
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].operation_id, "listItems");
+        assert_eq!(g.resource_plan.warnings.len(), 1);
+        assert!(g.resource_plan.warnings[0].contains("fetch"));
+        syn::parse_file(&g.resources).expect("resources.rs parses");
+    }
 }

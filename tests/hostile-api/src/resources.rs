@@ -38,25 +38,25 @@ pub trait Dispatch {
 /// The resource groups, on every [`Dispatch`]er: `use dakota_ext::Resources as _;`
 /// then `dakota.recipients()`.
 pub trait Resources: Dispatch {
-    ///The `files` operations: `downloadFile`.
+    ///The `files` resource: `download` (`downloadFile`).
     fn files(&self) -> Files<'_, Self> {
         Files(self)
     }
-    ///The `payees` operations: `createPayee`.
+    ///The `payees` resource: `create` (`createPayee`).
     fn payees(&self) -> Payees<'_, Self> {
         Payees(self)
     }
-    ///The `reviews` operations: `createReview`.
+    ///The `reviews` resource: `create` (`createReview`).
     fn reviews(&self) -> Reviews<'_, Self> {
         Reviews(self)
     }
-    ///The `things` operations: `createThing`, `putThing`, `submitThing`.
+    ///The `things` resource: `create` (`createThing`), `put` (`putThing`), `submit` (`submitThing`).
     fn things(&self) -> Things<'_, Self> {
         Things(self)
     }
 }
 impl<D: Dispatch + ?Sized> Resources for D {}
-///The `files` operations (`downloadFile`), sent through the dispatcher `D`: from [`Resources::files`].
+///The `files` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::files`].
 pub struct Files<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Files<'_, D> {
     fn clone(&self) -> Self {
@@ -85,7 +85,7 @@ impl<'a, D: Dispatch + ?Sized> Files<'a, D> {
         self.0.dispatch(self.0.client().download_file().file_id(file_id))
     }
 }
-///The `payees` operations (`createPayee`), sent through the dispatcher `D`: from [`Resources::payees`].
+///The `payees` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::payees`].
 pub struct Payees<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Payees<'_, D> {
     fn clone(&self) -> Self {
@@ -114,7 +114,7 @@ impl<'a, D: Dispatch + ?Sized> Payees<'a, D> {
         self.0.dispatch(self.0.client().create_payee().body(body))
     }
 }
-///The `reviews` operations (`createReview`), sent through the dispatcher `D`: from [`Resources::reviews`].
+///The `reviews` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::reviews`].
 pub struct Reviews<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Reviews<'_, D> {
     fn clone(&self) -> Self {
@@ -144,7 +144,7 @@ impl<'a, D: Dispatch + ?Sized> Reviews<'a, D> {
         self.0.dispatch(self.0.client().create_review().body(body))
     }
 }
-///The `things` operations (`createThing`, `putThing`, `submitThing`), sent through the dispatcher `D`: from [`Resources::things`].
+///The `things` resource: one method per operation, sent through the dispatcher `D`. Reached with [`Resources::things`].
 pub struct Things<'a, D: ?Sized>(&'a D);
 impl<D: ?Sized> Clone for Things<'_, D> {
     fn clone(&self) -> Self {
