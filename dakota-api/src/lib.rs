@@ -51,6 +51,11 @@ pub mod ksuid;
     rustdoc::all
 )]
 pub mod mock;
+/// TS-SDK-style resource accessors generated with the client, one per operation:
+/// `dakota.recipients().create(customer_id, body)` on anything implementing
+/// [`resources::Dispatch`] (dakota-ext's `Dakota` does, through its pipeline).
+#[allow(clippy::all, clippy::pedantic, rustdoc::all)]
+pub mod resources;
 pub mod transport;
 
 pub use generated::*;

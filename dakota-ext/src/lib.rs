@@ -19,6 +19,7 @@ mod pacing;
 pub mod pagination;
 #[cfg(feature = "redis")]
 mod redis_conn;
+pub mod resources;
 pub mod retry;
 pub mod send;
 #[cfg(feature = "redis")]
@@ -41,6 +42,7 @@ pub use pagination::CustomerFilter;
 pub use pagination::{ListOperation, LIST_OPERATIONS};
 #[cfg(feature = "redis")]
 pub use redis_conn::RedisUnavailable;
+pub use resources::{Dispatch, Resources};
 pub use retry::RetryPolicy;
 pub use send::SendWith;
 #[cfg(feature = "redis")]

@@ -545,7 +545,7 @@ fn page_size(n: u64) -> NonZeroU64 {
 }
 
 #[cfg(feature = "customers")]
-/// Filters for [`Dakota::customers`]. For every other filter of `listCustomers`, pass
+/// Filters for [`Dakota::all_customers`]. For every other filter of `listCustomers`, pass
 /// `dakota.api().list_customers()` configured as needed to [`Dakota::paginate`].
 #[derive(Debug, Clone, Default)]
 #[must_use]
@@ -562,8 +562,9 @@ pub struct CustomerFilter {
 
 #[cfg(feature = "customers")]
 impl Dakota {
-    /// Every customer matching `filter`, oldest first, fetched page by page.
-    pub fn customers(
+    /// Every customer matching `filter`, oldest first, fetched page by page. (The `all_`
+    /// prefix leaves `dakota.customers()` to the generated resource accessors.)
+    pub fn all_customers(
         &self,
         filter: CustomerFilter,
     ) -> impl Stream<Item = Result<types::Customer, Error>> + Send + '_ {
@@ -587,7 +588,7 @@ impl Dakota {
 impl Dakota {
     /// Every onboarding application, `page` (1..=100) at a time.
     #[cfg(feature = "onboarding")]
-    pub fn applications(
+    pub fn all_applications(
         &self,
         page: u64,
     ) -> impl Stream<Item = Result<types::ApplicationListItem, Error>> + Send + '_ {
@@ -598,7 +599,7 @@ impl Dakota {
     /// webhook delivers (typed payload), so one handler or [`crate::webhook::EventRouter`]
     /// serves both a catch-up poll and live deliveries.
     #[cfg(all(feature = "events", feature = "customers", feature = "onboarding"))]
-    pub fn events(
+    pub fn all_events(
         &self,
         page: u64,
     ) -> impl Stream<Item = Result<crate::webhook::Event, Error>> + Send + '_ {
@@ -735,7 +736,7 @@ mod tests {
         fn send<T: Send>(_: &T) {}
         let dakota = Dakota::builder().api_key("k").build();
         if let Ok(d) = dakota {
-            send(&d.customers(CustomerFilter::default()));
+            send(&d.all_customers(CustomerFilter::default()));
             send(&d.paginate(d.api().list_webhook_history()));
             send(&d.paginate(d.api().list_self_serve_credits_ledger()));
             send(&d.paginate(d.api().list_mandates()));

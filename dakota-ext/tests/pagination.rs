@@ -689,7 +689,7 @@ async fn customers_stream_against_the_sandbox_keeps_filters() {
 
     // The hand-written shortcut walks the same list.
     let all = dakota
-        .customers(dakota_ext::CustomerFilter {
+        .all_customers(dakota_ext::CustomerFilter {
             page_size: Some(4),
             ..Default::default()
         })

@@ -209,7 +209,7 @@ async fn customers_stream_walks_every_page_once() {
             .expect("create");
     }
     let all: Vec<types::Customer> = dakota
-        .customers(CustomerFilter {
+        .all_customers(CustomerFilter {
             page_size: Some(5),
             ..CustomerFilter::default()
         })

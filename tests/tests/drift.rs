@@ -9,7 +9,11 @@ fn assert_current(spec: &str, out: &str) {
     let spec_text = read(spec);
     let generated = xtask::generate(&spec_text, spec).expect("spec generates");
     let mock = generated.mock.as_ref().expect("mocks generate");
-    for (file, fresh) in [("generated.rs", &generated.code), ("mock.rs", mock)] {
+    for (file, fresh) in [
+        ("generated.rs", &generated.code),
+        ("mock.rs", mock),
+        ("resources.rs", &generated.resources),
+    ] {
         let committed = read(&format!("{out}/src/{file}"));
         if committed != *fresh {
             let diff = similar::TextDiff::from_lines(committed.as_str(), fresh.as_str());

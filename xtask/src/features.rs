@@ -35,6 +35,9 @@ pub struct Gating {
     pub gated_types: usize,
     /// Types compiled always (reached by every feature, by an untagged operation, or by none).
     pub always_types: usize,
+    /// The features of every gated name: types, operation builders (`CreateRecipient`) and
+    /// the client methods (`create_recipient`); `None` for what is always compiled.
+    pub gates: BTreeMap<String, Option<FeatureSet>>,
 }
 
 /// The cargo feature of a spec tag: kebab case (`Self Serve` -> `self-serve`).
@@ -161,7 +164,36 @@ pub fn gate(spec: &Value, file: &mut syn::File) -> Gating {
         context: Vec::new(),
     }
     .visit_file_mut(file);
+    for (builder, method) in &generated {
+        if let Some(g) = gates.get(builder).cloned() {
+            gates.insert(method.clone(), g);
+        }
+    }
+    gating.gates = gates;
     gating
+}
+
+/// Gates each method of the inherent impls in `file` (code generated beside the client, such as the
+/// resource accessors) by everything it names, body included: a method that calls
+/// `client().create_recipient()` needs the `recipients` feature.
+pub fn gate_methods(file: &mut syn::File, gating: &Gating) {
+    struct Methods<'a>(&'a BTreeMap<String, Option<FeatureSet>>);
+    impl VisitMut for Methods<'_> {
+        // Trait impls (`Debug`, `Clone`) are the same whatever the features.
+        fn visit_item_impl_mut(&mut self, i: &mut syn::ItemImpl) {
+            if i.trait_.is_none() {
+                syn::visit_mut::visit_item_impl_mut(self, i);
+            }
+        }
+
+        fn visit_impl_item_fn_mut(&mut self, f: &mut syn::ImplItemFn) {
+            let sets = needs(&idents(f.to_token_stream()), self.0, &[]);
+            if let Some(attr) = cfg_attr(&sets) {
+                f.attrs.push(attr);
+            }
+        }
+    }
+    Methods(&gating.gates).visit_file_mut(file);
 }
 
 /// The top-level type names of `mod types` (structs, enums, aliases).

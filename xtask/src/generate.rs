@@ -42,6 +42,10 @@ pub struct Generated {
     /// The text of `conformance.rs`: one sample call per operation through the generated
     /// builders (see [`crate::conformance`]), or why it could not be generated.
     pub conformance: std::result::Result<String, String>,
+    /// The text of `resources.rs`: the TS-style resource accessors (see [`crate::resources`]).
+    pub resources: String,
+    /// What the accessor naming rule made of the spec, with the operations it left out.
+    pub resource_plan: crate::resources::Plan,
 }
 
 /// Parse a spec from YAML or JSON text.
@@ -320,7 +324,10 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
     let mock = mock(&spec, &header).map_err(|e| format!("{e:#}"));
     let conformance =
         crate::conformance::conformance(&spec, &file, &header).map_err(|e| format!("{e:#}"));
+    let (resources, resource_plan) = crate::resources::resources(&spec, &file, &header, &gating);
     Ok(Generated {
+        resources,
+        resource_plan,
         conformance,
         code,
         changes,

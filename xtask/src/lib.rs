@@ -8,6 +8,7 @@ pub mod features;
 pub mod generate;
 pub mod normalize;
 pub mod open_enums;
+pub mod resources;
 pub mod stable;
 pub mod surface;
 pub mod synthetic;

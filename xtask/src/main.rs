@@ -327,6 +327,9 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
             String::new()
         }
     };
+    for w in &g.resource_plan.warnings {
+        eprintln!("warning: no resource accessor for {w}");
+    }
     eprintln!(
         "tag features: {} ({}); {} type(s) gated by tag, {} always compiled",
         g.gating.features.len(),
@@ -350,6 +353,7 @@ fn generate(check: bool, spec: &Path, out: &Path, verbose: bool) -> Result<()> {
         (src.join("mock.rs"), mock),
         (src.join("conformance.rs"), conformance),
         (manifest_path, manifest),
+        (src.join("resources.rs"), g.resources.clone()),
     ];
     // Generating the workspace's own dakota-api also refreshes dakota-ext's pass-through tag
     // features (`recipients = ["dakota-api/recipients"]`), so the two crates never disagree.

@@ -303,6 +303,8 @@ pub fn surface(normalized: &Value, code: &str) -> Result<String, syn::Error> {
     for (_, t) in types {
         let _ = writeln!(out, "\n{t}");
     }
+    let plan = crate::resources::plan(normalized, &file);
+    let _ = write!(out, "\n{}", crate::resources::listing(&plan));
     Ok(out)
 }
 

@@ -16,6 +16,9 @@ mod generated;
 /// The typed httpmock helpers generated beside the client.
 #[allow(clippy::all, unused_imports, dead_code, missing_docs)]
 pub mod mock;
+/// The resource accessors generated beside the client.
+#[allow(clippy::all, unused_imports, dead_code, missing_docs)]
+pub mod resources;
 /// Shared with `dakota-api`: the same hand-written transport hook.
 #[path = "../../../dakota-api/src/transport.rs"]
 pub mod transport;
