@@ -10,15 +10,10 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///Opens an onramp, offramp or swap account. Which fields matter depends on `account_type`: an onramp names the crypto destination that receives the converted funds, an offramp the bank destination and its rail, a swap the crypto destination and the asset to deliver.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AccountCreateRequest {
         pub account_type: AccountType,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -57,19 +52,10 @@ pub mod types {
         }
     }
     ///Asset symbol delivered to the destination.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AccountCreateRequestDestinationAsset(::std::string::String);
     #[cfg(feature = "accounts")]
     impl ::std::ops::Deref for AccountCreateRequestDestinationAsset {
@@ -130,19 +116,10 @@ pub mod types {
         }
     }
     ///Asset symbol the customer sends in, e.g. `USDC` or `USD`.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AccountCreateRequestSourceAsset(::std::string::String);
     #[cfg(feature = "accounts")]
     impl ::std::ops::Deref for AccountCreateRequestSourceAsset {
@@ -203,15 +180,10 @@ pub mod types {
         }
     }
     ///An onramp, offramp or swap account. Onramps expose the bank details to pay into (`bank_account`); offramps and swaps expose the crypto deposit address (`source_crypto_address`).
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AccountResponse {
         pub account_type: AccountType,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -249,11 +221,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AccountType {
         #[serde(rename = "onramp")]
         Onramp,
@@ -267,15 +239,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Points an existing account at another destination, network or asset; `account_type` must match the account being changed.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AccountUpdateRequest {
         pub account_type: AccountType,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -294,15 +261,10 @@ pub mod types {
         }
     }
     ///`AddAssociatedIndividualResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AddAssociatedIndividualResponse {
         pub id: crate::ksuid::Ksuid,
     }
@@ -313,15 +275,10 @@ pub mod types {
         }
     }
     ///Intent to add one rule to a policy; sign it and send it as an `EndorsedRequest`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AddPolicyRuleIntent {
         pub action: AddPolicyRuleIntentAction,
         ///Rule parameters; their shape depends on `rule_type`.
@@ -347,11 +304,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AddPolicyRuleIntentAction {
         #[serde(rename = "allow")]
         Allow,
@@ -370,11 +327,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AddPolicyRuleIntentRuleType {
         #[serde(rename = "approval_threshold")]
         ApprovalThreshold,
@@ -398,11 +355,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AddPolicyRuleIntentType {
         #[serde(rename = "add_policy_rule")]
         AddPolicyRule,
@@ -446,13 +403,7 @@ pub mod types {
         }
     }
     ///Postal address; `country` is an ISO 3166-1 alpha-2 code.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(
         any(
@@ -463,6 +414,7 @@ pub mod types {
             feature = "recipients"
         )
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Address {
         pub city: ::std::string::String,
         pub country: AddressCountry,
@@ -491,17 +443,7 @@ pub mod types {
         }
     }
     ///`AddressCountry`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(
         any(
@@ -512,6 +454,7 @@ pub mod types {
             feature = "recipients"
         )
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AddressCountry(::std::string::String);
     #[cfg(
         any(
@@ -621,15 +564,10 @@ pub mod types {
         }
     }
     ///Which way to resolve a run that is on hold.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AdvanceSimulationRequest {
         pub action: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -642,15 +580,10 @@ pub mod types {
         }
     }
     ///What changed after a held run was resolved.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AdvanceSimulationResult {
         pub callbacks_scheduled: i64,
         pub new_state: ::std::string::String,
@@ -664,15 +597,10 @@ pub mod types {
         }
     }
     ///One step of a proposal. `type` says which one field beside it holds the step's input.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgenticAction {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub create_auto_account: ::std::option::Option<CreateAutoAccountAction>,
@@ -701,16 +629,10 @@ pub mod types {
         }
     }
     ///What carrying out one action created; only the field for that action's kind is set.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgenticActionDownstream {
         ///The auto-account a `create_auto_account` action set up.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -738,11 +660,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AgenticActionType {
         #[serde(rename = "create_recipient")]
         CreateRecipient,
@@ -762,15 +684,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A file handed to the agent with a conversation turn. `type` names the one field beside it that holds the file; more kinds may be added later as new values and fields.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgenticAttachment {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub document: ::std::option::Option<AgenticDocumentAttachment>,
@@ -792,11 +709,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AgenticAttachmentType {
         #[serde(rename = "document")]
         Document,
@@ -806,15 +723,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///One turn of a drafting conversation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgenticChatMessage {
         ///Files the agent should read for this turn, such as an invoice to pay. Not processed yet: a request with attachments is answered with 400 for now.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -836,11 +748,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AgenticChatMessageRole {
         #[serde(rename = "user")]
         User,
@@ -852,15 +764,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A document sent inline.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgenticDocumentAttachment {
         ///The document, base64 encoded.
         pub data: ::std::string::String,
@@ -884,11 +791,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AgenticDocumentAttachmentMediaType {
         #[serde(rename = "application/pdf")]
         ApplicationPdf,
@@ -906,16 +813,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///An accepted proposal, with what carrying out each action created.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgenticInstruction {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub actions: ::std::vec::Vec<AgenticAction>,
@@ -942,11 +843,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AgenticInstructionStatus {
         #[serde(rename = "proposed")]
         Proposed,
@@ -960,16 +861,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///The instructions created from a batch of proposals.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgenticInstructionsResult {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub instruction_ids: ::std::vec::Vec<::std::string::String>,
@@ -984,15 +879,10 @@ pub mod types {
         }
     }
     ///A series of actions that stands on its own. An `*_id` field left empty refers to what an earlier action of the same proposal creates; a real id reuses an existing object. A proposal pays someone or drafts a mandate; a mandate alone is a standing permission to schedule payments under later.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgenticProposal {
         pub actions: ::std::vec::Vec<AgenticAction>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1005,16 +895,10 @@ pub mod types {
         }
     }
     ///The agent's next move: `proposals` when it is confident (maybe with a short `reply`), or only a `reply` when it needs more from the customer. A successful answer has at least one of the two.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgenticProposalsResult {
         ///How the turn was screened: `ok` for an ordinary payments turn, `warned` when it strayed off topic (the conversation may go on), `blocked` when the conversation was ended (off-topic turns repeated, or an attempt at manipulation); start a new one then.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1033,15 +917,10 @@ pub mod types {
         }
     }
     ///An amount of one asset, as a decimal string, optionally with the network it moved on.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "auto-transactions", feature = "transactions"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AmountDetails {
         ///Decimal string, e.g. `1250.00`.
         pub amount: ::std::string::String,
@@ -1056,15 +935,10 @@ pub mod types {
         }
     }
     ///An API key as listed: only its last characters are ever shown again.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "authentication")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApiKeyListItem {
         ///Creation time, Unix seconds.
         pub created_at: i64,
@@ -1080,15 +954,10 @@ pub mod types {
         }
     }
     ///A newly created API key. `key` is the secret and is returned only in this response: store it now.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "authentication")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApiKeyResponse {
         pub id: crate::ksuid::Ksuid,
         pub key: ::std::string::String,
@@ -1100,15 +969,10 @@ pub mod types {
         }
     }
     ///A KYB/KYC file: lifecycle state and decision, plus the people, checks, EDD answers and consents when asked for.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Application {
         pub application_created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1153,11 +1017,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ApplicationApplicationDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -1178,11 +1042,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ApplicationApplicationType {
         #[serde(rename = "business")]
         Business,
@@ -1201,11 +1065,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ApplicationDecisionMethod {
         #[serde(rename = "manual")]
         Manual,
@@ -1226,11 +1090,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ApplicationDocumentType {
         #[serde(rename = "certificate_of_incorporation")]
         CertificateOfIncorporation,
@@ -1296,15 +1160,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Company or EDD paperwork sent in the body as base64.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationDocumentUploadRequest {
         pub country: ApplicationDocumentUploadRequestCountry,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1328,19 +1187,10 @@ pub mod types {
         }
     }
     ///`ApplicationDocumentUploadRequestCountry`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationDocumentUploadRequestCountry(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for ApplicationDocumentUploadRequestCountry {
@@ -1404,19 +1254,10 @@ pub mod types {
         }
     }
     ///`ApplicationDocumentUploadRequestDescription`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationDocumentUploadRequestDescription(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for ApplicationDocumentUploadRequestDescription {
@@ -1477,19 +1318,10 @@ pub mod types {
         }
     }
     ///`ApplicationDocumentUploadRequestFilename`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationDocumentUploadRequestFilename(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for ApplicationDocumentUploadRequestFilename {
@@ -1550,19 +1382,10 @@ pub mod types {
         }
     }
     ///Registry or ID number printed on the paper; mandatory for formation paperwork.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationDocumentUploadRequestIdNumber(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for ApplicationDocumentUploadRequestIdNumber {
@@ -1626,15 +1449,10 @@ pub mod types {
         }
     }
     ///Metadata of company or EDD paperwork that will be PUT to a presigned URL.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationDocumentUploadUrlRequest {
         pub country: ApplicationDocumentUploadUrlRequestCountry,
         pub document_type: ApplicationDocumentType,
@@ -1653,19 +1471,10 @@ pub mod types {
         }
     }
     ///`ApplicationDocumentUploadUrlRequestCountry`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationDocumentUploadUrlRequestCountry(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for ApplicationDocumentUploadUrlRequestCountry {
@@ -1729,19 +1538,10 @@ pub mod types {
         }
     }
     ///`ApplicationDocumentUploadUrlRequestFilename`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationDocumentUploadUrlRequestFilename(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for ApplicationDocumentUploadUrlRequestFilename {
@@ -1802,19 +1602,10 @@ pub mod types {
         }
     }
     ///`ApplicationDocumentUploadUrlRequestIdNumber`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationDocumentUploadUrlRequestIdNumber(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for ApplicationDocumentUploadUrlRequestIdNumber {
@@ -1878,16 +1669,10 @@ pub mod types {
         }
     }
     ///The business and people covered by an application.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationEntities {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub associated_individuals: ::std::vec::Vec<AssociatedIndividualEntity>,
@@ -1903,15 +1688,10 @@ pub mod types {
         }
     }
     ///One applicant (company or person) with its document checklist, as listed when submission is refused.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationEntity {
         pub applicant_id: ::std::string::String,
         pub applicant_type: ApplicationEntityApplicantType,
@@ -1938,11 +1718,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ApplicationEntityApplicantType {
         #[serde(rename = "business")]
         Business,
@@ -1954,15 +1734,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Compact application row for list views; names and IDs only.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationListItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub application_decision: ::std::option::Option<
@@ -1999,11 +1774,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ApplicationListItemApplicationDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -2026,11 +1801,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ApplicationListItemApplicationType {
         #[serde(rename = "business")]
         Business,
@@ -2042,15 +1817,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Body of a refused submission: which applicants, EDD items and attestations are still missing.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationNotReadyError {
         pub application_id: crate::ksuid::Ksuid,
         pub code: ::std::string::String,
@@ -2074,11 +1844,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ApplicationPoaStatus {
         #[serde(rename = "missing")]
         Missing,
@@ -2101,11 +1871,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "customers", feature = "onboarding"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ApplicationStatus {
         #[serde(rename = "pending")]
         Pending,
@@ -2131,15 +1901,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Readiness of an application, computed when it is read.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApplicationValidation {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub associated_individuals: ::std::vec::Vec<IndividualEntityValidation>,
@@ -2160,15 +1925,10 @@ pub mod types {
         }
     }
     ///The approving signer's key and its signature over the mandate payload.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "mandates")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApproveMandateRequest {
         ///Public key of a recognized signer other than the bound one.
         pub approver_public_key: ::std::string::String,
@@ -2182,19 +1942,10 @@ pub mod types {
         }
     }
     ///Three-letter upper-case asset symbol such as `USD` or `EUR`.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(any(feature = "transactions", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Asset(::std::string::String);
     #[cfg(any(feature = "transactions", feature = "wallets"))]
     impl ::std::ops::Deref for Asset {
@@ -2261,15 +2012,10 @@ pub mod types {
         }
     }
     ///Holdings of one token deployment in a wallet, valued in US dollars.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "wallets")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AssetBalance {
         ///Value of the holding in USD, decimal string.
         pub amount_usd: ::std::string::String,
@@ -2282,15 +2028,10 @@ pub mod types {
         }
     }
     ///A token as deployed on one network: symbol, contract and precision.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "wallets")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AssetDeployment {
         ///Token contract (EVM) or mint (Solana) address.
         pub contract_address: ::std::string::String,
@@ -2310,15 +2051,10 @@ pub mod types {
         }
     }
     ///A person linked to a business application, with roles, ownership share and job title.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AssociatedIndividualEntity {
         pub address: Address,
         pub date_of_birth: ::chrono::naive::NaiveDate,
@@ -2374,11 +2110,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AssociatedIndividualEntityDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -2401,11 +2137,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AssociatedIndividualEntityEmploymentStatus {
         #[serde(rename = "employed")]
         Employed,
@@ -2423,19 +2159,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`AssociatedIndividualEntityNationalitiesItem`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AssociatedIndividualEntityNationalitiesItem(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for AssociatedIndividualEntityNationalitiesItem {
@@ -2506,11 +2233,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AssociatedIndividualEntityPurposeOfAccountItem {
         #[serde(rename = "investing")]
         Investing,
@@ -2535,11 +2262,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AssociatedIndividualEntityRolesItem {
         #[serde(rename = "ubo")]
         Ubo,
@@ -2560,11 +2287,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AssociatedIndividualEntitySourceOfWealthItem {
         #[serde(rename = "investments")]
         Investments,
@@ -2602,19 +2329,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`AssociatedIndividualEntitySsn`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AssociatedIndividualEntitySsn(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for AssociatedIndividualEntitySsn {
@@ -2676,15 +2394,10 @@ pub mod types {
         }
     }
     ///Linked person's stored profile plus the file's current state.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AssociatedIndividualResponse {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub application_decision: ::std::option::Option<
@@ -2708,11 +2421,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AssociatedIndividualResponseApplicationDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -2726,15 +2439,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Intent to let a signer group approve operations of a wallet.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttachGroupToWalletIntent {
         ///Signer group to attach.
         pub group_id: ::std::string::String,
@@ -2760,11 +2468,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AttachGroupToWalletIntentType {
         #[serde(rename = "attach_group_to_wallet")]
         AttachGroupToWallet,
@@ -2809,15 +2517,10 @@ pub mod types {
         }
     }
     ///Intent to make a policy govern a wallet.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttachPolicyToWalletIntent {
         pub idempotency_key: ::std::string::String,
         pub policy_id: ::std::string::String,
@@ -2842,11 +2545,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AttachPolicyToWalletIntentType {
         #[serde(rename = "attach_policy_to_wallet")]
         AttachPolicyToWallet,
@@ -2891,15 +2594,10 @@ pub mod types {
         }
     }
     ///A policy attached to a wallet, by ID and name.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "wallets")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttachedPolicy {
         pub id: ::std::string::String,
         pub name: ::std::string::String,
@@ -2911,15 +2609,10 @@ pub mod types {
         }
     }
     ///A wallet attached to a policy or signer group, with its chain family.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttachedWallet {
         pub family: Family,
         pub id: crate::ksuid::Ksuid,
@@ -2932,16 +2625,10 @@ pub mod types {
         }
     }
     ///Consents given so far, one entry per statement kind.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttestationData {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub e_sign: ::std::option::Option<AttestationDataESign>,
@@ -2969,15 +2656,10 @@ pub mod types {
         }
     }
     ///`AttestationDataESign`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttestationDataESign {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -2989,15 +2671,10 @@ pub mod types {
         }
     }
     ///`AttestationDataFundsTransferAgreement`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttestationDataFundsTransferAgreement {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -3009,15 +2686,10 @@ pub mod types {
         }
     }
     ///`AttestationDataInformationAccuracy`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttestationDataInformationAccuracy {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -3029,15 +2701,10 @@ pub mod types {
         }
     }
     ///`AttestationDataLeadBankPrivacyPolicy`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttestationDataLeadBankPrivacyPolicy {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -3049,15 +2716,10 @@ pub mod types {
         }
     }
     ///`AttestationDataPrivacyPolicy`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttestationDataPrivacyPolicy {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -3069,15 +2731,10 @@ pub mod types {
         }
     }
     ///`AttestationDataTermsOfService`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttestationDataTermsOfService {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -3089,15 +2746,10 @@ pub mod types {
         }
     }
     ///Records that an applicant accepted one statement.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttestationSubmitRequest {
         pub applicant_id: ::std::string::String,
         pub attestation_type: AttestationType,
@@ -3118,11 +2770,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AttestationType {
         #[serde(rename = "information_accuracy")]
         InformationAccuracy,
@@ -3142,15 +2794,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Which attestations are done and which are outstanding.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AttestationValidation {
         pub completed: ::std::vec::Vec<CompletedAttestation>,
         pub missing: ::std::vec::Vec<AttestationType>,
@@ -3162,15 +2809,10 @@ pub mod types {
         }
     }
     ///One movement through an account (onramp, offramp or swap) triggered automatically by a deposit, with its provider reference, receipt and any return or reversal.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "auto-transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AutoAccountTransaction {
         pub auto_account_id: crate::ksuid::Ksuid,
         pub client_id: crate::ksuid::Ksuid,
@@ -3227,15 +2869,10 @@ pub mod types {
         }
     }
     ///Bank coordinates of an onramp's deposit account: pay fiat here to fund the account.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct BankAccount {
         ///US ACH routing number.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3279,11 +2916,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum BankAccountAccountType {
         #[serde(rename = "checking")]
         Checking,
@@ -3295,15 +2932,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Sumsub share tokens to import.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct BulkImportFromSumsubTokensBody {
         ///One share token per applicant, 1 to 100.
         pub tokens: ::std::vec::Vec<::std::string::String>,
@@ -3315,16 +2947,10 @@ pub mod types {
         }
     }
     ///Outcome of a bulk import.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct BulkImportFromSumsubTokensResponse {
         ///Tokens that did not produce a customer.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3346,16 +2972,10 @@ pub mod types {
         }
     }
     ///`BulkImportFromSumsubTokensResponseResultsItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct BulkImportFromSumsubTokensResponseResultsItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub application_id: ::std::option::Option<::std::string::String>,
@@ -3375,15 +2995,10 @@ pub mod types {
         }
     }
     ///Company profile of a KYB file. Trusts, public bodies and sole traders are not eligible, even though the enum lists them.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct BusinessApplicationCreateRequest {
         pub average_monthly_revenue: BusinessApplicationCreateRequestAverageMonthlyRevenue,
         pub business_description: ::std::string::String,
@@ -3430,11 +3045,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum BusinessApplicationCreateRequestAverageMonthlyRevenue {
         #[serde(rename = "0_to_500k")]
         X0To500k,
@@ -3456,19 +3071,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`BusinessApplicationCreateRequestCountryOfIncorporation`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct BusinessApplicationCreateRequestCountryOfIncorporation(
         ::std::string::String,
     );
@@ -3543,11 +3149,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum BusinessApplicationCreateRequestExpectedMonthlyDeposit {
         #[serde(rename = "0_to_50k")]
         X0To50k,
@@ -3580,11 +3186,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum BusinessApplicationCreateRequestExpectedMonthlyTransactionVolume {
         #[serde(rename = "0_to_10")]
         X0To10,
@@ -3613,11 +3219,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum BusinessApplicationCreateRequestLegalStructure {
         #[serde(rename = "corporation")]
         Corporation,
@@ -3648,11 +3254,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum BusinessApplicationCreateRequestPurposeOfAccountItem {
         #[serde(rename = "operating_otc_service")]
         OperatingOtcService,
@@ -3683,11 +3289,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum BusinessApplicationCreateRequestSourceOfFundsItem {
         #[serde(rename = "ico_token_sale")]
         IcoTokenSale,
@@ -3717,15 +3323,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///The stored company profile together with its application's status.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct BusinessDetailsResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub application_decision: ::std::option::Option<
@@ -3749,11 +3350,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum BusinessDetailsResponseApplicationDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -3767,15 +3368,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Company profile on an application, plus decision and verification data once available.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct BusinessEntity {
         pub average_monthly_revenue: ::std::string::String,
         pub business_description: ::std::string::String,
@@ -3826,19 +3422,10 @@ pub mod types {
         }
     }
     ///`BusinessEntityCountryOfIncorporation`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct BusinessEntityCountryOfIncorporation(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for BusinessEntityCountryOfIncorporation {
@@ -3909,11 +3496,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum BusinessEntityDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -3936,11 +3523,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum BusinessEntityLegalStructure {
         #[serde(rename = "corporation")]
         Corporation,
@@ -3964,15 +3551,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Company ID and legal name for list views.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct BusinessListItem {
         pub id: ::std::string::String,
         pub legal_name: ::std::string::String,
@@ -3984,15 +3566,10 @@ pub mod types {
         }
     }
     ///The cancelling signer's key and its signature over the mandate payload.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "mandates")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CancelMandateRequest {
         ///Signature over the mandate payload, base64.
         pub signature: ::std::string::String,
@@ -4006,15 +3583,10 @@ pub mod types {
         }
     }
     ///Payment rails an account or destination supports; at least one.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(transparent)]
     #[cfg(any(feature = "accounts", feature = "recipients"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Capabilities(pub ::std::vec::Vec<PaymentCapability>);
     #[cfg(any(feature = "accounts", feature = "recipients"))]
     impl ::std::ops::Deref for Capabilities {
@@ -4036,15 +3608,10 @@ pub mod types {
         }
     }
     ///Fees your organization pays, in US cents or basis points, and when this price list started to apply.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "self-serve")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ClientPricingConfig {
         ///Per ACH payment.
         #[serde(rename = "achFeeCents")]
@@ -4084,15 +3651,10 @@ pub mod types {
         }
     }
     ///A person who can sign in to your organization's Dakota dashboard.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "users")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ClientUser {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub client_id: ::std::option::Option<crate::ksuid::Ksuid>,
@@ -4123,11 +3685,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "users")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ClientUserRole {
         #[serde(rename = "admin")]
         Admin,
@@ -4139,15 +3701,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A consent that was given, who gave it and when.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CompletedAttestation {
         pub attested_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub attested_by: ::std::string::String,
@@ -4161,15 +3718,10 @@ pub mod types {
         }
     }
     ///A recognized country: its two-letter code and English name.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "info")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Country {
         pub code: CountryCode,
         pub name: ::std::string::String,
@@ -4181,19 +3733,10 @@ pub mod types {
         }
     }
     ///`CountryCode`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "info")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CountryCode(::std::string::String);
     #[cfg(feature = "info")]
     impl ::std::ops::Deref for CountryCode {
@@ -4260,19 +3803,10 @@ pub mod types {
         }
     }
     ///`CreateAccountXSandboxErrorMessage`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateAccountXSandboxErrorMessage(::std::string::String);
     #[cfg(feature = "accounts")]
     impl ::std::ops::Deref for CreateAccountXSandboxErrorMessage {
@@ -4340,11 +3874,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateAccountXSandboxErrorStep {
         #[serde(rename = "transaction_processing")]
         TransactionProcessing,
@@ -4373,11 +3907,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateAccountXSandboxScenario {
         #[serde(rename = "happy_path")]
         HappyPath,
@@ -4415,15 +3949,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Names the organization (for instance one of your sub-clients) that receives the new key.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "authentication")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateApiKeyForClientRequest {
         pub client_id: crate::ksuid::Ksuid,
     }
@@ -4434,16 +3963,11 @@ pub mod types {
         }
     }
     ///Any body `createApplicationSubmission` answers with on failure; one variant per body the spec documents.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateApplicationSubmissionErrorBody {
         ApplicationNotReadyError(ApplicationNotReadyError),
         InsufficientCreditsError(InsufficientCreditsError),
@@ -4473,15 +3997,10 @@ pub mod types {
         }
     }
     ///Set up an auto-account that converts and forwards, so a payment can change chain family (a crypto swap) or end in a bank account (an offramp). The agent pays the auto-account's deposit address on `source_network_id`, the provider converts `source_asset` to `output_asset` and forwards to `destination_id`. The scheduled payment goes to the deposit address; the mandate still names the real recipient.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateAutoAccountAction {
         ///Where the funds finally go: a crypto destination (a swap) or a bank destination (an offramp). Empty: the destination created earlier in the proposal.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4516,11 +4035,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateAutoAccountActionRoutingPreference {
         #[serde(rename = "fastest")]
         Fastest,
@@ -4532,16 +4051,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Add a bank destination to a recipient.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateBankDestinationAction {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub account_holder_name: ::std::option::Option<::std::string::String>,
@@ -4575,11 +4088,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateBankDestinationActionAccountType {
         #[serde(rename = "checking")]
         Checking,
@@ -4591,15 +4104,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A new dashboard user; an invitation goes to `email`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "users")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateClientUserRequest {
         pub email: ::std::string::String,
         pub first_name: CreateClientUserRequestFirstName,
@@ -4613,19 +4121,10 @@ pub mod types {
         }
     }
     ///`CreateClientUserRequestFirstName`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "users")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateClientUserRequestFirstName(::std::string::String);
     #[cfg(feature = "users")]
     impl ::std::ops::Deref for CreateClientUserRequestFirstName {
@@ -4686,19 +4185,10 @@ pub mod types {
         }
     }
     ///`CreateClientUserRequestLastName`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "users")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateClientUserRequestLastName(::std::string::String);
     #[cfg(feature = "users")]
     impl ::std::ops::Deref for CreateClientUserRequestLastName {
@@ -4759,15 +4249,10 @@ pub mod types {
         }
     }
     ///Add a crypto address to a recipient.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateCryptoDestinationAction {
         pub address: ::std::string::String,
         pub network_id: NetworkId,
@@ -4782,19 +4267,10 @@ pub mod types {
         }
     }
     ///`CreateCustomerXSandboxErrorMessage`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateCustomerXSandboxErrorMessage(::std::string::String);
     #[cfg(feature = "customers")]
     impl ::std::ops::Deref for CreateCustomerXSandboxErrorMessage {
@@ -4862,11 +4338,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateCustomerXSandboxErrorStep {
         #[serde(rename = "transaction_processing")]
         TransactionProcessing,
@@ -4895,11 +4371,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateCustomerXSandboxScenario {
         #[serde(rename = "happy_path")]
         HappyPath,
@@ -4937,15 +4413,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Proposals the customer accepted, to carry out with the agent.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateInstructionsRequest {
         pub payment_agent_id: ::std::string::String,
         pub proposals: ::std::vec::Vec<AgenticProposal>,
@@ -4957,15 +4428,10 @@ pub mod types {
         }
     }
     ///Draft a mandate for the agent's signer.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateMandateAction {
         pub rule: MandateRule,
         ///Start of validity, Unix seconds.
@@ -4982,15 +4448,10 @@ pub mod types {
         }
     }
     ///A mandate to draft for an agent's signer.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "mandates")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateMandateRequest {
         ///The agent whose signer the mandate binds.
         pub payment_agent_id: ::std::string::String,
@@ -5009,15 +4470,10 @@ pub mod types {
         }
     }
     ///The agent to create.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreatePaymentAgentRequest {
         pub customer_id: ::std::string::String,
         ///Must be `true`: Dakota keeps the agent's signing key. Agents that bring their own signer are not offered yet, so `false` is rejected.
@@ -5031,15 +4487,10 @@ pub mod types {
         }
     }
     ///A new policy, optionally with its first rules and the signer group that may approve exceptions.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "policies")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreatePolicyRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
@@ -5056,15 +4507,10 @@ pub mod types {
         }
     }
     ///One rule of a new policy.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "policies")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreatePolicyRuleRequest {
         pub action: CreatePolicyRuleRequestAction,
         ///Rule parameters; their shape depends on `rule_type`.
@@ -5085,11 +4531,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "policies")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreatePolicyRuleRequestAction {
         #[serde(rename = "allow")]
         Allow,
@@ -5108,11 +4554,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "policies")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreatePolicyRuleRequestRuleType {
         #[serde(rename = "approval_threshold")]
         ApprovalThreshold,
@@ -5126,16 +4572,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A drafting conversation. Dakota keeps no state: send the whole history in `messages` each time. `prompt` is a shortcut for one turn (or the newest user turn) and is added after `messages`. At least one of the two must be non-empty, and both together are allowed only when `messages` does not already end with a user turn (two user turns in a row are rejected with 400).
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateProposalsRequest {
         ///Earlier turns, oldest first.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -5151,15 +4591,10 @@ pub mod types {
         }
     }
     ///Schedule payments: on the given `dates`, or `count` payments every `interval_seconds` from `start_at`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateScheduledPaymentsAction {
         pub amount: ::std::string::String,
         pub asset: ::std::string::String,
@@ -5187,15 +4622,10 @@ pub mod types {
         }
     }
     ///Adds a signer, by public key, to a signer group.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "signer-groups")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateSignerGroupSignerRequest {
         ///Public key of a signer registered with `POST /signers`.
         pub member_key: ::std::string::String,
@@ -5207,19 +4637,10 @@ pub mod types {
         }
     }
     ///`CreateTransactionCancellationXSandboxErrorMessage`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateTransactionCancellationXSandboxErrorMessage(::std::string::String);
     #[cfg(feature = "transactions")]
     impl ::std::ops::Deref for CreateTransactionCancellationXSandboxErrorMessage {
@@ -5289,11 +4710,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateTransactionCancellationXSandboxErrorStep {
         #[serde(rename = "transaction_processing")]
         TransactionProcessing,
@@ -5322,11 +4743,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateTransactionCancellationXSandboxScenario {
         #[serde(rename = "happy_path")]
         HappyPath,
@@ -5364,19 +4785,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`CreateTransactionXSandboxErrorMessage`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateTransactionXSandboxErrorMessage(::std::string::String);
     #[cfg(feature = "transactions")]
     impl ::std::ops::Deref for CreateTransactionXSandboxErrorMessage {
@@ -5444,11 +4856,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateTransactionXSandboxErrorStep {
         #[serde(rename = "transaction_processing")]
         TransactionProcessing,
@@ -5477,11 +4889,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateTransactionXSandboxScenario {
         #[serde(rename = "happy_path")]
         HappyPath,
@@ -5519,15 +4931,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A crypto address together with the network it lives on.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Cri {
         pub crypto_address: ::std::string::String,
         pub network_id: NetworkId,
@@ -5539,15 +4946,10 @@ pub mod types {
         }
     }
     ///A blockchain address to pay out to.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CryptoDestinationRequest {
         pub crypto_address: ::std::string::String,
         pub destination_type: CryptoDestinationRequestDestinationType,
@@ -5572,11 +4974,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CryptoDestinationRequestDestinationType {
         #[serde(rename = "crypto")]
         Crypto,
@@ -5621,15 +5023,10 @@ pub mod types {
         }
     }
     ///A stored blockchain payout address.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "accounts", feature = "recipients"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CryptoDestinationResponse {
         pub crypto_address: ::std::string::String,
         pub destination_id: crate::ksuid::Ksuid,
@@ -5656,11 +5053,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "accounts", feature = "recipients"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CryptoDestinationResponseDestinationType {
         #[serde(rename = "crypto")]
         Crypto,
@@ -5705,15 +5102,10 @@ pub mod types {
         }
     }
     ///A customer with its KYB state, verification links and onboarding application.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Customer {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub application_id: ::std::option::Option<crate::ksuid::Ksuid>,
@@ -5759,15 +5151,10 @@ pub mod types {
         }
     }
     ///New customer; a sub-client can only be designated at creation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CustomerCreateRequest {
         pub customer_type: CustomerCreateRequestCustomerType,
         ///Key your own systems use for this customer.
@@ -5795,11 +5182,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CustomerCreateRequestCustomerType {
         #[serde(rename = "individual")]
         Individual,
@@ -5811,19 +5198,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Person or company name, 3 to 100 characters, not only whitespace.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CustomerCreateRequestName(::std::string::String);
     #[cfg(feature = "customers")]
     impl ::std::ops::Deref for CustomerCreateRequestName {
@@ -5890,15 +5268,10 @@ pub mod types {
         }
     }
     ///Identifiers and the public application link of a new customer.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CustomerCreateResponse {
         ///Token expiry as Unix nanoseconds; set to 30 days after the customer is created.
         pub application_expires_at: i64,
@@ -5922,11 +5295,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CustomerCustomerType {
         #[serde(rename = "individual")]
         Individual,
@@ -5945,11 +5318,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CustomerDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -5965,15 +5338,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Intent to delete a whole policy.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DeletePolicyIntent {
         pub idempotency_key: ::std::string::String,
         pub policy_id: ::std::string::String,
@@ -5997,11 +5365,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum DeletePolicyIntentType {
         #[serde(rename = "delete_policy")]
         DeletePolicy,
@@ -6045,14 +5413,9 @@ pub mod types {
         }
     }
     ///Fields shared by every kind of destination request; `destination_type` selects the kind.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DestinationRequest {
         pub destination_type: DestinationRequestDestinationType,
     }
@@ -6069,10 +5432,10 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum DestinationRequestDestinationType {
         #[serde(rename = "crypto")]
         Crypto,
@@ -6086,16 +5449,11 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A new destination: crypto address, US bank account or IBAN account, told apart by `destination_type`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum DestinationRequestUnion {
         CryptoDestinationRequest(CryptoDestinationRequest),
         FiatUsDestinationRequest(FiatUsDestinationRequest),
@@ -6123,14 +5481,9 @@ pub mod types {
         }
     }
     ///Fields shared by every kind of stored destination.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DestinationResponse {
         pub destination_id: crate::ksuid::Ksuid,
         pub destination_type: DestinationResponseDestinationType,
@@ -6148,10 +5501,10 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum DestinationResponseDestinationType {
         #[serde(rename = "crypto")]
         Crypto,
@@ -6165,16 +5518,11 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A stored destination of one of the three kinds, told apart by `destination_type`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
     #[cfg(any(feature = "accounts", feature = "recipients"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum DestinationResponseUnion {
         CryptoDestinationResponse(CryptoDestinationResponse),
         FiatUsDestinationResponse(FiatUsDestinationResponse),
@@ -6202,15 +5550,10 @@ pub mod types {
         }
     }
     ///Intent to remove a signer group from a wallet.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DetachGroupFromWalletIntent {
         pub group_id: ::std::string::String,
         pub idempotency_key: ::std::string::String,
@@ -6235,11 +5578,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum DetachGroupFromWalletIntentType {
         #[serde(rename = "detach_group_from_wallet")]
         DetachGroupFromWallet,
@@ -6284,15 +5627,10 @@ pub mod types {
         }
     }
     ///Intent to stop a policy from governing a wallet.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DetachPolicyFromWalletIntent {
         pub idempotency_key: ::std::string::String,
         pub policy_id: ::std::string::String,
@@ -6317,11 +5655,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum DetachPolicyFromWalletIntentType {
         #[serde(rename = "detach_policy_from_wallet")]
         DetachPolicyFromWallet,
@@ -6366,15 +5704,10 @@ pub mod types {
         }
     }
     ///Whether the form fields of an entity are complete.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DetailsValidation {
         pub missing_fields: ::std::vec::Vec<::std::string::String>,
         pub ready: bool,
@@ -6386,15 +5719,10 @@ pub mod types {
         }
     }
     ///Documents on file and documents still owed by one applicant.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DocumentInfo {
         pub missing_documents: ::std::vec::Vec<MissingDocument>,
         pub uploaded_documents: ::std::vec::Vec<UploadedDocument>,
@@ -6406,15 +5734,10 @@ pub mod types {
         }
     }
     ///KSUID Dakota gave the stored file.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DocumentUploadResponse {
         pub document_id: crate::ksuid::Ksuid,
     }
@@ -6425,15 +5748,10 @@ pub mod types {
         }
     }
     ///Presigned upload target plus the identifiers to confirm it with.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DocumentUploadUrlResponse {
         pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub object_path: ::std::string::String,
@@ -6449,15 +5767,10 @@ pub mod types {
         }
     }
     ///Document checklist of one entity with a readiness flag.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DocumentValidation {
         pub missing_documents: ::std::vec::Vec<MissingDocument>,
         pub ready: bool,
@@ -6470,15 +5783,10 @@ pub mod types {
         }
     }
     ///EDD status summary shown when a business submission is refused.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EddInfo {
         pub document_info: DocumentInfo,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6493,15 +5801,10 @@ pub mod types {
         }
     }
     ///Answers to Dakota's EDD questionnaire.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EddRequest {
         pub account_usage_description: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6542,19 +5845,10 @@ pub mod types {
         }
     }
     ///`EddRequestCountryOfRegulation`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EddRequestCountryOfRegulation(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for EddRequestCountryOfRegulation {
@@ -6617,19 +5911,10 @@ pub mod types {
         }
     }
     ///`EddRequestTopCustomerCountriesItem`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EddRequestTopCustomerCountriesItem(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for EddRequestTopCustomerCountriesItem {
@@ -6693,15 +5978,10 @@ pub mod types {
         }
     }
     ///Stored EDD record: the questionnaire answers plus identifiers and timestamps.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EddResponse {
         pub account_usage_description: ::std::string::String,
         pub business_id: crate::ksuid::Ksuid,
@@ -6748,19 +6028,10 @@ pub mod types {
         }
     }
     ///`EddResponseCountryOfRegulation`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EddResponseCountryOfRegulation(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for EddResponseCountryOfRegulation {
@@ -6823,19 +6094,10 @@ pub mod types {
         }
     }
     ///`EddResponseTopCustomerCountriesItem`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EddResponseTopCustomerCountriesItem(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for EddResponseTopCustomerCountriesItem {
@@ -6899,15 +6161,10 @@ pub mod types {
         }
     }
     ///Readiness of the EDD answers and documents.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EddValidation {
         pub details: DetailsValidation,
         pub documents: DocumentValidation,
@@ -6923,15 +6180,10 @@ pub mod types {
         }
     }
     ///Saved EDD questionnaire plus the file's current state.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EddWithApplicationId {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub application_decision: ::std::option::Option<
@@ -6955,11 +6207,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum EddWithApplicationIdApplicationDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -6973,15 +6225,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A wallet or policy intent together with the signatures that approve it. Each signature is made with the private key of a signer in the group that governs the wallet or policy.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EndorsedRequest {
         ///The action being approved.
         pub intent: EndorsedRequestIntent,
@@ -6995,16 +6242,11 @@ pub mod types {
         }
     }
     ///The action being approved.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum EndorsedRequestIntent {
         SendTransactionIntent(SendTransactionIntent),
         AttachGroupToWalletIntent(AttachGroupToWalletIntent),
@@ -7074,15 +6316,10 @@ pub mod types {
         }
     }
     ///Whether one company or person has complete data and paperwork.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EntityValidation {
         pub details: DetailsValidation,
         pub documents: DocumentValidation,
@@ -7097,15 +6334,10 @@ pub mod types {
         }
     }
     ///Envelope of a platform event, shared by webhooks and the events feed.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "events")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Event {
         pub api_version: ::std::string::String,
         ///Emission time, Unix seconds.
@@ -7126,15 +6358,10 @@ pub mod types {
         }
     }
     ///Snapshot of the affected resource and, for updates, its previous values.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "events")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EventData {
         pub object: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -7150,16 +6377,10 @@ pub mod types {
         }
     }
     ///The API request that caused an event, when known.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "events")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EventRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub id: ::std::option::Option<::std::string::String>,
@@ -7180,11 +6401,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "events", feature = "webhooks"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum EventType {
         #[serde(rename = "user.created")]
         UserCreated,
@@ -7279,8 +6500,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(
@@ -7293,6 +6513,7 @@ pub mod types {
             feature = "wallets"
         )
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum Family {
         #[serde(rename = "evm")]
         Evm,
@@ -7304,15 +6525,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A bank account identified by IBAN, paid by SEPA or SWIFT.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FiatIbanDestinationRequest {
         pub account_holder_address: Address,
         pub account_holder_name: ::std::string::String,
@@ -7344,11 +6560,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum FiatIbanDestinationRequestAssetsItem {
         #[serde(rename = "USD")]
         Usd,
@@ -7376,11 +6592,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum FiatIbanDestinationRequestDestinationType {
         #[serde(rename = "fiat_iban")]
         FiatIban,
@@ -7425,15 +6641,10 @@ pub mod types {
         }
     }
     ///A stored IBAN bank account.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "accounts", feature = "recipients"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FiatIbanDestinationResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub account_holder_address: ::std::option::Option<Address>,
@@ -7470,11 +6681,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "accounts", feature = "recipients"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum FiatIbanDestinationResponseDestinationType {
         #[serde(rename = "fiat_iban")]
         FiatIban,
@@ -7519,15 +6730,10 @@ pub mod types {
         }
     }
     ///Postal address as US rails accept it: street lines of at most 35 characters.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FiatUsDestinationAddress {
         pub city: ::std::string::String,
         pub country: FiatUsDestinationAddressCountry,
@@ -7548,19 +6754,10 @@ pub mod types {
         }
     }
     ///`FiatUsDestinationAddressCountry`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FiatUsDestinationAddressCountry(::std::string::String);
     #[cfg(feature = "recipients")]
     impl ::std::ops::Deref for FiatUsDestinationAddressCountry {
@@ -7624,19 +6821,10 @@ pub mod types {
         }
     }
     ///`FiatUsDestinationAddressStreet1`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FiatUsDestinationAddressStreet1(::std::string::String);
     #[cfg(feature = "recipients")]
     impl ::std::ops::Deref for FiatUsDestinationAddressStreet1 {
@@ -7697,19 +6885,10 @@ pub mod types {
         }
     }
     ///`FiatUsDestinationAddressStreet2`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FiatUsDestinationAddressStreet2(::std::string::String);
     #[cfg(feature = "recipients")]
     impl ::std::ops::Deref for FiatUsDestinationAddressStreet2 {
@@ -7770,19 +6949,10 @@ pub mod types {
         }
     }
     ///`FiatUsDestinationAddressStreet3`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FiatUsDestinationAddressStreet3(::std::string::String);
     #[cfg(feature = "recipients")]
     impl ::std::ops::Deref for FiatUsDestinationAddressStreet3 {
@@ -7843,15 +7013,10 @@ pub mod types {
         }
     }
     ///A US bank account paid by ACH or wire.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FiatUsDestinationRequest {
         pub aba_routing_number: ::std::string::String,
         ///Wire routing number when the bank uses a different one for wires.
@@ -7879,19 +7044,10 @@ pub mod types {
         }
     }
     ///`FiatUsDestinationRequestAccountHolderName`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FiatUsDestinationRequestAccountHolderName(::std::string::String);
     #[cfg(feature = "recipients")]
     impl ::std::ops::Deref for FiatUsDestinationRequestAccountHolderName {
@@ -7959,11 +7115,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum FiatUsDestinationRequestAccountType {
         #[serde(rename = "checking")]
         Checking,
@@ -7975,19 +7131,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`FiatUsDestinationRequestBankName`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FiatUsDestinationRequestBankName(::std::string::String);
     #[cfg(feature = "recipients")]
     impl ::std::ops::Deref for FiatUsDestinationRequestBankName {
@@ -8058,11 +7205,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum FiatUsDestinationRequestDestinationType {
         #[serde(rename = "fiat_us")]
         FiatUs,
@@ -8107,15 +7254,10 @@ pub mod types {
         }
     }
     ///A stored US bank account.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "accounts", feature = "recipients"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FiatUsDestinationResponse {
         pub aba_routing_number: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -8151,11 +7293,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "accounts", feature = "recipients"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum FiatUsDestinationResponseAccountType {
         #[serde(rename = "checking")]
         Checking,
@@ -8177,11 +7319,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "accounts", feature = "recipients"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum FiatUsDestinationResponseDestinationType {
         #[serde(rename = "fiat_us")]
         FiatUs,
@@ -8233,11 +7375,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum FileType {
         #[serde(rename = "pdf")]
         Pdf,
@@ -8251,15 +7393,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`GetSubClientSummaryResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct GetSubClientSummaryResponse {
         pub data: ::std::vec::Vec<SubClientSummary>,
     }
@@ -8270,15 +7407,10 @@ pub mod types {
         }
     }
     ///The ID of the resource just created.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IdResponse {
         pub id: crate::ksuid::Ksuid,
     }
@@ -8289,15 +7421,10 @@ pub mod types {
         }
     }
     ///The stored personal profile together with its application's status.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualDetailsResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub application_decision: ::std::option::Option<
@@ -8321,11 +7448,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum IndividualDetailsResponseApplicationDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -8346,11 +7473,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum IndividualDocumentType {
         #[serde(rename = "passport")]
         Passport,
@@ -8388,15 +7515,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Inline, base64-encoded upload of a person's document; identity documents need `id_number`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualDocumentUploadRequest {
         pub country: IndividualDocumentUploadRequestCountry,
         ///File bytes in base64; 10 MB at most after decoding.
@@ -8419,19 +7541,10 @@ pub mod types {
         }
     }
     ///`IndividualDocumentUploadRequestCountry`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualDocumentUploadRequestCountry(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for IndividualDocumentUploadRequestCountry {
@@ -8495,19 +7608,10 @@ pub mod types {
         }
     }
     ///`IndividualDocumentUploadRequestFilename`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualDocumentUploadRequestFilename(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for IndividualDocumentUploadRequestFilename {
@@ -8568,15 +7672,10 @@ pub mod types {
         }
     }
     ///Asks for a presigned URL to upload a person's document; identity documents need `id_number`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualDocumentUploadUrlRequest {
         pub country: IndividualDocumentUploadUrlRequestCountry,
         pub document_type: IndividualDocumentType,
@@ -8594,19 +7693,10 @@ pub mod types {
         }
     }
     ///`IndividualDocumentUploadUrlRequestCountry`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualDocumentUploadUrlRequestCountry(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for IndividualDocumentUploadUrlRequestCountry {
@@ -8670,19 +7760,10 @@ pub mod types {
         }
     }
     ///`IndividualDocumentUploadUrlRequestFilename`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualDocumentUploadUrlRequestFilename(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for IndividualDocumentUploadUrlRequestFilename {
@@ -8743,15 +7824,10 @@ pub mod types {
         }
     }
     ///Personal profile on an application, plus decision and verification data once available.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualEntity {
         pub address: Address,
         pub date_of_birth: ::chrono::naive::NaiveDate,
@@ -8796,11 +7872,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum IndividualEntityDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -8823,11 +7899,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum IndividualEntityEmploymentStatus {
         #[serde(rename = "employed")]
         Employed,
@@ -8845,19 +7921,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`IndividualEntityNationalitiesItem`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualEntityNationalitiesItem(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for IndividualEntityNationalitiesItem {
@@ -8928,11 +7995,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum IndividualEntityPurposeOfAccountItem {
         #[serde(rename = "investing")]
         Investing,
@@ -8957,11 +8024,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum IndividualEntitySourceOfWealthItem {
         #[serde(rename = "investments")]
         Investments,
@@ -8999,19 +8066,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`IndividualEntitySsn`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualEntitySsn(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for IndividualEntitySsn {
@@ -9072,15 +8130,10 @@ pub mod types {
         }
     }
     ///Readiness of one person, with a display name.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualEntityValidation {
         pub details: DetailsValidation,
         pub documents: DocumentValidation,
@@ -9096,15 +8149,10 @@ pub mod types {
         }
     }
     ///Person ID and name for list views.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualListItem {
         pub first_name: ::std::string::String,
         pub id: ::std::string::String,
@@ -9117,15 +8165,10 @@ pub mod types {
         }
     }
     ///A person to store on an application: an owner or officer of a business, or the applicant of an individual application.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualRequest {
         pub address: Address,
         pub date_of_birth: ::chrono::naive::NaiveDate,
@@ -9164,11 +8207,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum IndividualRequestEmploymentStatus {
         #[serde(rename = "employed")]
         Employed,
@@ -9186,19 +8229,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`IndividualRequestNationalitiesItem`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualRequestNationalitiesItem(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for IndividualRequestNationalitiesItem {
@@ -9269,11 +8303,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum IndividualRequestPurposeOfAccountItem {
         #[serde(rename = "investing")]
         Investing,
@@ -9298,11 +8332,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum IndividualRequestRolesItem {
         #[serde(rename = "ubo")]
         Ubo,
@@ -9325,11 +8359,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum IndividualRequestSourceOfWealthItem {
         #[serde(rename = "investments")]
         Investments,
@@ -9367,19 +8401,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///US persons only, formatted NNN-NN-NNNN.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct IndividualRequestSsn(::std::string::String);
     #[cfg(feature = "onboarding")]
     impl ::std::ops::Deref for IndividualRequestSsn {
@@ -9447,11 +8472,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum IndividualRequestTitle {
         #[serde(rename = "ceo")]
         Ceo,
@@ -9473,15 +8498,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///One turn of an insight chat.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct InsightChatMessage {
         pub content: InsightChatMessageContent,
         pub role: InsightChatMessageRole,
@@ -9493,19 +8513,10 @@ pub mod types {
         }
     }
     ///`InsightChatMessageContent`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct InsightChatMessageContent(::std::string::String);
     #[cfg(feature = "insights")]
     impl ::std::ops::Deref for InsightChatMessageContent {
@@ -9571,11 +8582,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum InsightChatMessageRole {
         #[serde(rename = "user")]
         User,
@@ -9587,15 +8598,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///An insight chat so far.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct InsightChatRequest {
         ///The turns, oldest first.
         pub messages: ::std::vec::Vec<InsightChatMessage>,
@@ -9607,15 +8613,10 @@ pub mod types {
         }
     }
     ///The assistant's next turn.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct InsightChatResponse {
         ///How the turn was screened: `ok` for an ordinary turn, `warned` when it strayed off topic (the chat may go on), `blocked` when the chat was ended; start a new one then.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -9639,11 +8640,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum InsightChatResponseConversationStatus {
         #[serde(rename = "ok")]
         Ok,
@@ -9657,15 +8658,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A reference to an object an insight item was computed from.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct InsightEvidence {
         pub id: ::std::string::String,
         ///Kind of object, such as wallet, scheduled_payment, mandate, recipient or transaction.
@@ -9679,15 +8675,10 @@ pub mod types {
         }
     }
     ///An observation (in `insights`) or a piece of advice (in `suggestions`). New kinds are added without notice; skip the ones you do not know.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct InsightItem {
         ///The figures behind `message` (decimal strings, counts, Unix seconds); keys depend on `kind`.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -9714,11 +8705,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum InsightItemSeverity {
         #[serde(rename = "info")]
         Info,
@@ -9732,15 +8723,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A customer's insight report, computed on request and not stored.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct InsightReport {
         pub customer_id: ::std::string::String,
         ///When the report was computed, Unix seconds.
@@ -9758,15 +8744,10 @@ pub mod types {
         }
     }
     ///Typed facts about the account, to show as they are. `balances` and `total_usd` cover the wallets that fund open payments and are only present when balance data is available; they are left out rather than failing the report.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct InsightSnapshot {
         pub active_mandates: i64,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -9783,15 +8764,10 @@ pub mod types {
         }
     }
     ///One funding wallet's holding of one asset on one network, priced in USD from indexed data that may trail the chain.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct InsightSnapshotBalance {
         pub amount_usd: ::std::string::String,
         pub asset: ::std::string::String,
@@ -9807,15 +8783,10 @@ pub mod types {
         }
     }
     ///Open scheduled payments due in the coming window.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "insights")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct InsightSnapshotUpcoming {
         pub count: i64,
         ///Length of the window in days.
@@ -9837,15 +8808,10 @@ pub mod types {
         }
     }
     ///Body of a 402: the self-serve balance cannot pay for the action.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct InsufficientCreditsError {
         ///What is left to spend, USD cents.
         pub balance_cents: i64,
@@ -9868,11 +8834,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum InsufficientCreditsErrorError {
         #[serde(rename = "insufficient_credits")]
         InsufficientCredits,
@@ -9882,15 +8848,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A verification-provider link the customer can follow to complete KYB.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct KybLink {
         ///Unix seconds.
         pub created_at: i64,
@@ -9921,11 +8882,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum KybLinkStatus {
         #[serde(rename = "not_started")]
         NotStarted,
@@ -9952,11 +8913,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum KybLinkType {
         #[serde(rename = "persona")]
         Persona,
@@ -9975,11 +8936,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum KybStatus {
         #[serde(rename = "active")]
         Active,
@@ -9999,15 +8960,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`ListApiKeysResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "authentication")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListApiKeysResponse {
         pub data: ::std::vec::Vec<ApiKeyListItem>,
         pub meta: Meta,
@@ -10026,11 +8982,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "authentication")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListApiKeysSortBy {
         #[serde(rename = "created_at")]
         CreatedAt,
@@ -10047,11 +9003,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "authentication")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListApiKeysSortDir {
         #[serde(rename = "asc")]
         Asc,
@@ -10063,15 +9019,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`ListApplicationsResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListApplicationsResponse {
         pub data: ::std::vec::Vec<ApplicationListItem>,
         pub meta: Meta,
@@ -10090,11 +9041,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListApplicationsStatus {
         #[serde(rename = "pending")]
         Pending,
@@ -10115,11 +9066,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListApplicationsType {
         #[serde(rename = "business")]
         Business,
@@ -10138,11 +9089,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "auto-transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListAutoTransactionsSortBy {
         #[serde(rename = "created_at")]
         CreatedAt,
@@ -10159,11 +9110,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "auto-transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListAutoTransactionsSortDir {
         #[serde(rename = "asc")]
         Asc,
@@ -10175,15 +9126,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`ListClientUsersResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "users")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListClientUsersResponse {
         pub data: ::std::vec::Vec<ClientUser>,
         pub meta: Meta,
@@ -10202,11 +9148,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "users")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListClientUsersSortBy {
         #[serde(rename = "created_at")]
         CreatedAt,
@@ -10229,11 +9175,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "users")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListClientUsersSortDir {
         #[serde(rename = "asc")]
         Asc,
@@ -10245,15 +9191,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`ListCustomersResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListCustomersResponse {
         pub data: ::std::vec::Vec<Customer>,
         pub meta: Meta,
@@ -10272,11 +9213,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListCustomersSortBy {
         #[serde(rename = "application_status")]
         ApplicationStatus,
@@ -10305,11 +9246,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListCustomersSortDir {
         #[serde(rename = "asc")]
         Asc,
@@ -10328,11 +9269,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListDestinationsDestinationType {
         #[serde(rename = "crypto")]
         Crypto,
@@ -10346,15 +9287,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`ListDestinationsResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListDestinationsResponse {
         pub data: ::std::vec::Vec<DestinationResponseUnion>,
         pub meta: Meta,
@@ -10373,11 +9309,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListDocumentsCategory {
         #[serde(rename = "business")]
         Business,
@@ -10391,15 +9327,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`ListDocumentsResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListDocumentsResponse {
         pub data: ::std::vec::Vec<UploadedDocumentMetadata>,
         pub meta: Meta,
@@ -10411,15 +9342,10 @@ pub mod types {
         }
     }
     ///`ListPoliciesResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "policies")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListPoliciesResponse {
         pub data: ::std::vec::Vec<Policy>,
         pub meta: Meta,
@@ -10431,15 +9357,10 @@ pub mod types {
         }
     }
     ///`ListRecipientsResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListRecipientsResponse {
         pub data: ::std::vec::Vec<RecipientResponse>,
         pub meta: Meta,
@@ -10451,15 +9372,10 @@ pub mod types {
         }
     }
     ///`ListSandboxScenariosResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListSandboxScenariosResponse {
         pub scenarios: ::std::vec::Vec<SandboxScenario>,
     }
@@ -10477,11 +9393,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "self-serve")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListSelfServeCreditsLedgerType {
         #[serde(rename = "purchase")]
         Purchase,
@@ -10495,15 +9411,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`ListSignerGroupsResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "signer-groups")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListSignerGroupsResponse {
         pub data: ::std::vec::Vec<SignerGroup>,
         pub meta: Meta,
@@ -10522,11 +9433,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListTransactionsDirection {
         #[serde(rename = "in")]
         In,
@@ -10545,11 +9456,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListTransactionsSortBy {
         #[serde(rename = "amount")]
         Amount,
@@ -10572,11 +9483,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListTransactionsSortDir {
         #[serde(rename = "asc")]
         Asc,
@@ -10595,11 +9506,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "webhooks")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListWebhookHistoryStatus {
         #[serde(rename = "delivered")]
         Delivered,
@@ -10613,15 +9524,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`ListWebhookTargetsResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "webhooks")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListWebhookTargetsResponse {
         pub data: ::std::vec::Vec<WebhookTarget>,
         pub meta: Meta,
@@ -10633,16 +9539,10 @@ pub mod types {
         }
     }
     ///A signed limit on what an agent's signer may pay: the signer it binds, the rule, when it is valid and its status.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(any(feature = "agentic-payments", feature = "mandates"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Mandate {
         ///When the mandate was approved, Unix seconds; absent before.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -10683,16 +9583,10 @@ pub mod types {
         }
     }
     ///A mandate's status after an approval or a cancellation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "mandates")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct MandateResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub approved_by_signer_id: ::std::option::Option<::std::string::String>,
@@ -10721,11 +9615,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "mandates")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum MandateResponseStatus {
         #[serde(rename = "pending")]
         Pending,
@@ -10743,15 +9637,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///What a mandate allows: whom (`target_type`, `targets`), which asset on which network, and how much per payment and per window.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "agentic-payments", feature = "mandates"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct MandateRule {
         pub asset: ::std::string::String,
         ///Total allowed per target in one window, decimal string; targets do not share it.
@@ -10789,11 +9678,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "agentic-payments", feature = "mandates"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum MandateRuleTargetType {
         #[serde(rename = "any")]
         Any,
@@ -10814,11 +9703,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "agentic-payments", feature = "mandates"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum MandateRuleWindow {
         #[serde(rename = "NONE")]
         None,
@@ -10839,11 +9728,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "agentic-payments", feature = "mandates"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum MandateStatus {
         #[serde(rename = "pending")]
         Pending,
@@ -10863,14 +9752,9 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Totals and cursor hints of a paginated list.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Meta {
         pub has_more_after: bool,
         pub has_more_before: bool,
@@ -10883,15 +9767,10 @@ pub mod types {
         }
     }
     ///A document requirement not yet met, with the document types that would satisfy it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct MissingDocument {
         pub accepted_types: ::std::vec::Vec<MissingDocumentAcceptedTypesItem>,
         pub description: ::std::string::String,
@@ -10913,11 +9792,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum MissingDocumentAcceptedTypesItem {
         #[serde(rename = "articles_of_incorporation")]
         ArticlesOfIncorporation,
@@ -11004,11 +9883,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum MissingDocumentPurpose {
         #[serde(rename = "business_formation")]
         BusinessFormation,
@@ -11040,15 +9919,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A leg of a multi-step transaction, e.g. the conversion and the payout of an offramp.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct NestedTransaction {
         ///Unix seconds; null until completed.
         #[serde(
@@ -11092,8 +9966,7 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(
@@ -11106,6 +9979,7 @@ pub mod types {
             feature = "wallets"
         )
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum NetworkId {
         #[serde(rename = "ethereum-mainnet")]
         EthereumMainnet,
@@ -11143,15 +10017,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A single offramp or swap that does not need an account: Dakota gives a deposit address, and once the funds arrive it pays out to the destination.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct OneOffTransaction {
         ///Amount that was asked for.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -11234,15 +10103,10 @@ pub mod types {
         }
     }
     ///Asks for a single offramp or swap to a stored destination.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct OneOffTransactionRequest {
         ///Amount to deliver, decimal string; omit to accept whatever is deposited.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -11276,19 +10140,10 @@ pub mod types {
         }
     }
     ///Amount to deliver, decimal string; omit to accept whatever is deposited.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct OneOffTransactionRequestAmount(::std::string::String);
     #[cfg(feature = "transactions")]
     impl ::std::ops::Deref for OneOffTransactionRequestAmount {
@@ -11353,19 +10208,10 @@ pub mod types {
         }
     }
     ///Reference text for the receiving bank (wire memo, SEPA reference).
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct OneOffTransactionRequestPaymentReference(::std::string::String);
     #[cfg(feature = "transactions")]
     impl ::std::ops::Deref for OneOffTransactionRequestPaymentReference {
@@ -11439,11 +10285,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum OneOffTransactionResourceType {
         #[serde(rename = "one_off")]
         OneOff,
@@ -11495,11 +10341,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum OneOffTransactionStatus {
         #[serde(rename = "pending")]
         Pending,
@@ -11532,11 +10378,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum OneOffTransactionType {
         #[serde(rename = "one_off")]
         OneOff,
@@ -11546,15 +10392,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A page of accounts.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "accounts")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct PaginatedAccountResponse {
         pub data: ::std::vec::Vec<AccountResponse>,
         pub meta: Meta,
@@ -11566,15 +10407,10 @@ pub mod types {
         }
     }
     ///A page of account transactions.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "auto-transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct PaginatedAutoTransactionResponse {
         pub data: ::std::vec::Vec<AutoAccountTransaction>,
         pub meta: Meta,
@@ -11586,15 +10422,10 @@ pub mod types {
         }
     }
     ///A page of account transactions in the unified transaction format.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct PaginatedCustomerTransactionResponse {
         pub data: ::std::vec::Vec<Transaction>,
         pub meta: Meta,
@@ -11606,15 +10437,10 @@ pub mod types {
         }
     }
     ///A page of event envelopes plus paging info.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "events")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct PaginatedEventResponse {
         pub data: ::std::vec::Vec<Event>,
         pub meta: Meta,
@@ -11626,14 +10452,9 @@ pub mod types {
         }
     }
     ///Generic page wrapper: `data` plus `meta`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct PaginatedListResponse {
         pub data: ::std::vec::Vec<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -11646,15 +10467,10 @@ pub mod types {
         }
     }
     ///A page of one-off transactions.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct PaginatedOneOffTransactionResponse {
         pub data: ::std::vec::Vec<OneOffTransaction>,
         pub meta: Meta,
@@ -11666,16 +10482,11 @@ pub mod types {
         }
     }
     ///A page of transactions; its shape depends on the `transaction_type` asked for.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum PaginatedTransactionResourceResponse {
         OneOffTransactionResponse(PaginatedOneOffTransactionResponse),
         CustomerTransactionResponse(PaginatedCustomerTransactionResponse),
@@ -11706,15 +10517,10 @@ pub mod types {
         }
     }
     ///A page of wallet transactions.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct PaginatedWalletTransactionResponse {
         pub data: ::std::vec::Vec<WalletTransaction>,
         pub meta: Meta,
@@ -11726,16 +10532,10 @@ pub mod types {
         }
     }
     ///A payment agent and its signer.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct PaymentAgentResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub customer_id: ::std::option::Option<::std::string::String>,
@@ -11774,11 +10574,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum PaymentAgentResponseState {
         #[serde(rename = "pending")]
         Pending,
@@ -11792,15 +10592,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A signer group by id and name.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct PaymentAgentSignerGroupRef {
         pub name: ::std::string::String,
         pub signer_group_id: ::std::string::String,
@@ -11819,11 +10614,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "accounts", feature = "recipients", feature = "transactions"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum PaymentCapability {
         #[serde(rename = "ach")]
         Ach,
@@ -11841,15 +10636,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A person's first, optional middle and last name.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct PersonName {
         pub first: ::std::string::String,
         pub last: ::std::string::String,
@@ -11863,15 +10653,10 @@ pub mod types {
         }
     }
     ///A named, versioned set of rules checked before a wallet operation is signed.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "policies")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Policy {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub client_id: ::std::option::Option<crate::ksuid::Ksuid>,
@@ -11898,15 +10683,10 @@ pub mod types {
         }
     }
     ///One rule of a policy: when it matches, the operation is allowed or denied.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "policies")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct PolicyRule {
         pub action: PolicyRuleAction,
         ///Unix seconds.
@@ -11931,11 +10711,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "policies")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum PolicyRuleAction {
         #[serde(rename = "allow")]
         Allow,
@@ -11954,11 +10734,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "policies")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum PolicyRuleRuleType {
         #[serde(rename = "approval_threshold")]
         ApprovalThreshold,
@@ -11972,13 +10752,7 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Error body in the RFC 9457 problem format, used by most error responses.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(
         any(
@@ -12002,6 +10776,7 @@ pub mod types {
             feature = "webhooks"
         )
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ProblemDetails {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub detail: ::std::option::Option<::std::string::String>,
@@ -12048,15 +10823,10 @@ pub mod types {
         }
     }
     ///How one checking provider currently rates the customer.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ProviderKybStatus {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub endorsements: ::std::vec::Vec<::std::string::String>,
@@ -12077,11 +10847,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ProviderKybStatusStatus {
         #[serde(rename = "not_started")]
         NotStarted,
@@ -12103,15 +10873,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Name and optional postal address of a payee.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "agentic-payments", feature = "recipients"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RecipientRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub address: ::std::option::Option<Address>,
@@ -12124,15 +10889,10 @@ pub mod types {
         }
     }
     ///A payee of a customer, with the destinations it can be paid at. `unused` until a first payment, `frozen` when compliance stopped it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RecipientResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub address: ::std::option::Option<Address>,
@@ -12156,11 +10916,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "recipients")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum RecipientResponseStatus {
         #[serde(rename = "unused")]
         Unused,
@@ -12174,15 +10934,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Intent to remove one rule from a policy.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RemovePolicyRuleIntent {
         pub idempotency_key: ::std::string::String,
         pub policy_id: ::std::string::String,
@@ -12207,11 +10962,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum RemovePolicyRuleIntentType {
         #[serde(rename = "remove_policy_rule")]
         RemovePolicyRule,
@@ -12255,15 +11010,10 @@ pub mod types {
         }
     }
     ///Percentage thresholds that split low, medium and high risk.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RiskConfig {
         pub threshold_high: f64,
         pub threshold_low: f64,
@@ -12275,15 +11025,10 @@ pub mod types {
         }
     }
     ///Risk score of an application with its contributing factors (visible to superadmins only).
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RiskRating {
         pub calculated_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub config: RiskConfig,
@@ -12307,15 +11052,10 @@ pub mod types {
         }
     }
     ///`RiskRatingFactorsItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RiskRatingFactorsItem {
         pub description: ::std::string::String,
         pub input: ::std::string::String,
@@ -12339,11 +11079,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum RiskRatingFactorsItemLevel {
         #[serde(rename = "low")]
         Low,
@@ -12398,6 +11138,7 @@ pub mod types {
         }
     }
     #[cfg(feature = "onboarding")]
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for RiskRatingFactorsItemValue {
         fn schema_name() -> ::std::string::String {
             "RiskRatingFactorsItemValue".to_string()
@@ -12427,11 +11168,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum RiskRatingLevel {
         #[serde(rename = "low")]
         Low,
@@ -12445,15 +11186,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A simulation scenario offered by the sandbox.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SandboxScenario {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub advance_actions: ::std::vec::Vec<::std::string::String>,
@@ -12470,16 +11206,10 @@ pub mod types {
         }
     }
     ///One payment an agent will make, or made, on a set date.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ScheduledPaymentResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub address: ::std::option::Option<::std::string::String>,
@@ -12552,11 +11282,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ScheduledPaymentResponseDestinationType {
         #[serde(rename = "bank")]
         Bank,
@@ -12575,11 +11305,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "agentic-payments")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ScheduledPaymentResponseStatus {
         #[serde(rename = "scheduled")]
         Scheduled,
@@ -12595,15 +11325,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A credit pack: what it costs and how much transfer volume it covers, in US cents.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "self-serve")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SelfServeCreditTier {
         pub price_cents: i64,
         pub transfer_capacity_cents: i64,
@@ -12615,15 +11340,10 @@ pub mod types {
         }
     }
     ///The credit packs on sale.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "self-serve")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SelfServeCreditTiersResponse {
         pub tiers: ::std::vec::Vec<SelfServeCreditTier>,
     }
@@ -12634,15 +11354,10 @@ pub mod types {
         }
     }
     ///Prepaid credit left, in US cents, and the transfer volume it still covers.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "self-serve")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SelfServeCreditsBalanceResponse {
         pub balance_cents: i64,
         pub transfer_capacity_cents: i64,
@@ -12654,15 +11369,10 @@ pub mod types {
         }
     }
     ///One movement of prepaid credit. Deductions have a negative `amount_cents`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "self-serve")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SelfServeCreditsLedgerEntry {
         pub amount_cents: i64,
         pub balance_after_cents: i64,
@@ -12694,11 +11404,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "self-serve")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SelfServeCreditsLedgerEntryCategory {
         #[serde(rename = "transaction_fee")]
         TransactionFee,
@@ -12727,11 +11437,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "self-serve")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SelfServeCreditsLedgerEntryEntryType {
         #[serde(rename = "purchase")]
         Purchase,
@@ -12745,15 +11455,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A page of ledger entries, newest first.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "self-serve")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SelfServeCreditsLedgerResponse {
         pub entries: ::std::vec::Vec<SelfServeCreditsLedgerEntry>,
         ///More entries exist; ask again with the last entry's `created_at` as `cursor`.
@@ -12766,15 +11471,10 @@ pub mod types {
         }
     }
     ///Which credit pack to buy, by its price.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "self-serve")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SelfServeCreditsPurchaseRequest {
         pub tier_price_cents: i64,
     }
@@ -12785,15 +11485,10 @@ pub mod types {
         }
     }
     ///Where to pay for the credit pack.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "self-serve")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SelfServeCreditsPurchaseResponse {
         ///Stripe Checkout page; credit is added once payment succeeds.
         pub checkout_url: ::std::string::String,
@@ -12805,15 +11500,10 @@ pub mod types {
         }
     }
     ///Intent to send a transfer or contract call from a wallet.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SendTransactionIntent {
         ///CAIP-2 chain ID, e.g. `eip155:8453` for Base.
         pub caip2: ::std::string::String,
@@ -12831,16 +11521,10 @@ pub mod types {
         }
     }
     ///Who sent incoming funds, as far as the rail reports it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(any(feature = "auto-transactions", feature = "transactions"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SenderDetails {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub sender_account_holder_name: ::std::option::Option<::std::string::String>,
@@ -12872,15 +11556,10 @@ pub mod types {
         }
     }
     ///A public key allowed to sign intents; signers are grouped into signer groups.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "signer-groups")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Signer {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub client_id: ::std::option::Option<crate::ksuid::Ksuid>,
@@ -12897,15 +11576,10 @@ pub mod types {
         }
     }
     ///Registers a public key as a signer.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "signer-groups")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SignerCreateRequest {
         pub key_type: SignerCreateRequestKeyType,
         pub name: ::std::string::String,
@@ -12925,11 +11599,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "signer-groups")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SignerCreateRequestKeyType {
         #[serde(rename = "ES256")]
         Es256,
@@ -12941,15 +11615,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A set of signers that together approve wallet and policy operations.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "signer-groups")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SignerGroup {
         pub client_id: crate::ksuid::Ksuid,
         pub id: crate::ksuid::Ksuid,
@@ -12963,15 +11632,10 @@ pub mod types {
         }
     }
     ///A new signer group made of already registered signers.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "signer-groups")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SignerGroupCreateRequest {
         ///Public keys of the members.
         pub member_keys: ::std::vec::Vec<::std::string::String>,
@@ -12991,11 +11655,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "signer-groups")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SignerKeyType {
         #[serde(rename = "ES256")]
         Es256,
@@ -13007,15 +11671,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///What payment event to simulate and where.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SimulateInboundBody {
         ///Account that receives or sent the payment.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -13061,19 +11720,10 @@ pub mod types {
         }
     }
     ///Your ID for this run; reuse it to follow the run in webhooks and `GET /sandbox/simulations/{simulation_id}`.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SimulateInboundBodySimulationId(::std::string::String);
     #[cfg(feature = "sandbox")]
     impl ::std::ops::Deref for SimulateInboundBodySimulationId {
@@ -13144,11 +11794,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SimulateInboundBodyType {
         #[serde(rename = "ach_inbound")]
         AchInbound,
@@ -13194,16 +11844,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///The accepted simulation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SimulateInboundResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub simulation_id: ::std::option::Option<::std::string::String>,
@@ -13220,19 +11864,10 @@ pub mod types {
         }
     }
     ///`SimulateInboundXSandboxErrorMessage`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SimulateInboundXSandboxErrorMessage(::std::string::String);
     #[cfg(feature = "sandbox")]
     impl ::std::ops::Deref for SimulateInboundXSandboxErrorMessage {
@@ -13300,11 +11935,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SimulateInboundXSandboxErrorStep {
         #[serde(rename = "transaction_processing")]
         TransactionProcessing,
@@ -13333,11 +11968,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SimulateInboundXSandboxScenario {
         #[serde(rename = "happy_path")]
         HappyPath,
@@ -13375,15 +12010,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`SimulateOnboardingBody`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SimulateOnboardingBody {
         pub applicant_id: ::std::string::String,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -13403,19 +12033,10 @@ pub mod types {
         }
     }
     ///`SimulateOnboardingBodySimulationId`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SimulateOnboardingBodySimulationId(::std::string::String);
     #[cfg(feature = "sandbox")]
     impl ::std::ops::Deref for SimulateOnboardingBodySimulationId {
@@ -13486,11 +12107,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SimulateOnboardingBodyType {
         #[serde(rename = "kyb_approve")]
         KybApprove,
@@ -13514,16 +12135,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`SimulateOnboardingResponse`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SimulateOnboardingResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub applicant_id: ::std::option::Option<::std::string::String>,
@@ -13541,19 +12156,10 @@ pub mod types {
         }
     }
     ///`SimulateOnboardingXSandboxErrorMessage`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SimulateOnboardingXSandboxErrorMessage(::std::string::String);
     #[cfg(feature = "sandbox")]
     impl ::std::ops::Deref for SimulateOnboardingXSandboxErrorMessage {
@@ -13621,11 +12227,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SimulateOnboardingXSandboxErrorStep {
         #[serde(rename = "transaction_processing")]
         TransactionProcessing,
@@ -13654,11 +12260,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SimulateOnboardingXSandboxScenario {
         #[serde(rename = "happy_path")]
         HappyPath,
@@ -13696,16 +12302,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///One webhook scheduled by a simulation and its delivery history.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SimulationCallbackRecord {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub attempts: ::std::option::Option<i64>,
@@ -13743,11 +12343,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SimulationCallbackRecordState {
         #[serde(rename = "pending")]
         Pending,
@@ -13761,15 +12361,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A simulated payment run, where it stands, and its webhook log.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SimulationInspection {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub account_id: ::std::option::Option<::std::string::String>,
@@ -13823,11 +12418,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "sandbox")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SimulationState {
         #[serde(rename = "accepted")]
         Accepted,
@@ -13837,15 +12432,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Per sub-client: its name, ID and how many customers sit below it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SubClientSummary {
         pub customer_count: i64,
         pub sub_client_id: crate::ksuid::Ksuid,
@@ -13858,16 +12448,10 @@ pub mod types {
         }
     }
     ///A Sumsub review attempt.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SumsubReview {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub attempt_cnt: ::std::option::Option<i64>,
@@ -13893,15 +12477,10 @@ pub mod types {
         }
     }
     ///Sumsub results kept for one company or person.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SumsubReviewData {
         pub applicant_id: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -13936,11 +12515,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SumsubReviewDataDecision {
         #[serde(rename = "approved")]
         Approved,
@@ -13963,11 +12542,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SumsubReviewDataEntityType {
         #[serde(rename = "business")]
         Business,
@@ -13979,16 +12558,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Outcome of a finished Sumsub review.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SumsubReviewResult {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub button_ids: ::std::vec::Vec<::std::string::String>,
@@ -14017,11 +12590,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SumsubReviewResultReviewAnswer {
         #[serde(rename = "GREEN")]
         Green,
@@ -14042,11 +12615,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SumsubReviewReviewStatus {
         #[serde(rename = "init")]
         Init,
@@ -14066,16 +12639,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Warning tags Sumsub put on this applicant.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SumsubRiskLabels {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub attempt_id: ::std::option::Option<::std::string::String>,
@@ -14093,15 +12660,10 @@ pub mod types {
         }
     }
     ///An account transaction in the unified format, with input, fee and output amounts and its legs.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Transaction {
         ///Unix seconds; null until completed.
         #[serde(
@@ -14144,15 +12706,10 @@ pub mod types {
         }
     }
     ///An amount (decimal string) of one asset.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct TransactionAmount {
         pub amount: ::std::string::String,
         pub asset: ::std::string::String,
@@ -14164,16 +12721,10 @@ pub mod types {
         }
     }
     ///Chain-level details of a movement.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(any(feature = "auto-transactions", feature = "transactions"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct TransactionCryptoDetails {
         ///Hash of the incoming deposit.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -14197,15 +12748,10 @@ pub mod types {
         }
     }
     ///What a wallet transaction does: a `transfer` of an asset, or a contract call.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct TransactionOperation {
         ///Decimal amount without leading zeros; required for transfers.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -14233,19 +12779,10 @@ pub mod types {
         }
     }
     ///Decimal amount without leading zeros; required for transfers.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct TransactionOperationAmount(::std::string::String);
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
     impl ::std::ops::Deref for TransactionOperationAmount {
@@ -14311,15 +12848,10 @@ pub mod types {
         }
     }
     ///Final amounts and fees of a completed movement.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "auto-transactions", feature = "transactions"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct TransactionReceipt {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub client_fee: ::std::option::Option<AmountDetails>,
@@ -14354,16 +12886,11 @@ pub mod types {
         }
     }
     ///One transaction of any kind, told apart by `resource_type`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum TransactionResource {
         OneOffTransaction(OneOffTransaction),
         WalletTransaction(WalletTransaction),
@@ -14398,11 +12925,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum TransactionResourceType {
         #[serde(rename = "one_off")]
         OneOff,
@@ -14426,11 +12953,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum TransactionResourceTypeTag {
         #[serde(rename = "auto_account")]
         AutoAccount,
@@ -14474,16 +13001,10 @@ pub mod types {
         }
     }
     ///Settlement references: chain hash or Fedwire IMAD/OMAD.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "transactions")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct TransactionSettlement {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub imad: ::std::option::Option<::std::string::String>,
@@ -14509,13 +13030,13 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(
         any(feature = "auto-transactions", feature = "transactions", feature = "wallets")
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum TransactionStatus {
         #[serde(rename = "timed_out")]
         TimedOut,
@@ -14562,11 +13083,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "auto-transactions", feature = "transactions"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum TransactionType {
         #[serde(rename = "onramp")]
         Onramp,
@@ -14580,16 +13101,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Fields of a dashboard user to change; omitted fields stay as they are.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "users")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateClientUserRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub first_name: ::std::option::Option<UpdateClientUserRequestFirstName>,
@@ -14605,19 +13120,10 @@ pub mod types {
         }
     }
     ///`UpdateClientUserRequestFirstName`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "users")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateClientUserRequestFirstName(::std::string::String);
     #[cfg(feature = "users")]
     impl ::std::ops::Deref for UpdateClientUserRequestFirstName {
@@ -14678,19 +13184,10 @@ pub mod types {
         }
     }
     ///`UpdateClientUserRequestLastName`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "users")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateClientUserRequestLastName(::std::string::String);
     #[cfg(feature = "users")]
     impl ::std::ops::Deref for UpdateClientUserRequestLastName {
@@ -14751,16 +13248,10 @@ pub mod types {
         }
     }
     ///New sub-client link of a customer; null removes it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateCustomerSubClientRequest {
         ///Target sub-client KSUID; send null to ungroup the customer.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -14775,19 +13266,10 @@ pub mod types {
         }
     }
     ///Target sub-client KSUID; send null to ungroup the customer.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     #[cfg(feature = "customers")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateCustomerSubClientRequestSubClientId(::std::string::String);
     #[cfg(feature = "customers")]
     impl ::std::ops::Deref for UpdateCustomerSubClientRequestSubClientId {
@@ -14856,15 +13338,10 @@ pub mod types {
         }
     }
     ///Intent to replace the definition of one policy rule.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdatePolicyRuleIntent {
         pub idempotency_key: ::std::string::String,
         pub policy_id: ::std::string::String,
@@ -14891,11 +13368,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "policies", feature = "signer-groups", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum UpdatePolicyRuleIntentType {
         #[serde(rename = "update_policy_rule")]
         UpdatePolicyRule,
@@ -14939,15 +13416,10 @@ pub mod types {
         }
     }
     ///A document on file for an entity and its review state.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UploadedDocument {
         pub document_id: ::std::string::String,
         pub document_type: UploadedDocumentDocumentType,
@@ -14968,11 +13440,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum UploadedDocumentDocumentType {
         #[serde(rename = "articles_of_incorporation")]
         ArticlesOfIncorporation,
@@ -15014,15 +13486,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///Record describing one uploaded KYB/KYC file.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UploadedDocumentMetadata {
         pub category: UploadedDocumentMetadataCategory,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -15053,11 +13520,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum UploadedDocumentMetadataCategory {
         #[serde(rename = "business")]
         Business,
@@ -15078,11 +13545,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum UploadedDocumentMetadataStatus {
         #[serde(rename = "pending_verification")]
         PendingVerification,
@@ -15101,11 +13568,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "onboarding")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum UploadedDocumentStatus {
         #[serde(rename = "uploaded")]
         Uploaded,
@@ -15121,13 +13588,7 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A problem with one request field.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(
         any(
@@ -15151,6 +13612,7 @@ pub mod types {
             feature = "webhooks"
         )
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ValidationError {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub code: ::std::option::Option<::std::string::String>,
@@ -15185,15 +13647,10 @@ pub mod types {
         }
     }
     ///A non-custodial wallet: its keys stay with your signers, Dakota only relays approved operations.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "transactions", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Wallet {
         ///On-chain address.
         pub address: ::std::string::String,
@@ -15216,15 +13673,10 @@ pub mod types {
         }
     }
     ///Token holdings of a wallet on every supported network, with their total value.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "wallets")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WalletBalances {
         pub address: ::std::string::String,
         pub balances: ::std::vec::Vec<AssetBalance>,
@@ -15239,15 +13691,10 @@ pub mod types {
         }
     }
     ///A new non-custodial wallet with the signer groups and policies that govern it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "wallets")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WalletCreateRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub customer_id: ::std::option::Option<crate::ksuid::Ksuid>,
@@ -15265,15 +13712,10 @@ pub mod types {
         }
     }
     ///An on-chain transaction sent from a wallet.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(any(feature = "transactions", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WalletTransaction {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub amount: ::std::option::Option<::std::string::String>,
@@ -15319,11 +13761,11 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "transactions", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum WalletTransactionResourceType {
         #[serde(rename = "wallet")]
         Wallet,
@@ -15375,11 +13817,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(any(feature = "transactions", feature = "wallets"))]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum WalletTransactionType {
         #[serde(rename = "transfer")]
         Transfer,
@@ -15391,15 +13833,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///What happened when one event was sent to one target.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "webhooks")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WebhookDelivery {
         ///HTTP attempts made so far.
         pub attempts: i64,
@@ -15446,11 +13883,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "webhooks")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum WebhookDeliveryStatus {
         #[serde(rename = "delivered")]
         Delivered,
@@ -15464,15 +13901,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///A page of delivery records.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "webhooks")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WebhookHistoryList {
         ///Value for the `cursor` parameter of the next page.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -15488,15 +13920,10 @@ pub mod types {
         }
     }
     ///Confirmation that an event was queued for another delivery.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "webhooks")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WebhookReplayResponse {
         ///How many targets the event was queued for.
         pub replayed_to_count: i64,
@@ -15519,11 +13946,11 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
     #[cfg(feature = "webhooks")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum WebhookReplayResponseStatus {
         #[serde(rename = "queued")]
         Queued,
@@ -15533,15 +13960,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///An endpoint of yours that receives signed event envelopes.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "webhooks")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WebhookTarget {
         ///The event types sent to this target (unused when `global` is true).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -15563,15 +13985,10 @@ pub mod types {
         }
     }
     ///A new endpoint and the events it should receive.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
     #[cfg(feature = "webhooks")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WebhookTargetCreateRequest {
         ///The event types to send (unused when `global` is true).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -15589,16 +14006,10 @@ pub mod types {
         }
     }
     ///A new event filter for an existing target; omitted fields keep their value.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[non_exhaustive]
     #[cfg(feature = "webhooks")]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WebhookTargetUpdateRequest {
         ///The event types to send (unused when `global` is true).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]

@@ -280,6 +280,7 @@ impl<'de> Deserialize<'de> for Ksuid {
     }
 }
 
+#[cfg(feature = "schemars")]
 impl schemars::JsonSchema for Ksuid {
     fn schema_name() -> String {
         "KSUID".into()

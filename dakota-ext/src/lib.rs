@@ -26,8 +26,9 @@ pub mod send;
 pub mod shared_budget;
 pub mod time;
 mod tls;
-// Typed events carry customer and application snapshots: webhooks need those tags too.
-#[cfg(all(feature = "events", feature = "customers", feature = "onboarding"))]
+// Feature `webhook` (default): verification needs ed25519; typed events need the `events`,
+// `customers` and `onboarding` tags, which the feature turns on.
+#[cfg(feature = "webhook")]
 pub mod webhook;
 
 pub use client::{CallOptions, Dakota, DakotaBuilder, Environment, Response};

@@ -817,8 +817,8 @@ impl DecisionFeed {
     }
 
     /// Record a verified webhook event; events that are not about a customer are ignored.
-    /// Returns what was observed (needs the `events` feature, as webhooks do).
-    #[cfg(feature = "events")]
+    /// Returns what was observed (feature `webhook`).
+    #[cfg(feature = "webhook")]
     pub fn observe(&self, event: &crate::webhook::Event) -> Option<Observed> {
         let crate::webhook::Payload::Customer(snapshot) = &event.payload else {
             return None;
@@ -836,7 +836,7 @@ impl DecisionFeed {
     }
 }
 
-#[cfg(feature = "events")]
+#[cfg(feature = "webhook")]
 fn decision_from_statuses(
     app: Option<&types::ApplicationStatus>,
     kyb: Option<&types::KybStatus>,

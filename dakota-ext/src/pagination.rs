@@ -598,7 +598,7 @@ impl Dakota {
     /// Every event, `page` (1..=100) at a time, as the same [`crate::webhook::Event`] a
     /// webhook delivers (typed payload), so one handler or [`crate::webhook::EventRouter`]
     /// serves both a catch-up poll and live deliveries.
-    #[cfg(all(feature = "events", feature = "customers", feature = "onboarding"))]
+    #[cfg(feature = "webhook")]
     pub fn all_events(
         &self,
         page: u64,

@@ -173,6 +173,63 @@ pub fn gate(spec: &Value, file: &mut syn::File) -> Gating {
     gating
 }
 
+/// Moves the derive named `derive` (a path ending in it, e.g. `schemars::JsonSchema`) out of
+/// every `#[derive(..)]` in `file` into `#[cfg_attr(feature = "<feature>", derive(..))]`, and
+/// puts impls of that trait under `#[cfg(feature = "<feature>")]`: a derive only some users
+/// need costs the others nothing.
+pub fn optional_derive(file: &mut syn::File, derive: &str, feature: &str) {
+    struct Items<'a> {
+        derive: &'a str,
+        feature: &'a str,
+    }
+    impl VisitMut for Items<'_> {
+        fn visit_item_mut(&mut self, item: &mut syn::Item) {
+            match item {
+                syn::Item::Struct(i) => move_derive(&mut i.attrs, self.derive, self.feature),
+                syn::Item::Enum(i) => move_derive(&mut i.attrs, self.derive, self.feature),
+                // A hand-rolled impl of the same trait (typify writes some) goes with it.
+                syn::Item::Impl(i)
+                    if i.trait_.as_ref().is_some_and(|(_, p, _)| {
+                        p.segments.last().is_some_and(|s| s.ident == self.derive)
+                    }) =>
+                {
+                    let feature = self.feature;
+                    i.attrs
+                        .push(syn::parse_quote! { #[cfg(feature = #feature)] });
+                }
+                _ => {}
+            }
+            syn::visit_mut::visit_item_mut(self, item);
+        }
+    }
+    Items { derive, feature }.visit_file_mut(file);
+}
+
+fn move_derive(attrs: &mut Vec<syn::Attribute>, derive: &str, feature: &str) {
+    let mut moved: Vec<syn::Attribute> = Vec::new();
+    for attr in attrs.iter_mut() {
+        if !attr.path().is_ident("derive") {
+            continue;
+        }
+        let Ok(paths) = attr.parse_args_with(
+            syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+        ) else {
+            continue;
+        };
+        let (optional, kept): (Vec<syn::Path>, Vec<syn::Path>) = paths
+            .into_iter()
+            .partition(|p| p.segments.last().is_some_and(|s| s.ident == derive));
+        if optional.is_empty() {
+            continue;
+        }
+        *attr = syn::parse_quote! { #[derive(#(#kept),*)] };
+        moved.push(syn::parse_quote! {
+            #[cfg_attr(feature = #feature, derive(#(#optional),*))]
+        });
+    }
+    attrs.extend(moved);
+}
+
 /// Gates each method of the inherent impls in `file` (code generated beside the client, such as the
 /// resource accessors) by everything it names, body included: a method that calls
 /// `client().create_recipient()` needs the `recipients` feature.
@@ -418,16 +475,13 @@ pub const BLOCK_BEGIN: &str =
 /// See [`BLOCK_BEGIN`].
 pub const BLOCK_END: &str = "# @generated end";
 
-/// The `[features]` lines of the tag features. For the generated crate itself (`via` is
-/// `None`) `full` turns on every tag and is the default; for a crate built on it (`via` is its
-/// dependency name, e.g. dakota-ext over `dakota-api`) each feature turns on the generated
-/// crate's feature of the same name, and the crate lists `full` in its own defaults.
+/// The `[features]` lines of the tag features: `full` turns on every tag (the crate lists it in
+/// its hand-written `default`). For a crate built on the generated one (`via` is its dependency
+/// name, e.g. dakota-ext over `dakota-api`) each feature turns on the generated crate's
+/// feature of the same name.
 pub fn features_block(gating: &Gating, via: Option<&str>) -> String {
     let names: Vec<&String> = gating.features.keys().collect();
     let mut out = format!("{BLOCK_BEGIN}\n");
-    if via.is_none() {
-        out.push_str("default = [\"full\"]\n");
-    }
     out.push_str("# Every operation of the spec.\n");
     out.push_str(&format!(
         "full = [{}]\n",

@@ -312,6 +312,7 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
     file.items.push(registry);
     file.items.push(operation_trait(&file));
     let gating = crate::features::gate(&spec, &mut file);
+    crate::features::optional_derive(&mut file, "JsonSchema", "schemars");
 
     let digest = Sha256::digest(spec_text.as_bytes());
     let sha: String = digest.iter().map(|b| format!("{b:02x}")).collect();

@@ -10,14 +10,9 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///`AchTransfer`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AchTransfer {
         pub rail: AchTransferRail,
         pub routing_number: ::std::string::String,
@@ -38,10 +33,10 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AchTransferRail {
         #[serde(rename = "ach")]
         Ach,
@@ -81,14 +76,9 @@ pub mod types {
         }
     }
     ///`Action`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Action {
         pub intent: ActionIntent,
     }
@@ -98,15 +88,10 @@ pub mod types {
         }
     }
     ///`ActionIntent`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ActionIntent {
         Send(Send),
         Attach(Attach),
@@ -131,14 +116,9 @@ pub mod types {
         }
     }
     ///`Attach`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Attach {
         pub group: ::std::string::String,
         #[serde(rename = "type")]
@@ -160,10 +140,10 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum AttachType {
         #[serde(rename = "attach")]
         Attach,
@@ -203,15 +183,10 @@ pub mod types {
         }
     }
     ///`BankMethod`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum BankMethod {
         Card(Card),
         Iban(Iban),
@@ -227,14 +202,9 @@ pub mod types {
         }
     }
     ///`BankPayee`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct BankPayee {
         pub iban: ::std::string::String,
         pub kind: BankPayeeKind,
@@ -257,10 +227,10 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum BankPayeeKind {
         #[serde(rename = "bank")]
         Bank,
@@ -300,14 +270,9 @@ pub mod types {
         }
     }
     ///`Card`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Card {
         pub number: ::std::string::String,
     }
@@ -317,14 +282,9 @@ pub mod types {
         }
     }
     ///The spec's own schema under the name mixed-error-bodies would give its union.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateReviewErrorBody {
         pub reason: ::std::string::String,
     }
@@ -334,15 +294,10 @@ pub mod types {
         }
     }
     ///Any body `createReview` answers with on failure; one variant per body the spec documents.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateReviewErrorBody2 {
         NoCredits(NoCredits),
         NotReady(NotReady),
@@ -361,14 +316,9 @@ pub mod types {
         }
     }
     ///`Crypto`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Crypto {
         pub address: ::std::string::String,
     }
@@ -378,14 +328,9 @@ pub mod types {
         }
     }
     ///`DefaultTransfer`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct DefaultTransfer {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub memo: ::std::option::Option<::std::string::String>,
@@ -407,10 +352,10 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum DefaultTransferRail {
         #[serde(rename = "default")]
         Default,
@@ -450,14 +395,9 @@ pub mod types {
         }
     }
     ///`Detach`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Detach {
         pub group: ::std::string::String,
         #[serde(rename = "type")]
@@ -479,10 +419,10 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum DetachType {
         #[serde(rename = "detach")]
         Detach,
@@ -522,14 +462,9 @@ pub mod types {
         }
     }
     ///`FpsTransfer`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct FpsTransfer {
         pub rail: FpsTransferRail,
         pub sort_code: ::std::string::String,
@@ -550,10 +485,10 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum FpsTransferRail {
         #[serde(rename = "24x7")]
         X24x7,
@@ -593,14 +528,9 @@ pub mod types {
         }
     }
     ///`Iban`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Iban {
         pub iban: ::std::string::String,
     }
@@ -610,15 +540,10 @@ pub mod types {
         }
     }
     ///A union whose variants take every name the open-union pass would use.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum Leftover {
         Unknown(Unknown),
         UnknownVariant(UnknownVariant),
@@ -647,10 +572,10 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum Mood {
         #[serde(rename = "unknown")]
         Unknown,
@@ -666,14 +591,9 @@ pub mod types {
         UnlistedValue_(::std::string::String),
     }
     ///`NoCredits`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct NoCredits {
         pub balance_cents: i64,
         pub error: NoCreditsError,
@@ -693,10 +613,10 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum NoCreditsError {
         #[serde(rename = "insufficient_credits")]
         InsufficientCredits,
@@ -706,14 +626,9 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`NotReady`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct NotReady {
         pub code: ::std::string::String,
         pub missing: ::std::vec::Vec<::std::string::String>,
@@ -725,14 +640,9 @@ pub mod types {
         }
     }
     ///A component that is itself a nullable union.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct NullablePayout(pub ::std::option::Option<NullablePayoutValue>);
     impl ::std::ops::Deref for NullablePayout {
         type Target = ::std::option::Option<NullablePayoutValue>;
@@ -753,15 +663,10 @@ pub mod types {
         }
     }
     ///`NullablePayoutValue`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum NullablePayoutValue {
         BankMethod(BankMethod),
         Crypto(Crypto),
@@ -780,15 +685,10 @@ pub mod types {
         }
     }
     ///A union nested in a union (by reference and inline).
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum PayMethod {
         Variant0(BankMethod),
         Variant1(PayMethodVariant1),
@@ -807,15 +707,10 @@ pub mod types {
         }
     }
     ///`PayMethodVariant1`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum PayMethodVariant1 {
         Crypto(Crypto),
         Unknown(Unknown),
@@ -831,14 +726,9 @@ pub mod types {
         }
     }
     ///`PayeeBase`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct PayeeBase {
         pub kind: PayeeBaseKind,
     }
@@ -855,10 +745,10 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum PayeeBaseKind {
         #[serde(rename = "bank")]
         Bank,
@@ -870,15 +760,10 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`PayeeUnion`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum PayeeUnion {
         BankPayee(BankPayee),
         WalletPayee(WalletPayee),
@@ -897,14 +782,9 @@ pub mod types {
         }
     }
     ///`Problem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Problem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub detail: ::std::option::Option<::std::string::String>,
@@ -919,15 +799,10 @@ pub mod types {
         }
     }
     ///Any body `putThing` answers with on success; one variant per body the spec documents.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum PutThingSuccessBody {
         Receipt(Receipt),
         Thing(Thing),
@@ -946,14 +821,9 @@ pub mod types {
         }
     }
     ///`Receipt`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Receipt {
         pub issued_at: i64,
         pub receipt_id: ::std::string::String,
@@ -964,14 +834,9 @@ pub mod types {
         }
     }
     ///`Review`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Review {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub fallback: ::std::option::Option<ReviewFallback>,
@@ -997,15 +862,10 @@ pub mod types {
         }
     }
     ///`ReviewFallback`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ReviewFallback {
         Iban(Iban),
         Crypto(Crypto),
@@ -1024,14 +884,9 @@ pub mod types {
         }
     }
     ///`ReviewMerged`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ReviewMerged {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub holder: ::std::option::Option<::std::string::String>,
@@ -1043,15 +898,10 @@ pub mod types {
         }
     }
     ///`ReviewMethod`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ReviewMethod {
         Card(Card),
         Crypto(Crypto),
@@ -1070,14 +920,9 @@ pub mod types {
         }
     }
     ///`ReviewRequest`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ReviewRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub method: ::std::option::Option<PayMethod>,
@@ -1091,14 +936,9 @@ pub mod types {
         }
     }
     ///The name typify gives the inline enum of ReviewRequest.verdict.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ReviewRequestVerdict {
         pub score: i64,
     }
@@ -1115,10 +955,10 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ReviewRequestVerdict2 {
         #[serde(rename = "accept")]
         Accept,
@@ -1130,14 +970,9 @@ pub mod types {
         Unknown(::std::string::String),
     }
     ///`SelfTransfer`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SelfTransfer {
         pub account: ::std::string::String,
         pub rail: SelfTransferRail,
@@ -1158,10 +993,10 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SelfTransferRail {
         #[serde(rename = "self")]
         Self_,
@@ -1201,14 +1036,9 @@ pub mod types {
         }
     }
     ///`Send`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Send {
         pub amount: ::std::string::String,
         pub to: ::std::string::String,
@@ -1226,10 +1056,10 @@ pub mod types {
         Debug,
         Eq,
         Hash,
-        PartialEq,
-        schemars::JsonSchema
+        PartialEq
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum Status {
         #[serde(rename = "pending")]
         Pending,
@@ -1243,15 +1073,10 @@ pub mod types {
         UnknownValue(::std::string::String),
     }
     ///Any body `submitThing` answers with on failure; one variant per body the spec documents.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum SubmitThingErrorBody {
         NoCredits(NoCredits),
         NotReady(NotReady),
@@ -1276,14 +1101,9 @@ pub mod types {
         }
     }
     ///`Thing`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Thing {
         pub name: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1295,15 +1115,10 @@ pub mod types {
         }
     }
     ///A tagged union reached by no operation: variant names with acronyms (typify writes `AchTransfer` for `ACHTransfer`, so the tag enums must be found by their Rust names) and tag values that make no constructor name (a keyword, a leading digit, a trait method).
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(untagged)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum Transfer {
         AchTransfer(AchTransfer),
         SelfTransfer(SelfTransfer),
@@ -1334,14 +1149,9 @@ pub mod types {
         }
     }
     ///A type named like the variant the open-union pass adds.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Unknown {
         pub raw: ::std::string::String,
     }
@@ -1351,14 +1161,9 @@ pub mod types {
         }
     }
     ///`UnknownVariant`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UnknownVariant {
         pub raw_variant: ::std::string::String,
     }
@@ -1368,14 +1173,9 @@ pub mod types {
         }
     }
     ///`Unlisted`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Unlisted {
         pub unlisted: ::std::string::String,
     }
@@ -1385,14 +1185,9 @@ pub mod types {
         }
     }
     ///`WalletPayee`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WalletPayee {
         pub address: ::std::string::String,
         pub kind: WalletPayeeKind,
@@ -1415,10 +1210,10 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
     #[non_exhaustive]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum WalletPayeeKind {
         #[serde(rename = "wallet")]
         Wallet,
