@@ -55162,35 +55162,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -55390,63 +55366,15 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -55516,35 +55444,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -55612,62 +55516,14 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -55790,63 +55646,15 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -56042,28 +55850,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -56132,28 +55922,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -56202,20 +55974,8 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -56320,35 +56080,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -56416,34 +56152,10 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -56587,41 +56299,15 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -56707,48 +56393,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -56871,42 +56525,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -57050,35 +56674,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -57163,34 +56763,10 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -57338,48 +56914,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -57528,55 +57072,17 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                413u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -57700,47 +57206,15 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -57867,42 +57341,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -58028,48 +57472,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -58243,48 +57655,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -58411,55 +57791,17 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                413u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -58537,46 +57879,14 @@ pub mod builder {
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::stream(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -58661,40 +57971,14 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -58801,48 +58085,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -58914,41 +58166,15 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => super::decode_json(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -59067,48 +58293,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -59231,42 +58425,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -59356,55 +58520,17 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                402u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                402u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -59928,48 +59054,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -60044,35 +59138,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -60120,7 +59190,7 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => super::decode_json(response).await,
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -60168,7 +59238,7 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => super::decode_json(response).await,
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -60521,28 +59591,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -60770,28 +59822,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -60899,21 +59933,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -60961,7 +59983,7 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => super::decode_json(response).await,
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -61029,35 +60051,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -61125,21 +60123,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -61261,28 +60247,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                429u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -61411,35 +60379,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -61561,35 +60505,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -61693,21 +60613,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -61818,41 +60726,15 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -61942,21 +60824,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62027,21 +60897,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62145,21 +61003,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62243,21 +61089,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62324,21 +61158,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62443,21 +61265,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62562,21 +61372,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62665,21 +61463,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62786,28 +61572,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                429u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62878,14 +61646,8 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62996,49 +61758,17 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63139,49 +61869,17 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63248,56 +61946,18 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63416,55 +62076,17 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63583,56 +62205,18 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63767,55 +62351,17 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63949,56 +62495,18 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64069,35 +62577,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64232,76 +62716,20 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64436,76 +62864,20 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64576,28 +62948,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64719,35 +63073,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64816,41 +63146,11 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65008,35 +63308,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65138,35 +63414,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65250,41 +63502,11 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65335,14 +63557,8 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65568,42 +63784,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65856,35 +64042,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65955,28 +64117,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66082,42 +64226,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66255,21 +64369,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66343,21 +64445,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66408,21 +64498,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66526,28 +64604,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66598,21 +64658,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66701,35 +64749,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66780,21 +64804,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66905,28 +64917,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67030,49 +65024,13 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67140,35 +65098,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67291,49 +65225,13 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67435,49 +65333,13 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67548,35 +65410,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67677,42 +65515,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67780,48 +65588,12 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -68274,48 +66046,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -68545,55 +66285,17 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                422u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -68665,48 +66367,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -68898,47 +66568,15 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -69173,28 +66811,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69298,42 +66918,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69401,34 +66991,10 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69550,34 +67116,10 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69678,70 +67220,20 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69808,35 +67300,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69904,35 +67372,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -70003,35 +67447,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -70102,35 +67522,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -70265,69 +67661,19 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -70462,69 +67808,19 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -70646,70 +67942,20 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -70892,35 +68138,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -70991,42 +68213,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -71137,28 +68329,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -71263,28 +68437,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -71354,28 +68510,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -71446,27 +68584,9 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -71591,35 +68711,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -71689,35 +68785,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -71726,6 +68798,19 @@ pub mod builder {
 /// Items consumers will typically use such as the Client.
 pub mod prelude {
     pub use self::super::Client;
+}
+/// `ResponseValue::from_response` without the copy of the headers: they move from
+/// the response into the value (emitted by `cargo xtask generate`, see
+/// `xtask/src/lean_decode.rs`).
+async fn decode_json<T: ::serde::de::DeserializeOwned, E>(
+    mut response: ::reqwest::Response,
+) -> ::std::result::Result<ResponseValue<T>, Error<E>> {
+    let status = response.status();
+    let headers = ::std::mem::take(response.headers_mut());
+    let full = response.bytes().await.map_err(Error::ResponseBodyError)?;
+    let inner = ::serde_json::from_slice(&full)
+        .map_err(|e| Error::InvalidResponsePayload(full, e))?;
+    Ok(ResponseValue::new(inner, status, headers))
 }
 /// Look-ups from spec names to generated types, used by tests and tools to check that
 /// JSON documents (e.g. the spec's examples) round-trip through the generated types.

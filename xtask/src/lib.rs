@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod coverage;
 pub mod evolve;
 pub mod generate;
+pub mod lean_decode;
 pub mod normalize;
 pub mod open_enums;
 pub mod stable;
