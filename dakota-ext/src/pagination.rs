@@ -362,7 +362,6 @@ list_operations! {
         ListCustomers        "listCustomers":        ListCustomersResponse[Customer.id],
         ListApplications     "listApplications":     ListApplicationsResponse[ApplicationListItem.application_id],
         ListDocuments        "listDocuments":        ListDocumentsResponse[UploadedDocumentMetadata.id],
-        ListEvents           "listEvents":           PaginatedEventResponse[Event.id],
         ListPolicies         "listPolicies":         ListPoliciesResponse[Policy.id],
         ListSignerGroups     "listSignerGroups":     ListSignerGroupsResponse[SignerGroup.id],
         ListApiKeys          "listApiKeys":          ListApiKeysResponse[ApiKeyListItem.id],
@@ -379,7 +378,7 @@ list_operations! {
         ListScheduledPayments "listScheduledPayments": [ScheduledPaymentResponse],
     }
     // Other shapes, implemented below.
-    by_hand { ListTransactions, ListWebhookHistory, ListSelfServeCreditsLedger }
+    by_hand { ListEvents, ListTransactions, ListWebhookHistory, ListSelfServeCreditsLedger }
 }
 
 /// The string at `key` of `value` as JSON ("" when there is none, which the next request
@@ -412,6 +411,39 @@ impl Cursor for types::TransactionResource {
             T::Transaction(t) => t.id.to_string(),
             other => json_string(other, "id"),
         }
+    }
+}
+
+impl Cursor for crate::webhook::Event {
+    fn cursor(&self) -> String {
+        self.id.clone()
+    }
+}
+
+/// `listEvents`: the events feed, as the same typed [`crate::Event`] a webhook delivers, so
+/// one handler (or [`crate::webhook::EventRouter`]) serves the feed and live deliveries.
+impl ListOperation for builder::ListEvents<'_> {
+    const OPERATION_ID: &'static str = "listEvents";
+    type Item = crate::webhook::Event;
+    type Cursor = String;
+    type Response = types::PaginatedEventResponse;
+    type ErrorBody = types::ProblemDetails;
+
+    list_plumbing!(types::PaginatedEventResponse, starting_after, String);
+
+    fn page(
+        r: types::PaginatedEventResponse,
+    ) -> Result<CursorPage<crate::webhook::Event, String>, Error> {
+        let items: Vec<crate::webhook::Event> = r
+            .data
+            .into_iter()
+            .map(crate::webhook::Event::from)
+            .collect();
+        Ok(CursorPage {
+            next: items.last().map(Cursor::cursor),
+            has_more: r.meta.has_more_after,
+            items,
+        })
     }
 }
 
@@ -571,15 +603,12 @@ impl Dakota {
         self.paginate(self.api().list_applications().limit(page_size(page)))
     }
 
-    /// Every event, `page` (1..=100) at a time, as the same [`crate::webhook::Event`] a
-    /// webhook delivers (typed payload), so one handler or [`crate::webhook::EventRouter`]
-    /// serves both a catch-up poll and live deliveries.
-    pub fn events(
-        &self,
-        page: u64,
-    ) -> impl Stream<Item = Result<crate::webhook::Event, Error>> + Send + '_ {
+    /// Every event, `page` (1..=100) at a time, as the same [`crate::Event`] a webhook
+    /// delivers (typed payload), so one handler or [`crate::webhook::EventRouter`] serves both
+    /// a catch-up poll and live deliveries. The same as
+    /// `dakota.paginate(dakota.api().list_events().limit(..))`.
+    pub fn events(&self, page: u64) -> impl Stream<Item = Result<crate::Event, Error>> + Send + '_ {
         self.paginate(self.api().list_events().limit(page_size(page)))
-            .map_ok(crate::webhook::Event::from)
     }
 }
 
