@@ -15,7 +15,8 @@
 //!    sent (absorbed by pacing and retries) and the 429s surfaced to the caller (target 0).
 //!
 //! Environment: `BENCH_CALLS` calls per path and round (default 1000), `BENCH_ROUNDS` rounds
-//! (default 21), `BENCH_BULK` customers (1000; `BENCH_BULK=0` skips the bulk run).
+//! (default 21), `BENCH_BULK` customers (1000; `BENCH_BULK=0` skips the bulk run),
+//! `BENCH_ONLY=raw|generated|ext` one path alone (for a profiler).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -155,6 +156,21 @@ async fn per_call_overhead() -> Result<(), Box<dyn std::error::Error>> {
         black_box(raw_call().await?);
         black_box(gen_call().await?);
         black_box(ext_call().await?);
+    }
+    // `BENCH_ONLY=raw|generated|ext`: run that path alone, `BENCH_CALLS` times, and stop (for
+    // `perf stat`/`perf record`, which cannot tell the interleaved paths apart).
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        for _ in 0..calls {
+            match only.as_str() {
+                "raw" => drop(black_box(raw_call().await?)),
+                "generated" => drop(black_box(gen_call().await?)),
+                "ext" => drop(black_box(ext_call().await?)),
+                other => return Err(format!("BENCH_ONLY={other}: raw, generated or ext").into()),
+            }
+        }
+        println!("BENCH_ONLY={only}: {calls} calls");
+        sandbox.shutdown().await;
+        return Ok(());
     }
     const PATHS: usize = 3;
     let mut per_path: [Vec<f64>; PATHS] = Default::default();
