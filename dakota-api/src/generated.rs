@@ -57475,35 +57475,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -57705,63 +57681,15 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -57833,35 +57761,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -57931,62 +57835,14 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -58111,63 +57967,15 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -58365,28 +58173,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -58457,28 +58247,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -58529,20 +58301,8 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -58649,35 +58409,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -58747,34 +58483,10 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -58920,41 +58632,15 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -59042,48 +58728,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -59208,42 +58862,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -59389,35 +59013,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -59504,34 +59104,10 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -59681,48 +59257,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -59873,55 +59417,17 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                413u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -60047,47 +59553,15 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -60216,42 +59690,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -60379,48 +59823,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -60596,48 +60008,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -60766,55 +60146,17 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                413u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                413u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -60894,46 +60236,14 @@ pub mod builder {
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::stream(response)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -61020,40 +60330,14 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -61162,48 +60446,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -61277,41 +60529,15 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => super::decode_json(response).await,
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -61432,48 +60658,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -61598,42 +60792,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -61725,55 +60889,17 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                402u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                402u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -62299,48 +61425,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -62417,35 +61511,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62495,7 +61565,7 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => super::decode_json(response).await,
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62545,7 +61615,7 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => super::decode_json(response).await,
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -62900,28 +61970,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63151,28 +62203,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63282,21 +62316,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63346,7 +62368,7 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => super::decode_json(response).await,
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63416,35 +62438,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63514,21 +62512,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63652,28 +62638,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                429u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63804,35 +62772,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -63956,35 +62900,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64090,21 +63010,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64217,41 +63125,15 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -64343,21 +63225,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64430,21 +63300,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64550,21 +63408,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64650,21 +63496,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64733,21 +63567,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64854,21 +63676,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -64975,21 +63785,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65080,21 +63878,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65203,28 +63989,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                429u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65297,14 +64065,8 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65417,49 +64179,17 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65562,49 +64292,17 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65673,56 +64371,18 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -65843,55 +64503,17 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66012,56 +64634,18 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66198,55 +64782,17 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66382,56 +64928,18 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66504,35 +65012,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66669,76 +65153,20 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -66875,76 +65303,20 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                501u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                501u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67017,28 +65389,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67162,35 +65516,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67261,41 +65591,11 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67455,35 +65755,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67587,35 +65863,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67701,41 +65953,11 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -67788,14 +66010,8 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -68023,42 +66239,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -68313,35 +66499,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -68414,28 +66576,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -68543,42 +66687,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -68718,21 +66832,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -68808,21 +66910,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -68875,21 +66965,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -68995,28 +67073,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69069,21 +67129,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69174,35 +67222,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69255,21 +67279,9 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69382,28 +67394,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69509,49 +67503,13 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69621,35 +67579,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69774,49 +67708,13 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -69920,49 +67818,13 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -70035,35 +67897,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -70166,42 +68004,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -70271,48 +68079,12 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -70767,48 +68539,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -71040,55 +68780,17 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                422u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -71162,48 +68864,16 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -71397,47 +69067,15 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
@@ -71674,28 +69312,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -71801,42 +69421,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                502u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                502u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -71906,34 +69496,10 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -72057,34 +69623,10 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -72187,70 +69729,20 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -72319,35 +69811,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -72417,35 +69885,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -72518,35 +69962,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -72619,35 +70039,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -72784,69 +70180,19 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -72983,69 +70329,19 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -73169,70 +70465,20 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 400u16..=499u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 500u16..=599u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
+                    Err(Error::ErrorResponse(super::decode_json(response).await?))
                 }
-                503u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                503u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -73417,35 +70663,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -73518,42 +70740,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                409u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                409u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -73666,28 +70858,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -73794,28 +70968,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                201u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                201u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -73887,28 +71043,10 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -73981,27 +71119,9 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -74128,35 +71248,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                400u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -74228,35 +71324,11 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => super::decode_json(response).await,
+                401u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
+                500u16 => Err(Error::ErrorResponse(super::decode_json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -74265,6 +71337,19 @@ pub mod builder {
 /// Items consumers will typically use such as the Client.
 pub mod prelude {
     pub use self::super::Client;
+}
+/// `ResponseValue::from_response` without the copy of the headers: they move from
+/// the response into the value (emitted by `cargo xtask generate`, see
+/// `xtask/src/lean_decode.rs`).
+async fn decode_json<T: ::serde::de::DeserializeOwned, E>(
+    mut response: ::reqwest::Response,
+) -> ::std::result::Result<ResponseValue<T>, Error<E>> {
+    let status = response.status();
+    let headers = ::std::mem::take(response.headers_mut());
+    let full = response.bytes().await.map_err(Error::ResponseBodyError)?;
+    let inner = ::serde_json::from_slice(&full)
+        .map_err(|e| Error::InvalidResponsePayload(full, e))?;
+    Ok(ResponseValue::new(inner, status, headers))
 }
 /// Look-ups from spec names to generated types, used by tests and tools to check that
 /// JSON documents (e.g. the spec's examples) round-trip through the generated types.

@@ -21,29 +21,30 @@ pub(crate) const API_KEY_SCHEME: &str = "ApiKeyAuth";
 /// Security scheme name of the application token in the spec.
 pub(crate) const TOKEN_SCHEME: &str = "ApplicationTokenAuth";
 
-/// The credential a request carries.
-#[derive(Clone, Copy)]
-pub(crate) enum Credential<'a> {
+/// Which credential a request carries (the pipeline holds the values, their header values
+/// made once at `build()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Credential {
     /// `x-api-key`.
-    ApiKey(&'a SecretString),
+    ApiKey,
     /// `X-Application-Token`.
-    Token(&'a SecretString),
+    Token,
     /// The operation takes none.
     None,
 }
 
 /// Choose the credential for an operation whose spec `security` lists `schemes`; `Err` names
 /// the credential that is missing.
-pub(crate) fn choose<'a>(
+pub(crate) fn choose(
     schemes: &[&str],
-    key: Option<&'a SecretString>,
-    token: Option<&'a SecretString>,
-) -> Result<Credential<'a>, &'static str> {
+    key: Option<&SecretString>,
+    token: Option<&SecretString>,
+) -> Result<Credential, &'static str> {
     let takes_key = schemes.contains(&API_KEY_SCHEME);
     let takes_token = schemes.contains(&TOKEN_SCHEME);
     match (takes_key, takes_token, key, token) {
-        (_, true, _, Some(t)) => Ok(Credential::Token(t)),
-        (_, true, Some(k), None) | (true, false, Some(k), _) => Ok(Credential::ApiKey(k)),
+        (_, true, _, Some(_)) => Ok(Credential::Token),
+        (_, true, Some(_), None) | (true, false, Some(_), _) => Ok(Credential::ApiKey),
         (false, false, _, _) => Ok(Credential::None),
         (true, false, None, _) => Err("an API key (x-api-key)"),
         (_, true, None, None) => Err("an application token or an API key"),
@@ -84,10 +85,10 @@ mod tests {
         SecretString::from(v.to_string())
     }
 
-    fn which(c: Result<Credential<'_>, &'static str>) -> &'static str {
+    fn which(c: Result<Credential, &'static str>) -> &'static str {
         match c {
-            Ok(Credential::ApiKey(_)) => "key",
-            Ok(Credential::Token(_)) => "token",
+            Ok(Credential::ApiKey) => "key",
+            Ok(Credential::Token) => "token",
             Ok(Credential::None) => "none",
             Err(_) => "missing",
         }

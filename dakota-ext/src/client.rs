@@ -24,6 +24,11 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 pub const APPLICATION_TOKEN_HEADER: &str = "x-application-token";
 /// Header carrying the idempotency key.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "x-idempotency-key";
+/// `x-request-id` of a response.
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+const API_KEY: HeaderName = HeaderName::from_static(API_KEY_HEADER);
+const APPLICATION_TOKEN: HeaderName = HeaderName::from_static(APPLICATION_TOKEN_HEADER);
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static(IDEMPOTENCY_KEY_HEADER);
 
 /// Which Dakota deployment to talk to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -285,6 +290,8 @@ impl DakotaBuilder {
                 .map_err(|e| Error::Config(format!("cannot build HTTP client: {e}")))?,
         };
         let pipeline = Arc::new(Pipeline {
+            api_key_header: self.api_key.as_ref().and_then(secret_header),
+            application_token_header: self.application_token.as_ref().and_then(secret_header),
             api_key: self.api_key,
             application_token: self.application_token,
             retry: self.retry,
@@ -389,25 +396,22 @@ impl Dakota {
         E: serde::Serialize,
     {
         let ctx = Arc::new(CallContext {
-            idempotency_key: Mutex::new(opts.idempotency_key),
             application_token: opts.application_token,
-            last: Mutex::new(None),
-            operation: Mutex::new(None),
-            stopped: Mutex::new(None),
+            state: Mutex::new(CallState {
+                idempotency_key: opts.idempotency_key,
+                last: None,
+                operation: None,
+                stopped: None,
+            }),
         });
         let result = CALL.scope(ctx.clone(), send).await;
-        let key = lock(&ctx.idempotency_key).clone();
+        let key = lock(&ctx.state).idempotency_key.take();
         match result {
-            Ok(rv) => {
-                let status = rv.status().as_u16();
-                let headers = rv.headers().clone();
-                Ok(Response {
-                    value: rv.into_inner(),
-                    status,
-                    headers,
-                    idempotency_key: key,
-                })
-            }
+            // The generated value is kept whole: its headers are not copied again.
+            Ok(value) => Ok(Response {
+                value,
+                idempotency_key: key,
+            }),
             Err(e) => Err(convert_error(e, &ctx, key).await),
         }
     }
@@ -448,26 +452,48 @@ impl CallOptions {
 }
 
 /// A successful response: the typed body plus what the caller may need to keep.
-#[derive(Debug, Clone)]
 pub struct Response<T> {
-    value: T,
-    status: u16,
-    headers: HeaderMap,
+    /// The generated client's value (body, status, headers), kept as it is.
+    value: ResponseValue<T>,
     idempotency_key: Option<String>,
+}
+
+impl<T: fmt::Debug> fmt::Debug for Response<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("value", self.value.as_ref())
+            .field("status", &self.status())
+            .field("headers", self.headers())
+            .field("idempotency_key", &self.idempotency_key)
+            .finish()
+    }
+}
+
+impl<T: Clone> Clone for Response<T> {
+    fn clone(&self) -> Self {
+        Self {
+            value: ResponseValue::new(
+                self.value.as_ref().clone(),
+                self.value.status(),
+                self.value.headers().clone(),
+            ),
+            idempotency_key: self.idempotency_key.clone(),
+        }
+    }
 }
 
 impl<T> Response<T> {
     /// The typed body.
     pub fn into_inner(self) -> T {
-        self.value
+        self.value.into_inner()
     }
     /// HTTP status.
     pub fn status(&self) -> u16 {
-        self.status
+        self.value.status().as_u16()
     }
     /// Response headers (rate-limit headers included).
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.value.headers()
     }
     /// The idempotency key the request carried (given by the caller or generated).
     pub fn idempotency_key(&self) -> Option<&str> {
@@ -475,7 +501,7 @@ impl<T> Response<T> {
     }
     /// `x-request-id`, when the server sent one.
     pub fn request_id(&self) -> Option<&str> {
-        self.headers
+        self.headers()
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
     }
@@ -484,26 +510,37 @@ impl<T> Response<T> {
 impl<T> std::ops::Deref for Response<T> {
     type Target = T;
     fn deref(&self) -> &T {
-        &self.value
+        self.value.as_ref()
     }
 }
 
 struct CallContext {
-    idempotency_key: Mutex<Option<String>>,
     application_token: Option<SecretString>,
-    last: Mutex<Option<LastResponse>>,
-    /// The operation last run in this call (the spec's operationId).
-    operation: Mutex<Option<&'static str>>,
-    /// Why the pipeline stopped on its own (missing credential, deadline): reported instead
-    /// of what the generated code makes of the stand-in response or timeout.
-    stopped: Mutex<Option<Error>>,
+    /// What the pipeline learns during the call; one lock, taken a few times per attempt.
+    state: Mutex<CallState>,
 }
 
+struct CallState {
+    idempotency_key: Option<String>,
+    last: Option<LastResponse>,
+    /// The operation last run in this call (the spec's operationId).
+    operation: Option<&'static str>,
+    /// Why the pipeline stopped on its own (missing credential, deadline): reported instead
+    /// of what the generated code makes of the stand-in response or timeout.
+    stopped: Option<Error>,
+}
+
+/// The last response of a call, for errors. Header values are kept as they came (no copy
+/// into a `String` unless an error needs them).
 #[derive(Clone, Debug)]
 struct LastResponse {
     status: u16,
-    content_type: Option<String>,
-    request_id: Option<String>,
+    content_type: Option<HeaderValue>,
+    request_id: Option<HeaderValue>,
+}
+
+fn header_string(v: Option<HeaderValue>) -> Option<String> {
+    v.and_then(|v| v.to_str().ok().map(str::to_string))
 }
 
 tokio::task_local! {
@@ -539,6 +576,10 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
 pub(crate) struct Pipeline {
     api_key: Option<SecretString>,
     application_token: Option<SecretString>,
+    /// The header values of the two, made once (validated at `build()`, marked sensitive)
+    /// instead of on every request.
+    api_key_header: Option<HeaderValue>,
+    application_token_header: Option<HeaderValue>,
     retry: RetryPolicy,
     auto_idempotency_keys: bool,
     pacing: bool,
@@ -617,16 +658,23 @@ impl Pipeline {
         // Operations the registry does not know (a client generated from another spec) are
         // treated as the spec's default: API key only.
         let schemes = op.map_or(&[auth::API_KEY_SCHEME][..], |o| o.security);
-        let token = ctx
-            .and_then(|c| c.application_token.as_ref())
-            .or(self.application_token.as_ref());
+        let call_token = ctx.and_then(|c| c.application_token.as_ref());
+        let token = call_token.or(self.application_token.as_ref());
         let headers = request.headers_mut();
-        headers.remove(API_KEY_HEADER);
-        headers.remove(APPLICATION_TOKEN_HEADER);
+        headers.remove(API_KEY);
+        headers.remove(APPLICATION_TOKEN);
         let (name, value) = match auth::choose(schemes, self.api_key.as_ref(), token) {
-            Ok(Credential::ApiKey(k)) => (API_KEY_HEADER, Some(k)),
-            Ok(Credential::Token(t)) => (APPLICATION_TOKEN_HEADER, Some(t)),
-            Ok(Credential::None) => (API_KEY_HEADER, None),
+            Ok(Credential::ApiKey) => (API_KEY, self.api_key_header.clone()),
+            // The call's own token when it has one (that is the one `choose` took), else the
+            // client's.
+            Ok(Credential::Token) => (
+                APPLICATION_TOKEN,
+                match call_token {
+                    Some(t) => secret_header(t),
+                    None => self.application_token_header.clone(),
+                },
+            ),
+            Ok(Credential::None) => (API_KEY, None),
             Err(credential) => {
                 return Err(Error::MissingCredential {
                     operation,
@@ -634,15 +682,15 @@ impl Pipeline {
                 })
             }
         };
-        if let Some(v) = value.and_then(secret_header) {
+        if let Some(v) = value {
             headers.insert(name, v);
         }
 
         // The key goes exactly where the spec declares the header (every POST, PUT and PATCH
         // for an operation the registry does not know), or wherever the caller set one.
         let wants_key = op.map_or_else(|| is_mutating(request.method()), |o| o.idempotency_key);
-        let idem = HeaderName::from_static(IDEMPOTENCY_KEY_HEADER);
-        let preset = ctx.and_then(|c| lock(&c.idempotency_key).clone());
+        let idem = IDEMPOTENCY_KEY;
+        let preset = ctx.and_then(|c| lock(&c.state).idempotency_key.clone());
         let headers = request.headers_mut();
         if let Some(k) = preset
             .as_deref()
@@ -662,7 +710,7 @@ impl Pipeline {
             }
         }
         if let (Some(c), Some(k)) = (ctx, &key) {
-            *lock(&c.idempotency_key) = Some(k.clone());
+            lock(&c.state).idempotency_key = Some(k.clone());
         }
         Ok(key)
     }
@@ -697,15 +745,16 @@ impl Pipeline {
         }
         let operation = op.map_or(info.operation_id, |o| o.operation_id);
         if let Some(c) = &ctx {
-            *lock(&c.operation) = Some(operation);
-            *lock(&c.stopped) = None;
+            let mut state = lock(&c.state);
+            state.operation = Some(operation);
+            state.stopped = None;
         }
         let key = match self.prepare(&mut original, op, operation, ctx.as_ref()) {
             Ok(key) => key,
             Err(e) => {
                 let detail = e.to_string();
                 if let Some(c) = &ctx {
-                    *lock(&c.stopped) = Some(e);
+                    lock(&c.state).stopped = Some(e);
                 }
                 return Ok(refusal(401, "Missing credential", &detail));
             }
@@ -726,7 +775,7 @@ impl Pipeline {
         let mut deadline: Option<tokio::time::Instant> = None;
         let deadline_hit = |attempts: u32| {
             if let (Some(c), Some(d)) = (&ctx, self.deadline) {
-                *lock(&c.stopped) = Some(Error::Deadline {
+                lock(&c.state).stopped = Some(Error::Deadline {
                     operation,
                     deadline: d,
                     attempts,
@@ -755,7 +804,10 @@ impl Pipeline {
                 (None, Some(original)) => (original, true),
                 (None, None) => unreachable!("the original request is kept until the last attempt"),
             };
-            tracing::Span::current().record("attempt", attempt);
+            let span = tracing::Span::current();
+            if !span.is_disabled() {
+                span.record("attempt", attempt);
+            }
             let sent = client.execute(this);
             let outcome = if self.deadline.is_some() {
                 match tokio::time::timeout_at(ends, sent).await {
@@ -775,15 +827,13 @@ impl Pipeline {
             match outcome {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
-                    let request_id = resp
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
+                    let request_id = resp.headers().get(REQUEST_ID_HEADER).cloned();
                     let span = tracing::Span::current();
-                    span.record("status", status);
-                    if let Some(id) = &request_id {
-                        span.record("request_id", id.as_str());
+                    if !span.is_disabled() {
+                        span.record("status", status);
+                        if let Some(id) = request_id.as_ref().and_then(|v| v.to_str().ok()) {
+                            span.record("request_id", id);
+                        }
                     }
                     self.observe(budget.as_ref(), resp.headers()).await;
                     if !last_try && retry::retryable_status(status) {
@@ -807,13 +857,12 @@ impl Pipeline {
                             .or_insert(k);
                     }
                     if let Some(c) = &ctx {
-                        *lock(&c.last) = Some(LastResponse {
+                        lock(&c.state).last = Some(LastResponse {
                             status,
                             content_type: resp
                                 .headers()
                                 .get(reqwest::header::CONTENT_TYPE)
-                                .and_then(|v| v.to_str().ok())
-                                .map(str::to_string),
+                                .cloned(),
                             request_id,
                         });
                     }
@@ -929,11 +978,13 @@ async fn convert_error<E: serde::Serialize>(
     key: Option<String>,
 ) -> Error {
     use progenitor_client::Error as P;
-    if let Some(stopped) = lock(&ctx.stopped).take() {
-        return stopped;
-    }
-    let last = lock(&ctx.last).clone();
-    let operation = *lock(&ctx.operation);
+    let (last, operation) = {
+        let mut state = lock(&ctx.state);
+        if let Some(stopped) = state.stopped.take() {
+            return stopped;
+        }
+        (state.last.take(), state.operation)
+    };
     match e {
         P::InvalidRequest(msg) => Error::InvalidInput(msg),
         P::Custom(msg) => Error::InvalidInput(msg),
@@ -948,7 +999,11 @@ async fn convert_error<E: serde::Serialize>(
         }
         P::InvalidResponsePayload(bytes, err) => {
             let (status, content_type, request_id) = match last {
-                Some(l) => (l.status, l.content_type, l.request_id),
+                Some(l) => (
+                    l.status,
+                    header_string(l.content_type),
+                    header_string(l.request_id),
+                ),
                 None => (0, None, None),
             };
             if status >= 400 {

@@ -49,6 +49,10 @@ pub use send::SendWith;
 #[cfg(feature = "redis")]
 pub use shared_budget::{SharedRateBudget, SharedRateBudgetBuilder};
 pub use time::{UnixNanos, UnixSeconds};
+/// The event type of webhook deliveries and of the events feed alike (the same type as
+/// [`webhook::Event`]; feature `webhook`).
+#[cfg(feature = "webhook")]
+pub use webhook::Event;
 
 /// The generated crate: the client ([`api::Client`], what [`Dakota::api`] returns), its
 /// per-operation builders ([`api::builder`]) and the spec's types ([`api::types`]).

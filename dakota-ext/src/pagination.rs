@@ -374,7 +374,6 @@ list_operations! {
         "customers"         ListCustomers        "listCustomers":        ListCustomersResponse[Customer.id],
         "onboarding"        ListApplications     "listApplications":     ListApplicationsResponse[ApplicationListItem.application_id],
         "onboarding"        ListDocuments        "listDocuments":        ListDocumentsResponse[UploadedDocumentMetadata.id],
-        "events"            ListEvents           "listEvents":           PaginatedEventResponse[Event.id],
         "policies"          ListPolicies         "listPolicies":         ListPoliciesResponse[Policy.id],
         "signer-groups"     ListSignerGroups     "listSignerGroups":     ListSignerGroupsResponse[SignerGroup.id],
         "authentication"    ListApiKeys          "listApiKeys":          ListApiKeysResponse[ApiKeyListItem.id],
@@ -391,7 +390,8 @@ list_operations! {
         "agentic-payments"  ListScheduledPayments "listScheduledPayments": [ScheduledPaymentResponse],
     }
     // Other shapes, implemented below.
-    by_hand { "transactions" ListTransactions, "webhooks" ListWebhookHistory, "self-serve" ListSelfServeCreditsLedger }
+    // (`listEvents` yields the typed `dakota_ext::Event`: feature `webhook`, which turns on `events`.)
+    by_hand { "webhook" ListEvents, "transactions" ListTransactions, "webhooks" ListWebhookHistory, "self-serve" ListSelfServeCreditsLedger }
 }
 
 /// The string at `key` of `value` as JSON ("" when there is none, which the next request
@@ -427,6 +427,41 @@ impl Cursor for types::TransactionResource {
             T::Transaction(t) => t.id.to_string(),
             other => json_string(other, "id"),
         }
+    }
+}
+
+#[cfg(feature = "webhook")]
+impl Cursor for crate::webhook::Event {
+    fn cursor(&self) -> String {
+        self.id.clone()
+    }
+}
+
+/// `listEvents`: the events feed, as the same typed [`crate::Event`] a webhook delivers, so
+/// one handler (or [`crate::webhook::EventRouter`]) serves the feed and live deliveries.
+#[cfg(feature = "webhook")]
+impl ListOperation for builder::ListEvents<'_> {
+    const OPERATION_ID: &'static str = "listEvents";
+    type Item = crate::webhook::Event;
+    type Cursor = String;
+    type Response = types::PaginatedEventResponse;
+    type ErrorBody = types::ProblemDetails;
+
+    list_plumbing!(types::PaginatedEventResponse, starting_after, String);
+
+    fn page(
+        r: types::PaginatedEventResponse,
+    ) -> Result<CursorPage<crate::webhook::Event, String>, Error> {
+        let items: Vec<crate::webhook::Event> = r
+            .data
+            .into_iter()
+            .map(crate::webhook::Event::from)
+            .collect();
+        Ok(CursorPage {
+            next: items.last().map(Cursor::cursor),
+            has_more: r.meta.has_more_after,
+            items,
+        })
     }
 }
 
@@ -595,16 +630,16 @@ impl Dakota {
         self.paginate(self.api().list_applications().limit(page_size(page)))
     }
 
-    /// Every event, `page` (1..=100) at a time, as the same [`crate::webhook::Event`] a
-    /// webhook delivers (typed payload), so one handler or [`crate::webhook::EventRouter`]
-    /// serves both a catch-up poll and live deliveries.
+    /// Every event, `page` (1..=100) at a time, as the same [`crate::Event`] a webhook
+    /// delivers (typed payload), so one handler or [`crate::webhook::EventRouter`] serves both
+    /// a catch-up poll and live deliveries. The same as
+    /// `dakota.paginate(dakota.api().list_events().limit(..))`.
     #[cfg(feature = "webhook")]
     pub fn all_events(
         &self,
         page: u64,
-    ) -> impl Stream<Item = Result<crate::webhook::Event, Error>> + Send + '_ {
+    ) -> impl Stream<Item = Result<crate::Event, Error>> + Send + '_ {
         self.paginate(self.api().list_events().limit(page_size(page)))
-            .map_ok(crate::webhook::Event::from)
     }
 }
 
@@ -768,6 +803,12 @@ mod tests {
         assert!(tags_of.len() > 100, "the spec's operations were read");
         for (op, feature) in LIST_FEATURES {
             let tags = tags_of.get(*op);
+            // `webhook` turns on `events` (Cargo.toml): listEvents yields the typed Event.
+            let feature = if *feature == "webhook" {
+                "events"
+            } else {
+                feature
+            };
             assert!(
                 tags.is_some_and(|t| t.iter().any(|f| f == feature)),
                 "{op}: feature {feature:?}, spec tags {tags:?}"

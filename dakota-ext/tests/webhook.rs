@@ -1471,6 +1471,8 @@ mod axum_endpoint {
         let addr = listener.local_addr().expect("addr");
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
+        // rustls without a default provider (the `rustls` feature alone): install ring first.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::new();
         let url = format!("http://{addr}{PATH}");
         let body = customer_event("2tYtKmOzQsDbpmMU0Ws2Ha1Ai9n");

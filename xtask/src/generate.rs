@@ -308,6 +308,7 @@ pub fn generate(spec_text: &str, spec_name: &str) -> Result<Generated> {
             }
         }
     }
+    crate::lean_decode::lean_decode(&mut file);
     let registry = registry(&spec, &file);
     file.items.push(registry);
     file.items.push(operation_trait(&file));

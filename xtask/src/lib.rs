@@ -6,6 +6,7 @@ pub mod coverage;
 pub mod evolve;
 pub mod features;
 pub mod generate;
+pub mod lean_decode;
 pub mod normalize;
 pub mod open_enums;
 pub mod resources;

@@ -11,11 +11,19 @@ use std::marker::PhantomData;
 /// A JSON object, for payloads the spec gives no schema for.
 pub type Object = Map<String, Value>;
 
-/// A Dakota event as delivered by a webhook (the spec's `Event` envelope).
+/// A Dakota event (the spec's `Event` envelope with a typed payload): the one event type of
+/// this crate, whether it arrived as a webhook delivery ([`super::Verifier::verify`], the axum
+/// endpoint) or from the events feed (`listEvents` through [`crate::Dakota::paginate`] or
+/// [`crate::Dakota::events`]), so one handler or [`super::EventRouter`] serves both. Also
+/// `dakota_ext::Event`.
 ///
 /// Match on [`Event::event_type`] for the exact type (`customer.kyb_status.updated`, …) or on
 /// [`Event::payload`] for the resource family with its snapshot. A type this SDK does not know
 /// yet is delivered as [`Payload::Unknown`], never rejected.
+///
+/// The generated envelope (`dakota_api::types::Event`) converts both ways: `Event::from(..)`,
+/// and [`Event::into_envelope`] / `types::Event::try_from(..)` back. Two events are equal when
+/// their envelopes are (the same id, type, time, version, request, metadata and `data`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Event {
@@ -52,6 +60,13 @@ impl Event {
         UnixSeconds(self.created)
     }
 
+    /// The generated envelope of this event (`dakota_api::types::Event`), e.g. for code written
+    /// against the generated types. Fails only when the event does not fit the spec's envelope:
+    /// an id that is not a KSUID, or (for [`Payload::Unknown`]) a `data` without an `object`.
+    pub fn into_envelope(self) -> Result<types::Event, serde_json::Error> {
+        types::Event::try_from(self)
+    }
+
     fn from_raw(raw: RawEvent) -> Result<Self, serde_json::Error> {
         let event_type = EventType::from(raw.event_type.as_str());
         let payload = match Family::of(&event_type) {
@@ -82,8 +97,8 @@ impl Event {
 }
 
 impl From<types::Event> for Event {
-    /// Converts an event fetched with `GET /events`, so one handler can serve both webhooks and
-    /// a catch-up poll.
+    /// Converts the generated envelope (an event of `GET /events` read with the generated
+    /// client), so one handler can serve both webhooks and a catch-up poll.
     fn from(ev: types::Event) -> Self {
         let payload = match Family::of(&ev.type_) {
             Some(family) => family.wrap(ev.data.object, ev.data.previous_attributes),
@@ -102,6 +117,34 @@ impl From<types::Event> for Event {
             metadata: ev.metadata,
             payload,
         }
+    }
+}
+
+impl TryFrom<Event> for types::Event {
+    type Error = serde_json::Error;
+
+    /// See [`Event::into_envelope`]. Goes through the wire form, so it keeps every member the
+    /// envelope has, whatever fields later specs add to the generated struct.
+    fn try_from(event: Event) -> Result<Self, Self::Error> {
+        serde_json::to_value(&event).and_then(serde_json::from_value)
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        // `EventRequest` is generated without `PartialEq`: compare it as JSON.
+        let request = |e: &Event| {
+            e.request
+                .as_ref()
+                .and_then(|r| serde_json::to_value(r).ok())
+        };
+        self.id == other.id
+            && self.event_type == other.event_type
+            && self.created == other.created
+            && self.api_version == other.api_version
+            && self.metadata == other.metadata
+            && self.payload == other.payload
+            && request(self) == request(other)
     }
 }
 
