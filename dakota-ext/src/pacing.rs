@@ -22,6 +22,8 @@ use crate::retry;
 
 /// How long a waiting request sleeps before looking again while the limit is unknown.
 const PROBE_POLL: Duration = Duration::from_millis(5);
+/// Two resets closer than this belong to the same window (the header has whole seconds).
+const SAME_WINDOW: Duration = Duration::from_millis(500);
 /// A window whose budget was spent without any answer telling when it ends (every request of
 /// it failed in transport) is probed again, one request at a time, after this long.
 pub(crate) const STALLED_AFTER: Duration = Duration::from_secs(10);
@@ -39,6 +41,8 @@ struct Window {
     probing: bool,
     /// When the window last turned over locally.
     turned: Option<Instant>,
+    /// The reset of the window that last ended (a late answer of it is no news).
+    ended: Option<Instant>,
 }
 
 /// Shared pacing state of one client (one API key).
@@ -61,7 +65,7 @@ impl Pacer {
                 if w.reset.is_some_and(|r| now >= r) {
                     // The window turned over: the full limit again; the next response tells
                     // when the new window ends.
-                    w.reset = None;
+                    w.ended = w.reset.take();
                     w.remaining = w.limit;
                     w.turned = Some(now);
                 }
@@ -114,9 +118,13 @@ impl Pacer {
         let (Some(rem), Some(reset)) = (remaining, reset) else {
             return;
         };
-        let newer = w
-            .reset
-            .is_none_or(|cur| reset > cur + Duration::from_millis(500));
+        // An answer of the window that just ended, seen after the local turnover (the two
+        // clocks involved can disagree by a little): taken as news, it would zero the new
+        // window's count and turn it over a second time.
+        if w.reset.is_none() && w.ended.is_some_and(|e| reset <= e + SAME_WINDOW) {
+            return;
+        }
+        let newer = w.reset.is_none_or(|cur| reset > cur + SAME_WINDOW);
         if newer {
             // First news of this window: the server's count, less nothing we can know of.
             w.reset = Some(reset);
@@ -308,6 +316,30 @@ mod tests {
         assert!(!blocked.is_finished(), "budget spent: waits for the reset");
         blocked.await.expect("joins after the reset");
         assert!(t.elapsed() >= Duration::from_secs(29));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_answer_of_the_window_that_ended_is_no_news() {
+        let p = Pacer::default();
+        {
+            // A spent window of 3 that ended a moment ago, by this client's estimate of a
+            // reset still a little ahead on the server's clock.
+            let mut w = lock(&p.window);
+            w.limit = Some(3);
+            w.remaining = Some(0);
+            w.reset = Some(Instant::now());
+        }
+        p.acquire().await; // turns the window over: 2 left
+        lock(&p.window).ended = Some(Instant::now() + Duration::from_secs(1));
+        // An answer of the ended window (0 left, reset within the next second).
+        p.observe(&headers(3, 0, Duration::from_millis(500)));
+        {
+            let w = lock(&p.window);
+            assert_eq!((w.remaining, w.reset), (Some(2), None));
+        }
+        // News of the new window is still taken.
+        p.observe(&headers(3, 1, Duration::from_secs(3)));
+        assert_eq!(lock(&p.window).remaining, Some(1));
     }
 
     #[tokio::test(start_paused = true)]

@@ -49,10 +49,11 @@ local limit, remaining, reset, probe = tonumber(f[1]), tonumber(f[2]), tonumber(
 local poll, keep = tonumber(ARGV[2]), tonumber(ARGV[3])
 if reset and now >= reset then
   -- The window turned over: the full limit again; the next response tells when it ends.
+  -- 'ended' remembers the window that is over, so a late answer of it is not taken for news.
+  redis.call('HDEL', KEYS[1], 'reset')
+  redis.call('HSET', KEYS[1], 'turned', now, 'ended', reset)
   reset = nil
   remaining = limit
-  redis.call('HDEL', KEYS[1], 'reset')
-  redis.call('HSET', KEYS[1], 'turned', now)
   if limit then
     redis.call('HSET', KEYS[1], 'remaining', limit)
   else
@@ -99,11 +100,18 @@ if limit and limit > 0 then
   redis.call('HSET', KEYS[1], 'limit', limit)
 end
 local rem, reset_in = tonumber(ARGV[2]), tonumber(ARGV[3])
-local f = redis.call('HMGET', KEYS[1], 'remaining', 'reset')
-local mine, cur = tonumber(f[1]), tonumber(f[2])
-if rem and reset_in and reset_in > 0 then
-  local reset = now + reset_in
-  if not cur or reset > cur + tonumber(ARGV[4]) then
+local f = redis.call('HMGET', KEYS[1], 'remaining', 'reset', 'ended')
+local mine, cur, ended = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
+local slack = tonumber(ARGV[4])
+local reset = rem and reset_in and reset_in > 0 and now + reset_in
+-- An answer of the window that just ended, observed after the turnover (its reset, measured
+-- by the replica before this script ran, can still look a few ms ahead): no news. Taken as
+-- news, it would zero the new window's count and turn it over a second time.
+if reset and not cur and ended and reset <= ended + slack then
+  reset = nil
+end
+if reset then
+  if not cur or reset > cur + slack then
     -- First news of this window.
     redis.call('HSET', KEYS[1], 'reset', reset)
     cur = reset
@@ -457,6 +465,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_late_answer_of_the_window_that_ended_is_no_news() {
+        let Some(redis) = redis_server::TestRedis::any("a_late_answer_of_the_window_that_ended")
+        else {
+            return;
+        };
+        let a = budget(&redis).await;
+        let key = a.key_for(Credential::ApiKey, b"sk_test_late");
+        assert_eq!(a.try_acquire(&key).await.expect("script"), None);
+        a.observe(&key, &headers(5, 0, unix_secs() + 1))
+            .await
+            .expect("script");
+        let wait = a.try_acquire(&key).await.expect("script").expect("spent");
+        tokio::time::sleep(wait + Duration::from_millis(20)).await;
+        // The window turned over: 5 units again, one taken here.
+        assert_eq!(a.try_acquire(&key).await.expect("script"), None);
+        // An answer of the window that ended, measured by its replica 3 ms before the end and
+        // observed only now (as under load): it must neither zero the new window's count nor
+        // end the new window.
+        let mut conn = a.inner.conn.clone();
+        let _: i64 = a
+            .inner
+            .observe
+            .key(&key)
+            .arg("5")
+            .arg("0")
+            .arg("3")
+            .arg(millis(SAME_WINDOW))
+            .arg(millis(KEEP))
+            .invoke_async(&mut conn)
+            .await
+            .expect("script");
+        let mut taken = 1;
+        for _ in 0..20 {
+            match a.try_acquire(&key).await.expect("script") {
+                None => taken += 1,
+                Some(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        assert_eq!(taken, 5, "units taken in the new window");
+    }
+
+    #[tokio::test]
     async fn the_servers_lower_count_wins_and_a_lost_probe_is_retried() {
         let Some(redis) = redis_server::TestRedis::any("the_servers_lower_count_wins") else {
             return;
@@ -487,7 +537,7 @@ mod tests {
             .expect("HKEYS");
         assert!(fields
             .iter()
-            .all(|f| ["limit", "remaining", "reset", "turned"].contains(&f.as_str())));
+            .all(|f| ["limit", "remaining", "reset", "turned", "ended"].contains(&f.as_str())));
         let ttl: i64 = redis::cmd("PTTL")
             .arg(&key)
             .query_async(&mut conn)
