@@ -53,13 +53,18 @@ pub(crate) struct Limits {
 /// so buffered whole): JSON, `+json`, or no content type at all.
 fn buffered(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return true };
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json" || essence.ends_with("+json") || essence.starts_with("text/")
+    // Compared without allocating: this runs on every response.
+    let essence = ct.split(';').next().unwrap_or("").trim().as_bytes();
+    let ends_with = |suffix: &[u8]| {
+        essence.len() >= suffix.len()
+            && essence[essence.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    let starts_with = |prefix: &[u8]| {
+        essence.len() >= prefix.len() && essence[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    essence.eq_ignore_ascii_case(b"application/json")
+        || ends_with(b"+json")
+        || starts_with(b"text/")
 }
 
 /// Put `resp`'s body under the limit that applies to it.
@@ -163,6 +168,10 @@ mod tests {
         assert!(buffered(Some("application/json")));
         assert!(buffered(Some("application/problem+json; charset=utf-8")));
         assert!(buffered(Some("text/html")));
+        assert!(buffered(Some("Application/JSON")));
+        assert!(buffered(Some(" TEXT/plain ; charset=utf-8")));
+        assert!(!buffered(Some("json")));
+        assert!(!buffered(Some("")));
         assert!(!buffered(Some("application/pdf")));
         assert!(!buffered(Some("image/png")));
         assert!(!buffered(Some("application/octet-stream")));
