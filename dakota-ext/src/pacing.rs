@@ -23,7 +23,7 @@ use crate::retry;
 /// How long a waiting request sleeps before looking again while the limit is unknown.
 const PROBE_POLL: Duration = Duration::from_millis(5);
 /// Two resets closer than this belong to the same window (the header has whole seconds).
-const SAME_WINDOW: Duration = Duration::from_millis(500);
+pub(crate) const SAME_WINDOW: Duration = Duration::from_millis(500);
 /// A window whose budget was spent without any answer telling when it ends (every request of
 /// it failed in transport) is probed again, one request at a time, after this long.
 pub(crate) const STALLED_AFTER: Duration = Duration::from_secs(10);

@@ -32,7 +32,7 @@ use redis::aio::ConnectionManager;
 use reqwest::header::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::pacing::header_u64;
+use crate::pacing::{header_u64, SAME_WINDOW};
 use crate::redis_conn::{self, bounded, millis, RedisUnavailable};
 use crate::retry;
 
@@ -131,8 +131,6 @@ return 1
 
 /// While the limit is unknown, how long a waiting request sleeps before asking again.
 const POLL: Duration = Duration::from_millis(5);
-/// Two resets closer than this belong to the same window (the header has whole seconds).
-const SAME_WINDOW: Duration = Duration::from_millis(500);
 /// How long the budget's key outlives the end of its window.
 const KEEP: Duration = Duration::from_secs(600);
 /// Warnings about an unreachable Redis are logged at most this often.

@@ -609,27 +609,14 @@ fn registry(spec: &Value, file: &syn::File) -> syn::Item {
         let Some(generated) = generated_names.get(&id.to_upper_camel_case()) else {
             continue; // left out of the generated client
         };
-        let idempotency_key = [
-            spec["paths"][path.as_str()].get("parameters"),
-            op.get("parameters"),
-        ]
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_array)
-        .flatten()
-        .map(|p| match p.get("$ref").and_then(Value::as_str) {
-            Some(r) => r
-                .strip_prefix('#')
-                .and_then(|r| spec.pointer(r))
-                .unwrap_or(p),
-            None => p,
-        })
-        .any(|p| {
-            p.get("in").and_then(Value::as_str) == Some("header")
-                && p.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| n.eq_ignore_ascii_case("x-idempotency-key"))
-        });
+        let idempotency_key = crate::resources::parameters(spec, &path, &method)
+            .into_iter()
+            .any(|p| {
+                p.get("in").and_then(Value::as_str) == Some("header")
+                    && p.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| n.eq_ignore_ascii_case("x-idempotency-key"))
+            });
         let index = op_meta.len();
         lookup_arms.push(quote! { #generated => #index, });
         let security: Vec<String> = op

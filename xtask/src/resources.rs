@@ -274,8 +274,9 @@ pub fn resolve(namings: &[Naming]) -> Vec<String> {
     names
 }
 
-/// A parameter of an operation, resolved through `$ref`.
-fn parameters<'a>(spec: &'a Value, path: &str, method: &str) -> Vec<&'a Value> {
+/// The parameters of an operation (the path's own, then the operation's), each resolved
+/// through `$ref`.
+pub(crate) fn parameters<'a>(spec: &'a Value, path: &str, method: &str) -> Vec<&'a Value> {
     let item = &spec["paths"][path];
     [item.get("parameters"), item[method].get("parameters")]
         .into_iter()
